@@ -1,0 +1,140 @@
+// Image commands: images/image ls, tag, rmi, image inspect.
+import type { Command } from 'commander';
+import { shortId } from '../../core/digest.ts';
+import { invalidArgument } from '../../core/errors.ts';
+import { inspectImage } from '../../images/inspect.ts';
+import { type ImageRow, listImages } from '../../images/list.ts';
+import { removeImages } from '../../images/remove.ts';
+import { tagImage } from '../../images/tag.ts';
+import { renderTable } from '../output/tabwriter.ts';
+import { humanSize, timeAgo } from '../output/units.ts';
+import { session } from '../session.ts';
+import { registerPruneCommand } from './prune.ts';
+
+interface LsFlags {
+  all?: boolean;
+  quiet?: boolean;
+  noTrunc?: boolean;
+  digests?: boolean;
+  format?: string;
+  filter?: string[];
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+function printRows(rows: ImageRow[], flags: LsFlags): void {
+  const id = (d: string) => (flags.noTrunc ? d : shortId(d));
+  if (flags.quiet) {
+    const seen = new Set<string>();
+    for (const r of rows) {
+      const v = id(r.id);
+      if (!flags.all && seen.has(v)) continue;
+      seen.add(v);
+      process.stdout.write(`${v}\n`);
+    }
+    return;
+  }
+  const format = flags.format ?? 'table';
+  if (format === 'json') {
+    for (const r of rows) {
+      process.stdout.write(
+        `${JSON.stringify({
+          Repository: r.repository,
+          Tag: r.tag,
+          ID: id(r.id),
+          Digest: r.digest,
+          Name: r.name,
+          CreatedAt: r.createdAt.toISOString(),
+          CreatedSince: timeAgo(r.createdAt),
+          Platform: r.platform,
+          Size: humanSize(r.size),
+          SizeBytes: r.size,
+        })}\n`,
+      );
+    }
+    return;
+  }
+  if (format !== 'table') throw invalidArgument(`invalid --format ${JSON.stringify(format)}: use table or json`);
+  const header = ['REPOSITORY', 'TAG', ...(flags.digests ? ['DIGEST'] : []), 'IMAGE ID', 'CREATED', 'PLATFORM', 'SIZE'];
+  const body = rows.map((r) => [
+    r.repository,
+    r.tag,
+    ...(flags.digests ? [r.kind === 'digest' || r.kind === 'tag' ? r.digest : '<none>'] : []),
+    id(r.id),
+    timeAgo(r.createdAt),
+    r.platform,
+    humanSize(r.size),
+  ]);
+  process.stdout.write(renderTable([header, ...body]));
+}
+
+function addLsOptions(cmd: Command): Command {
+  return cmd
+    .option('-a, --all', 'show every name of every image (the CRI alias names too)')
+    .option('-q, --quiet', 'only image IDs')
+    .option('--no-trunc', 'do not truncate IDs')
+    .option('--digests', 'show digests')
+    .option('--format <format>', 'table or json', 'table')
+    .option('-f, --filter <filter>', 'reference=…, dangling=true|false, label=k[=v], before=…, since=…', collect);
+}
+
+async function lsAction(this: Command) {
+  const flags = this.opts() as LsFlags;
+  const s = session(this);
+  const b = await s.backend();
+  printRows(await listImages(b.images, b.content, s.ctx, { all: flags.all ?? false, filters: flags.filter ?? [] }), flags);
+}
+
+export function registerImageCommands(program: Command): void {
+  addLsOptions(program.command('images').description('List images (one row per tag; --all for every name)')).action(
+    lsAction,
+  );
+  const image = program.command('image').description('Manage images');
+  addLsOptions(image.command('ls').alias('list').description('List images')).action(lsAction);
+
+  const tag = (cmd: Command) =>
+    cmd
+      .argument('<source>', 'image name or ID')
+      .argument('<target>', 'new name')
+      .action(async (src: string, dst: string, _o: unknown, command: Command) => {
+        const s = session(command);
+        const b = await s.backend();
+        await tagImage(b.images, s.ctx, src, dst);
+      });
+  tag(program.command('tag').description('Give an image another name'));
+  tag(image.command('tag').description('Give an image another name'));
+
+  const rmi = (cmd: Command) =>
+    cmd
+      .argument('<image...>', 'names, image IDs or unique ID prefixes')
+      .option('-f, --force', 'remove every name even when the image is in several repositories')
+      .option('--async', 'do not wait for garbage collection')
+      .action(async (args: string[], flags: { force?: boolean; async?: boolean }, command: Command) => {
+        const s = session(command);
+        const b = await s.backend();
+        const result = await removeImages(b, s.ctx, args, flags);
+        for (const r of result.removed) {
+          for (const n of r.names) process.stdout.write(`Untagged: ${n}\n`);
+        }
+        for (const r of result.removed) process.stdout.write(`Deleted: ${r.target}\n`);
+        if (result.gc && result.gc.removedBytes > 0)
+          process.stdout.write(`Reclaimed ${humanSize(result.gc.removedBytes)} (${result.gc.removedContent} blobs)\n`);
+      });
+  rmi(program.command('rmi').description('Remove images by name or ID'));
+  rmi(image.command('rm').alias('remove').description('Remove images by name or ID'));
+
+  image
+    .command('inspect')
+    .description('Show an image as JSON')
+    .argument('<image...>', 'names or IDs')
+    .action(async (args: string[], _o: unknown, command: Command) => {
+      const s = session(command);
+      const b = await s.backend();
+      const out = [];
+      for (const a of args) out.push(await inspectImage(b, s.ctx, a));
+      process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    });
+  registerPruneCommand(image);
+}

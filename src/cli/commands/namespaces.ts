@@ -1,0 +1,52 @@
+// `hoist namespace ls|create|rm`.
+import type { Command } from 'commander';
+import { renderTable } from '../output/tabwriter.ts';
+import { session } from '../session.ts';
+
+function labelString(labels: Record<string, string>): string {
+  const parts = Object.entries(labels)
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([k, v]) => `${k}=${v}`);
+  return parts.length ? parts.join(',') : '';
+}
+
+export function registerNamespaceCommands(program: Command): void {
+  const ns = program.command('namespace').alias('ns').description('Manage namespaces');
+  ns.command('ls')
+    .alias('list')
+    .description('List namespaces')
+    .option('-q, --quiet', 'only names')
+    .action(async (flags: { quiet?: boolean }, command: Command) => {
+      const b = await session(command).backend();
+      const list = await b.namespaces.list();
+      if (flags.quiet) {
+        for (const n of list) process.stdout.write(`${n.name}\n`);
+        return;
+      }
+      process.stdout.write(renderTable([['NAME', 'LABELS'], ...list.map((n) => [n.name, labelString(n.labels)])]));
+    });
+  ns.command('create')
+    .description('Create a namespace')
+    .argument('<name>')
+    .argument('[labels...]', 'k=v labels')
+    .action(async (name: string, labels: string[], _o: unknown, command: Command) => {
+      const b = await session(command).backend();
+      const map: Record<string, string> = {};
+      for (const kv of labels) {
+        const i = kv.indexOf('=');
+        map[i < 0 ? kv : kv.slice(0, i)] = i < 0 ? '' : kv.slice(i + 1);
+      }
+      await b.namespaces.create(name, map);
+    });
+  ns.command('rm')
+    .alias('remove')
+    .description('Remove empty namespaces')
+    .argument('<name...>')
+    .action(async (names: string[], _o: unknown, command: Command) => {
+      const b = await session(command).backend();
+      for (const n of names) {
+        await b.namespaces.delete(n);
+        process.stdout.write(`${n}\n`);
+      }
+    });
+}

@@ -1,0 +1,48 @@
+// One CLI invocation's resolved settings and lazily opened store. Commands ask for what they need;
+// nothing is opened for `--help` or for commands that do not touch the store.
+import type { Command } from 'commander';
+import type { Backend } from '../client/backend.ts';
+import { openEmbedded } from '../client/embedded.ts';
+import { type HoistConfig, loadConfig } from '../config/config.ts';
+import { type Context, isIdentifier } from '../core/context.ts';
+import { invalidArgument } from '../core/errors.ts';
+
+export interface Session {
+  config: HoistConfig;
+  ctx: Context;
+  backend(): Promise<Backend>;
+}
+
+let current: { backend?: Promise<Backend> } | undefined;
+
+function rootCommand(cmd: Command): Command {
+  let c = cmd;
+  while (c.parent) c = c.parent;
+  return c;
+}
+
+export function session(cmd: Command): Session {
+  const g = rootCommand(cmd).opts() as { root?: string; config?: string; namespace?: string };
+  const isRoot = process.getuid?.() === 0;
+  const config = loadConfig({ path: g.config, env: process.env, isRoot });
+  if (g.root) config.root = g.root;
+  const namespace = g.namespace ?? process.env.HOIST_NAMESPACE ?? config.namespace;
+  if (!isIdentifier(namespace))
+    throw invalidArgument(`invalid namespace ${JSON.stringify(namespace)}: use letters, digits, and . _ - between them`);
+  current ??= {};
+  const state = current;
+  return {
+    config,
+    ctx: { namespace },
+    backend() {
+      state.backend ??= openEmbedded(config.root);
+      return state.backend;
+    },
+  };
+}
+
+export async function closeSession(): Promise<void> {
+  const s = current;
+  current = undefined;
+  if (s?.backend) await (await s.backend.catch(() => undefined))?.close();
+}

@@ -1,0 +1,142 @@
+// Fetch one descriptor into the content store: resume a partial ingest at its offset, wait for another
+// process that is fetching the same blob, verify before commit. The only path registry bytes take to disk.
+import type { ContentStore, ContentWriter } from '../content/types.ts';
+import type { Context } from '../core/context.ts';
+import type { Descriptor } from '../core/descriptor.ts';
+import { HoistError } from '../core/errors.ts';
+import { refKeyPrefix } from '../core/mediatypes.ts';
+import type { Fetcher } from '../remotes/types.ts';
+
+export type BlobStatus = 'waiting' | 'downloading' | 'verifying' | 'done' | 'exists' | 'failed';
+
+export interface BlobProgress {
+  status: BlobStatus;
+  current?: number;
+  total?: number;
+  detail?: string;
+}
+
+export type ProgressFn = (key: string, state: BlobProgress) => void;
+
+/** containerd's ingest ref for a descriptor (remotes.MakeRefKey), so a retry resumes the same ingest. */
+export function refKey(desc: Descriptor): string {
+  return `${refKeyPrefix(desc.mediaType)}${desc.digest}`;
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        reject(signal.reason ?? new Error('aborted'));
+      },
+      { once: true },
+    );
+  });
+
+/** Merge labels into a blob already in the store (e.g. a second distribution source). */
+export async function mergeLabels(
+  content: ContentStore,
+  ctx: Context,
+  desc: Descriptor,
+  labels: Record<string, string>,
+): Promise<void> {
+  if (Object.keys(labels).length === 0) return;
+  const info = await content.info(ctx, desc.digest);
+  const merged: Record<string, string> = {};
+  for (const [k, v] of Object.entries(labels)) {
+    const old = info.labels[k];
+    if (k.startsWith('containerd.io/distribution.source.') && old && old !== v) {
+      const repos = new Set([...old.split(','), ...v.split(',')]);
+      merged[k] = [...repos].sort().join(',');
+    } else if (old !== v) merged[k] = v;
+  }
+  const paths = Object.keys(merged).map((k) => `labels.${k}`);
+  if (paths.length > 0) await content.update(ctx, { digest: desc.digest, labels: merged }, paths);
+}
+
+/**
+ * Fetch `desc` unless present. Returns 'exists' or 'done'. On cancellation the partial ingest is kept
+ * (closed, not aborted) so the next attempt resumes; on a digest mismatch it is aborted.
+ */
+export async function fetchBlob(
+  content: ContentStore,
+  ctx: Context,
+  fetcher: Fetcher,
+  desc: Descriptor,
+  labels: Record<string, string>,
+  progress?: ProgressFn,
+): Promise<'exists' | 'done'> {
+  const key = refKey(desc);
+  let writer: ContentWriter | undefined;
+  let waited = false;
+  while (!writer) {
+    try {
+      writer = await content.writer(ctx, { ref: key, expected: { digest: desc.digest, size: desc.size } });
+    } catch (err) {
+      if (err instanceof HoistError && err.code === 'HOIST_ALREADY_EXISTS') {
+        await mergeLabels(content, ctx, desc, labels);
+        progress?.(key, { status: 'exists', current: desc.size, total: desc.size });
+        return 'exists';
+      }
+      if (err instanceof HoistError && err.code === 'HOIST_LOCKED') {
+        // Another process is fetching this blob: wait for it to commit (then it "already exists").
+        if (!waited) progress?.(key, { status: 'waiting', total: desc.size, detail: 'another pull is fetching it' });
+        waited = true;
+        await sleep(200, ctx.signal);
+        continue;
+      }
+      throw err;
+    }
+  }
+  let committed = false;
+  try {
+    let offset = writer.offset;
+    if (offset > desc.size) {
+      await writer.truncate(0);
+      offset = 0;
+    }
+    if (offset < desc.size) {
+      progress?.(key, { status: 'downloading', current: offset, total: desc.size });
+      const stream = await fetcher.fetch(desc, ctx.signal ? { offset, signal: ctx.signal } : { offset });
+      try {
+        for await (const chunk of stream as AsyncIterable<Uint8Array>) {
+          if (offset + chunk.byteLength > desc.size) {
+            throw new HoistError(
+              'HOIST_SIZE_MISMATCH',
+              `${desc.digest}: the registry sent more than the ${desc.size} bytes the manifest declares`,
+            );
+          }
+          await writer.write(chunk);
+          offset += chunk.byteLength;
+          progress?.(key, { status: 'downloading', current: offset, total: desc.size });
+        }
+      } finally {
+        stream.destroy();
+      }
+    }
+    progress?.(key, { status: 'verifying', current: offset, total: desc.size });
+    try {
+      await writer.commit(desc.size, desc.digest, labels);
+    } catch (err) {
+      if (!(err instanceof HoistError && err.code === 'HOIST_ALREADY_EXISTS')) throw err;
+      await mergeLabels(content, ctx, desc, labels);
+    }
+    committed = true;
+    progress?.(key, { status: 'done', current: desc.size, total: desc.size });
+    return 'done';
+  } catch (err) {
+    progress?.(key, { status: 'failed', detail: (err as Error).message });
+    if (err instanceof HoistError && (err.code === 'HOIST_DIGEST_MISMATCH' || err.code === 'HOIST_SIZE_MISMATCH')) {
+      // Bad bytes must not be resumed from: drop them.
+      await writer.close().catch(() => undefined);
+      await content.abort(ctx, key).catch(() => undefined);
+      committed = true;
+    }
+    throw err;
+  } finally {
+    if (!committed) await writer.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,89 @@
+// Schema migrations, applied in order by MetadataDb.open; `PRAGMA user_version` records the last one.
+// Never edit a released migration: append a new one. Snapshot tables come as a later migration.
+
+export interface Migration {
+  version: number;
+  description: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'namespaces, images, content, ingests, leases, ingest locks',
+    sql: `
+      CREATE TABLE namespaces (
+        name TEXT PRIMARY KEY,
+        labels TEXT NOT NULL DEFAULT '{}',
+        created_at INTEGER NOT NULL
+      );
+
+      CREATE TABLE images (
+        ns TEXT NOT NULL REFERENCES namespaces(name),
+        name TEXT NOT NULL,
+        target_digest TEXT NOT NULL,
+        target_media_type TEXT NOT NULL,
+        target_size INTEGER NOT NULL,
+        target_annotations TEXT NOT NULL DEFAULT '{}',
+        labels TEXT NOT NULL DEFAULT '{}',
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (ns, name)
+      );
+      CREATE INDEX images_by_target ON images (ns, target_digest);
+
+      CREATE TABLE content (
+        ns TEXT NOT NULL REFERENCES namespaces(name),
+        digest TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        labels TEXT NOT NULL DEFAULT '{}',
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (ns, digest)
+      );
+      CREATE INDEX content_by_digest ON content (digest);
+
+      -- shared = 1: the blob already existed in the backend, no bytes are written (containerd's
+      -- "expected" ingest); expires_at is set only for ingests outside a lease.
+      CREATE TABLE ingests (
+        ns TEXT NOT NULL REFERENCES namespaces(name) ON DELETE CASCADE,
+        ref TEXT NOT NULL,
+        backend_ref TEXT NOT NULL,
+        expected TEXT,
+        total INTEGER NOT NULL DEFAULT 0,
+        shared INTEGER NOT NULL DEFAULT 0,
+        expires_at INTEGER,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (ns, ref)
+      );
+      CREATE INDEX ingests_by_backend_ref ON ingests (backend_ref);
+
+      CREATE TABLE leases (
+        ns TEXT NOT NULL REFERENCES namespaces(name) ON DELETE CASCADE,
+        id TEXT NOT NULL,
+        labels TEXT NOT NULL DEFAULT '{}',
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (ns, id)
+      );
+
+      CREATE TABLE lease_resources (
+        ns TEXT NOT NULL,
+        lease_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        id TEXT NOT NULL,
+        PRIMARY KEY (ns, lease_id, type, id),
+        FOREIGN KEY (ns, lease_id) REFERENCES leases (ns, id) ON DELETE CASCADE
+      );
+      CREATE INDEX lease_resources_by_resource ON lease_resources (ns, type, id);
+
+      -- One writer per backend ingest across processes; owner = <boot-id>/<pid>/<start-ticks>.
+      CREATE TABLE ingest_locks (
+        backend_ref TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        since INTEGER NOT NULL
+      );
+    `,
+  },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
