@@ -15,7 +15,10 @@ export function buildProgram(): Command {
     .description('A container image store and manager: one image, many names.')
     .version('0.1.0')
     .option('--root <dir>', 'store directory (default /var/lib/hoist as root, else $XDG_DATA_HOME/hoist)')
-    .option('--config <file>', 'config file (default /etc/hoist/config.toml as root, else $XDG_CONFIG_HOME/hoist/config.toml)')
+    .option(
+      '--config <file>',
+      'config file (default /etc/hoist/config.toml as root, else $XDG_CONFIG_HOME/hoist/config.toml)',
+    )
     .option('-n, --namespace <ns>', 'namespace (env HOIST_NAMESPACE; default "default")')
     .option('--debug', 'print stack traces for errors')
     .showHelpAfterError('(run with --help for usage)')

@@ -21,9 +21,13 @@ export function registryOptions(cmd: Command): Command {
 }
 
 export async function registryResolver(config: HoistConfig, flags: RegistryFlags): Promise<Resolver> {
-  const concurrency = flags.maxConcurrentDownloads ? Number(flags.maxConcurrentDownloads) : config.max_concurrent_downloads;
+  const concurrency = flags.maxConcurrentDownloads
+    ? Number(flags.maxConcurrentDownloads)
+    : config.max_concurrent_downloads;
   if (!Number.isInteger(concurrency) || concurrency < 1)
-    throw new Error(`invalid --max-concurrent-downloads ${flags.maxConcurrentDownloads}: use a whole number ≥ 1`);
+    throw new Error(
+      `invalid --max-concurrent-downloads ${flags.maxConcurrentDownloads}: use a whole number ≥ 1`,
+    );
   return createResolver({
     plainHttp: flags.plainHttp ? true : config.registry.plain_http,
     insecureSkipVerify: flags.insecureSkipVerify ? true : config.registry.insecure_skip_verify,

@@ -28,7 +28,9 @@ export function session(cmd: Command): Session {
   if (g.root) config.root = g.root;
   const namespace = g.namespace ?? process.env.HOIST_NAMESPACE ?? config.namespace;
   if (!isIdentifier(namespace))
-    throw invalidArgument(`invalid namespace ${JSON.stringify(namespace)}: use letters, digits, and . _ - between them`);
+    throw invalidArgument(
+      `invalid namespace ${JSON.stringify(namespace)}: use letters, digits, and . _ - between them`,
+    );
   current ??= {};
   const state = current;
   return {

@@ -1,7 +1,16 @@
 // What the image operations need from a store. The embedded SQLite store provides it today; a gRPC
 // proxy to `hoist serve` or to a real containerd provides the same shape (issue: hoist as a client).
 import type { ContentStore } from '../content/types.ts';
+import type { PrunedLease } from '../gc/collector.ts';
+import type { StoreUsage } from '../gc/usage.ts';
 import type { GcStats, ImageStore, LeaseManager, NamespaceStore } from '../metadata/types.ts';
+
+/** Store-wide housekeeping; only backends that own the disk (embedded, hoist serve) offer it. */
+export interface Maintenance {
+  usage(): Promise<StoreUsage>;
+  /** Remove expired leases and leases whose owner process is gone; never a live owner's lease. */
+  pruneLeases(): Promise<PrunedLease[]>;
+}
 
 export interface Backend {
   content: ContentStore;
@@ -10,5 +19,6 @@ export interface Backend {
   namespaces: NamespaceStore;
   /** Run garbage collection and wait for it (containerd: a synchronous delete). */
   collectGarbage(): Promise<GcStats | undefined>;
+  maintenance?: Maintenance;
   close(): Promise<void> | void;
 }

@@ -1,8 +1,8 @@
 // The embedded backend: the local SQLite + file store under one root, used with no daemon.
-import { openLocalStore } from '../metadata/store.ts';
+import { type LocalStore, openLocalStore } from '../metadata/store.ts';
 import type { Backend } from './backend.ts';
 
-export async function openEmbedded(root: string): Promise<Backend & { store: Awaited<ReturnType<typeof openLocalStore>> }> {
+export async function openEmbedded(root: string): Promise<Backend & { store: LocalStore }> {
   const store = await openLocalStore(root);
   return {
     store,
@@ -11,6 +11,10 @@ export async function openEmbedded(root: string): Promise<Backend & { store: Awa
     leases: store.leases,
     namespaces: store.namespaces,
     collectGarbage: () => store.gc.collect(),
+    maintenance: {
+      usage: () => store.gc.usage(),
+      pruneLeases: () => store.gc.pruneLeases(),
+    },
     close: () => store.close(),
   };
 }

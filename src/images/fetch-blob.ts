@@ -83,7 +83,8 @@ export async function fetchBlob(
       }
       if (err instanceof HoistError && err.code === 'HOIST_LOCKED') {
         // Another process is fetching this blob: wait for it to commit (then it "already exists").
-        if (!waited) progress?.(key, { status: 'waiting', total: desc.size, detail: 'another pull is fetching it' });
+        if (!waited)
+          progress?.(key, { status: 'waiting', total: desc.size, detail: 'another pull is fetching it' });
         waited = true;
         await sleep(200, ctx.signal);
         continue;
@@ -129,7 +130,10 @@ export async function fetchBlob(
     return 'done';
   } catch (err) {
     progress?.(key, { status: 'failed', detail: (err as Error).message });
-    if (err instanceof HoistError && (err.code === 'HOIST_DIGEST_MISMATCH' || err.code === 'HOIST_SIZE_MISMATCH')) {
+    if (
+      err instanceof HoistError &&
+      (err.code === 'HOIST_DIGEST_MISMATCH' || err.code === 'HOIST_SIZE_MISMATCH')
+    ) {
       // Bad bytes must not be resumed from: drop them.
       await writer.close().catch(() => undefined);
       await content.abort(ctx, key).catch(() => undefined);

@@ -6,7 +6,11 @@ import { familiarString } from '../core/reference.ts';
 import { resolveImage } from './resolve.ts';
 import { summarize } from './summary.ts';
 
-export async function inspectImage(backend: Backend, ctx: Context, input: string): Promise<Record<string, unknown>> {
+export async function inspectImage(
+  backend: Backend,
+  ctx: Context,
+  input: string,
+): Promise<Record<string, unknown>> {
   const { group } = await resolveImage(backend.images, ctx, input);
   const target = group.names[0]!.record.target;
   const s = await summarize(backend.content, ctx, target);

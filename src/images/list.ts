@@ -35,7 +35,10 @@ export interface ListOptions {
 type Filter = (g: ImageGroup, s: ImageSummary | undefined, row: ImageRow) => boolean;
 
 function globToRegExp(glob: string): RegExp {
-  const esc = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '.');
+  const esc = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '[^/]*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${esc}$`);
 }
 
@@ -69,7 +72,9 @@ async function parseFilters(
         break;
       }
       case 'label': {
-        const [k, v] = value.includes('=') ? [value.slice(0, value.indexOf('=')), value.slice(value.indexOf('=') + 1)] : [value, undefined];
+        const [k, v] = value.includes('=')
+          ? [value.slice(0, value.indexOf('=')), value.slice(value.indexOf('=') + 1)]
+          : [value, undefined];
         out.push((_g, s, row) => {
           const cfgLabels = s?.primary?.imageConfig?.config?.Labels ?? {};
           const all = { ...cfgLabels, ...row.labels };
@@ -97,7 +102,10 @@ async function parseFilters(
   return out;
 }
 
-function rowsFor(group: ImageGroup, all: boolean): Omit<ImageRow, 'createdAt' | 'platform' | 'size' | 'labels'>[] {
+function rowsFor(
+  group: ImageGroup,
+  all: boolean,
+): Omit<ImageRow, 'createdAt' | 'platform' | 'size' | 'labels'>[] {
   const base = { id: group.target };
   const rowOf = (n: ImageName) => {
     const repository = n.ref ? familiarRepository(n.ref) : '<none>';
@@ -135,7 +143,10 @@ export async function listImages(
       const row: ImageRow = {
         ...partial,
         createdAt: rec.createdAt,
-        platform: s?.primary ? formatPlatform(s.primary.platform) + (s.platforms.length > 1 ? ` (+${s.platforms.length - 1})` : '') : '',
+        platform: s?.primary
+          ? formatPlatform(s.primary.platform) +
+            (s.platforms.length > 1 ? ` (+${s.platforms.length - 1})` : '')
+          : '',
         size: s?.primary?.size ?? rec.target.size,
         labels: rec.labels,
       };

@@ -2,7 +2,13 @@
 // pointing at that target is one of its names. This file groups records into images and classifies
 // names: `repo:tag` (tag), `repo@sha256:…` (digest alias), `sha256:<config>` (ID alias, as the CRI makes).
 import type { Digest } from '../core/digest.ts';
-import { familiarRepository, nameKind, type NameKind, type Reference, tryParseReference } from '../core/reference.ts';
+import {
+  familiarRepository,
+  type NameKind,
+  nameKind,
+  type Reference,
+  tryParseReference,
+} from '../core/reference.ts';
 import type { ImageRecord } from '../metadata/types.ts';
 
 export interface ImageName {
@@ -39,7 +45,8 @@ export function groupByTarget(records: ImageRecord[]): ImageGroup[] {
     g.names.push(classify(r));
     if (r.createdAt < g.createdAt) g.createdAt = r.createdAt;
   }
-  for (const g of groups.values()) g.names.sort((a, b) => kindOrder(a.kind) - kindOrder(b.kind) || cmp(a.name, b.name));
+  for (const g of groups.values())
+    g.names.sort((a, b) => kindOrder(a.kind) - kindOrder(b.kind) || cmp(a.name, b.name));
   return [...groups.values()];
 }
 
@@ -54,7 +61,8 @@ function cmp(a: string, b: string): number {
 /** Repositories an image is named in (from tag and digest names; ID aliases have none). */
 export function repositoriesOf(group: ImageGroup): string[] {
   const repos = new Set<string>();
-  for (const n of group.names) if (n.ref && (n.kind === 'tag' || n.kind === 'digest')) repos.add(familiarRepository(n.ref));
+  for (const n of group.names)
+    if (n.ref && (n.kind === 'tag' || n.kind === 'digest')) repos.add(familiarRepository(n.ref));
   return [...repos].sort();
 }
 

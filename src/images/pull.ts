@@ -11,7 +11,7 @@ import { isIndex, isManifest } from '../core/mediatypes.ts';
 import { formatReference, parseDockerRef, type Reference } from '../core/reference.ts';
 import { holdLease } from '../leases/keeper.ts';
 import type { ImageRecord } from '../metadata/types.ts';
-import type { Fetcher, Resolver } from '../remotes/types.ts';
+import type { Resolver } from '../remotes/types.ts';
 import { CRI_NAMESPACE, criLabels, criNames } from './cri-names.ts';
 import { fetchBlob, type ProgressFn } from './fetch-blob.ts';
 import { MAX_MANIFEST_BYTES, type PlatformSelector, selectManifests } from './walk.ts';
@@ -96,17 +96,29 @@ export async function pullImage(
       const children = selectManifests(parsed.index, opts.platforms);
       if (children.length === 0) {
         const have = parsed.index.manifests
-          .map((m) => (m.platform ? `${m.platform.os}/${m.platform.architecture}${m.platform.variant ? `/${m.platform.variant}` : ''}` : ''))
+          .map((m) =>
+            m.platform
+              ? `${m.platform.os}/${m.platform.architecture}${m.platform.variant ? `/${m.platform.variant}` : ''}`
+              : '',
+          )
           .filter((p) => p && !p.startsWith('unknown'))
           .join(', ');
-        throw new HoistError('HOIST_NOT_FOUND', `${refString}: no manifest for the requested platform (image has: ${have || 'none'})`, {
-          hint: 'choose one with --platform, or pull every platform with --all-platforms',
-        });
+        throw new HoistError(
+          'HOIST_NOT_FOUND',
+          `${refString}: no manifest for the requested platform (image has: ${have || 'none'})`,
+          {
+            hint: 'choose one with --platform, or pull every platform with --all-platforms',
+          },
+        );
       }
       children.forEach((c, i) => {
         refs[`${Labels.gcRefContent}.m.${i}`] = c.digest;
       });
-      await backend.content.update(lctx, { digest: desc.digest, labels: refs }, Object.keys(refs).map((k) => `labels.${k}`));
+      await backend.content.update(
+        lctx,
+        { digest: desc.digest, labels: refs },
+        Object.keys(refs).map((k) => `labels.${k}`),
+      );
       await Promise.all(children.map((c) => fetchNode(c)));
       return;
     }
@@ -115,16 +127,25 @@ export async function pullImage(
     m.layers.forEach((l, i) => {
       refs[`${Labels.gcRefContent}.l.${i}`] = l.digest;
     });
-    await backend.content.update(lctx, { digest: desc.digest, labels: refs }, Object.keys(refs).map((k) => `labels.${k}`));
+    await backend.content.update(
+      lctx,
+      { digest: desc.digest, labels: refs },
+      Object.keys(refs).map((k) => `labels.${k}`),
+    );
     configs.push(m.config.digest);
-    await Promise.all([m.config, ...m.layers].map((d) => limit(async () => count(await fetchBlob(backend.content, lctx, fetcher, d, source, opts.progress)))));
+    await Promise.all(
+      [m.config, ...m.layers].map((d) =>
+        limit(async () => count(await fetchBlob(backend.content, lctx, fetcher, d, source, opts.progress))),
+      ),
+    );
   };
 
   try {
     await fetchNode(target);
     const names = await createNames(backend, ctx, ref, target, configs, opts);
     await lease.release();
-    return { ref, name: names[0]!, target, names, configs, ...counts };
+    const name = names.find((n) => n === formatReference(ref)) ?? names[0]!;
+    return { ref, name, target, names, configs, ...counts };
   } catch (err) {
     // Keep the lease (and so the partial data) for resume; it expires leaseExpiryMs from now.
     await lease.keep();
@@ -169,10 +190,3 @@ export async function upsertImage(
     return backend.images.update(ctx, image, fields);
   }
 }
-
-/** A fetcher that never reaches a registry: for tests and for offline stores. */
-export const offlineFetcher: Fetcher = {
-  fetch(desc) {
-    return Promise.reject(new HoistError('HOIST_NOT_FOUND', `content digest ${desc.digest}: not found`));
-  },
-};

@@ -54,5 +54,8 @@ export async function resolveImage(images: ImageStore, ctx: Context, input: stri
       );
     }
   }
-  throw notFound(`image ${JSON.stringify(input)}: not found`, 'list images with `hoist images` (add --all for every name)');
+  throw notFound(
+    `image ${JSON.stringify(input)}: not found`,
+    'list images with `hoist images` (add --all for every name)',
+  );
 }

@@ -50,13 +50,19 @@ export class SummaryCache {
   }
 }
 
-export async function summarize(content: ContentStore, ctx: Context, target: Descriptor): Promise<ImageSummary> {
+export async function summarize(
+  content: ContentStore,
+  ctx: Context,
+  target: Descriptor,
+): Promise<ImageSummary> {
   const walk = await walkImage(content, ctx, target, ALL_PLATFORMS);
   const platforms: PlatformSummary[] = [];
   for (const pm of walk.manifests) {
     const m = pm.manifest;
     const s: PlatformSummary = {
-      platform: pm.desc.platform ? normalizePlatform(pm.desc.platform) : { os: 'unknown', architecture: 'unknown' },
+      platform: pm.desc.platform
+        ? normalizePlatform(pm.desc.platform)
+        : { os: 'unknown', architecture: 'unknown' },
       manifest: pm.desc,
       config: m.config,
       layers: m.layers,

@@ -5,7 +5,12 @@ import { formatReference, parseDockerRef } from '../core/reference.ts';
 import type { ImageRecord, ImageStore } from '../metadata/types.ts';
 import { resolveImage } from './resolve.ts';
 
-export async function tagImage(images: ImageStore, ctx: Context, src: string, dst: string): Promise<ImageRecord> {
+export async function tagImage(
+  images: ImageStore,
+  ctx: Context,
+  src: string,
+  dst: string,
+): Promise<ImageRecord> {
   const r = await resolveImage(images, ctx, src);
   const source = r.group.names.find((n) => n.name === r.name) ?? r.group.names[0]!;
   const name = formatReference(parseDockerRef(dst));

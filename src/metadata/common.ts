@@ -1,7 +1,7 @@
 // Small pieces shared by the metadata stores: namespace checks, implicit namespace creation, lease
 // membership, label (de)serialisation.
 import { type Context, isIdentifier } from '../core/context.ts';
-import { failedPrecondition, HoistError, invalidArgument, notFound } from '../core/errors.ts';
+import { failedPrecondition, type HoistError, invalidArgument, notFound } from '../core/errors.ts';
 import type { MetadataDb } from './db.ts';
 
 /** containerd's NamespaceRequired plus identifier validation. */
@@ -44,16 +44,38 @@ export function labelsJson(labels: Record<string, string> | undefined): string {
 export function requireContextLease(db: MetadataDb, ns: string, ctx: Context): string | undefined {
   if (!ctx.lease) return undefined;
   const row = db.get('SELECT 1 AS x FROM leases WHERE ns = ? AND id = ?', ns, ctx.lease);
-  if (!row) throw notFound(`lease does not exist: not found`, `lease ${JSON.stringify(ctx.lease)} was deleted or expired`);
+  if (!row)
+    throw notFound(
+      `lease does not exist: not found`,
+      `lease ${JSON.stringify(ctx.lease)} was deleted or expired`,
+    );
   return ctx.lease;
 }
 
 export function addLeaseResource(db: MetadataDb, ns: string, lease: string, type: string, id: string): void {
-  db.run('INSERT OR IGNORE INTO lease_resources (ns, lease_id, type, id) VALUES (?, ?, ?, ?)', ns, lease, type, id);
+  db.run(
+    'INSERT OR IGNORE INTO lease_resources (ns, lease_id, type, id) VALUES (?, ?, ?, ?)',
+    ns,
+    lease,
+    type,
+    id,
+  );
 }
 
-export function removeLeaseResource(db: MetadataDb, ns: string, lease: string, type: string, id: string): void {
-  db.run('DELETE FROM lease_resources WHERE ns = ? AND lease_id = ? AND type = ? AND id = ?', ns, lease, type, id);
+export function removeLeaseResource(
+  db: MetadataDb,
+  ns: string,
+  lease: string,
+  type: string,
+  id: string,
+): void {
+  db.run(
+    'DELETE FROM lease_resources WHERE ns = ? AND lease_id = ? AND type = ? AND id = ?',
+    ns,
+    lease,
+    type,
+    id,
+  );
 }
 
 export const date = (ms: unknown): Date => new Date(Number(ms));

@@ -49,10 +49,14 @@ export class MetadataDb {
     try {
       raw = new DatabaseSync(path);
     } catch (err) {
-      throw new HoistError('HOIST_UNAVAILABLE', `cannot open metadata database ${path}: ${(err as Error).message}`, {
-        cause: err,
-        hint: 'check that the store root exists and is writable (or pass --root)',
-      });
+      throw new HoistError(
+        'HOIST_UNAVAILABLE',
+        `cannot open metadata database ${path}: ${(err as Error).message}`,
+        {
+          cause: err,
+          hint: 'check that the store root exists and is writable (or pass --root)',
+        },
+      );
     }
     raw.exec(`PRAGMA busy_timeout = ${opts.busyTimeoutMs ?? 10_000}`);
     // journal_mode needs a moment of exclusive access when first switched; retry if another opener races.
@@ -162,10 +166,14 @@ export class MetadataDb {
       } catch (err) {
         if (!isBusy(err) || attempt >= BUSY_RETRIES) {
           if (isBusy(err))
-            throw new HoistError('HOIST_LOCKED', `metadata database ${this.path} is locked by another process`, {
-              cause: err,
-              hint: 'another hoist process holds the store; try again when it finishes',
-            });
+            throw new HoistError(
+              'HOIST_LOCKED',
+              `metadata database ${this.path} is locked by another process`,
+              {
+                cause: err,
+                hint: 'another hoist process holds the store; try again when it finishes',
+              },
+            );
           throw err;
         }
         await sleep(Math.min(1000, 10 * 2 ** Math.min(attempt, 7)) * Math.random());

@@ -91,7 +91,8 @@ class Parser {
     if (c === '"') return this.quoted('"');
     const start = this.pos;
     while (!this.done && FIELD_CHAR.test(this.peek())) this.pos++;
-    if (this.pos === start) this.fail(c === '' ? 'expected a field name, got end of input' : `unexpected ${JSON.stringify(c)}`);
+    if (this.pos === start)
+      this.fail(c === '' ? 'expected a field name, got end of input' : `unexpected ${JSON.stringify(c)}`);
     return this.input.slice(start, this.pos);
   }
 
@@ -136,7 +137,8 @@ class Parser {
     for (;;) {
       this.skipSpace();
       if (this.done) return out;
-      if (this.peek() !== ',') this.fail(`unexpected ${JSON.stringify(this.peek())}, expected "," or an operator`);
+      if (this.peek() !== ',')
+        this.fail(`unexpected ${JSON.stringify(this.peek())}, expected "," or an operator`);
       this.pos++;
       out.push(this.selector());
     }
@@ -163,7 +165,9 @@ export function formatFilter(c: Conjunction): string {
   const quoteField = (f: string) =>
     f !== '' && [...f].every((ch) => FIELD_CHAR.test(ch)) ? f : `"${f.replace(/[\\"]/g, (m) => `\\${m}`)}"`;
   const quoteValue = (v: string) =>
-    v !== '' && !/[\s,"/\\]/.test(v[0]!) && !/[\s,]/.test(v) ? v : `"${v.replace(/[\\"]/g, (m) => `\\${m}`)}"`;
+    v !== '' && !/[\s,"/\\]/.test(v[0]!) && !/[\s,]/.test(v)
+      ? v
+      : `"${v.replace(/[\\"]/g, (m) => `\\${m}`)}"`;
   return c
     .map((s) => {
       const path = s.fieldpath.map(quoteField).join('.');
@@ -200,7 +204,10 @@ export function compileFilters(filters: readonly string[] | undefined): Filter {
 }
 
 /** Field getter helper: `labels.<k…>` (the rest of the path joined with `.`) from a map. */
-export function mapField(map: Record<string, string> | undefined, rest: readonly string[]): string | undefined {
+export function mapField(
+  map: Record<string, string> | undefined,
+  rest: readonly string[],
+): string | undefined {
   if (!map || rest.length === 0) return undefined;
   const v = map[rest.join('.')];
   return v === undefined ? undefined : v;

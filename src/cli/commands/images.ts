@@ -56,8 +56,17 @@ function printRows(rows: ImageRow[], flags: LsFlags): void {
     }
     return;
   }
-  if (format !== 'table') throw invalidArgument(`invalid --format ${JSON.stringify(format)}: use table or json`);
-  const header = ['REPOSITORY', 'TAG', ...(flags.digests ? ['DIGEST'] : []), 'IMAGE ID', 'CREATED', 'PLATFORM', 'SIZE'];
+  if (format !== 'table')
+    throw invalidArgument(`invalid --format ${JSON.stringify(format)}: use table or json`);
+  const header = [
+    'REPOSITORY',
+    'TAG',
+    ...(flags.digests ? ['DIGEST'] : []),
+    'IMAGE ID',
+    'CREATED',
+    'PLATFORM',
+    'SIZE',
+  ];
   const body = rows.map((r) => [
     r.repository,
     r.tag,
@@ -77,20 +86,27 @@ function addLsOptions(cmd: Command): Command {
     .option('--no-trunc', 'do not truncate IDs')
     .option('--digests', 'show digests')
     .option('--format <format>', 'table or json', 'table')
-    .option('-f, --filter <filter>', 'reference=…, dangling=true|false, label=k[=v], before=…, since=…', collect);
+    .option(
+      '-f, --filter <filter>',
+      'reference=…, dangling=true|false, label=k[=v], before=…, since=…',
+      collect,
+    );
 }
 
 async function lsAction(this: Command) {
   const flags = this.opts() as LsFlags;
   const s = session(this);
   const b = await s.backend();
-  printRows(await listImages(b.images, b.content, s.ctx, { all: flags.all ?? false, filters: flags.filter ?? [] }), flags);
+  printRows(
+    await listImages(b.images, b.content, s.ctx, { all: flags.all ?? false, filters: flags.filter ?? [] }),
+    flags,
+  );
 }
 
 export function registerImageCommands(program: Command): void {
-  addLsOptions(program.command('images').description('List images (one row per tag; --all for every name)')).action(
-    lsAction,
-  );
+  addLsOptions(
+    program.command('images').description('List images (one row per tag; --all for every name)'),
+  ).action(lsAction);
   const image = program.command('image').description('Manage images');
   addLsOptions(image.command('ls').alias('list').description('List images')).action(lsAction);
 
@@ -120,7 +136,9 @@ export function registerImageCommands(program: Command): void {
         }
         for (const r of result.removed) process.stdout.write(`Deleted: ${r.target}\n`);
         if (result.gc && result.gc.removedBytes > 0)
-          process.stdout.write(`Reclaimed ${humanSize(result.gc.removedBytes)} (${result.gc.removedContent} blobs)\n`);
+          process.stdout.write(
+            `Reclaimed ${humanSize(result.gc.removedBytes)} (${result.gc.removedContent} blobs)\n`,
+          );
       });
   rmi(program.command('rmi').description('Remove images by name or ID'));
   rmi(image.command('rm').alias('remove').description('Remove images by name or ID'));

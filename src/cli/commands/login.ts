@@ -8,7 +8,9 @@ import { registryOptions } from '../registry-flags.ts';
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }
 
 export function registerLoginCommands(program: Command): void {
@@ -20,28 +22,46 @@ export function registerLoginCommands(program: Command): void {
     .option('-p, --password <password>', 'prefer --password-stdin')
     .option('--password-stdin', 'read the password from standard input');
   registryOptions(cmd);
-  cmd.action(async (server: string, flags: { username?: string; password?: string; passwordStdin?: boolean; plainHttp?: boolean; insecureSkipVerify?: boolean }) => {
-    let { username, password } = flags;
-    if (flags.passwordStdin) {
-      if (flags.password) throw invalidArgument('--password and --password-stdin are mutually exclusive');
-      password = await readStdin();
-    }
-    if (!username || password === undefined) {
-      if (!process.stdin.isTTY) throw invalidArgument('give --username and --password-stdin when not on a terminal');
-      const rl = createInterface({ input: process.stdin, output: process.stderr });
-      username ??= await rl.question('Username: ');
-      password ??= await rl.question('Password: ');
-      rl.close();
-    }
-    await login(server, { username, password }, { plainHttp: flags.plainHttp === true, insecureSkipVerify: flags.insecureSkipVerify === true });
-    process.stdout.write('Login Succeeded\n');
-  });
+  cmd.action(
+    async (
+      server: string,
+      flags: {
+        username?: string;
+        password?: string;
+        passwordStdin?: boolean;
+        plainHttp?: boolean;
+        insecureSkipVerify?: boolean;
+      },
+    ) => {
+      let { username, password } = flags;
+      if (flags.passwordStdin) {
+        if (flags.password) throw invalidArgument('--password and --password-stdin are mutually exclusive');
+        password = await readStdin();
+      }
+      if (!username || password === undefined) {
+        if (!process.stdin.isTTY)
+          throw invalidArgument('give --username and --password-stdin when not on a terminal');
+        const rl = createInterface({ input: process.stdin, output: process.stderr });
+        username ??= await rl.question('Username: ');
+        password ??= await rl.question('Password: ');
+        rl.close();
+      }
+      await login(
+        server,
+        { username, password },
+        { plainHttp: flags.plainHttp === true, insecureSkipVerify: flags.insecureSkipVerify === true },
+      );
+      process.stdout.write('Login Succeeded\n');
+    },
+  );
   program
     .command('logout')
     .description('Remove stored credentials for a registry')
     .argument('[server]', 'registry host', 'docker.io')
     .action(async (server: string) => {
       const removed = await logout(server);
-      process.stdout.write(removed ? `Removing login credentials for ${server}\n` : `Not logged in to ${server}\n`);
+      process.stdout.write(
+        removed ? `Removing login credentials for ${server}\n` : `Not logged in to ${server}\n`,
+      );
     });
 }

@@ -23,7 +23,9 @@ export function registerNamespaceCommands(program: Command): void {
         for (const n of list) process.stdout.write(`${n.name}\n`);
         return;
       }
-      process.stdout.write(renderTable([['NAME', 'LABELS'], ...list.map((n) => [n.name, labelString(n.labels)])]));
+      process.stdout.write(
+        renderTable([['NAME', 'LABELS'], ...list.map((n) => [n.name, labelString(n.labels)])]),
+      );
     });
   ns.command('create')
     .description('Create a namespace')

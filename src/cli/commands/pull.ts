@@ -2,12 +2,11 @@
 import type { Command } from 'commander';
 import { parseDuration } from '../../config/config.ts';
 import { HoistError } from '../../core/errors.ts';
-import { parsePlatform } from '../../core/platform.ts';
+import { hostPlatform, parsePlatform } from '../../core/platform.ts';
 import { pullImage } from '../../images/pull.ts';
 import { ALL_PLATFORMS, onePlatform } from '../../images/walk.ts';
-import { hostPlatform } from '../../core/platform.ts';
 import { createProgress } from '../progress/progress.ts';
-import { registryResolver, registryOptions, type RegistryFlags } from '../registry-flags.ts';
+import { type RegistryFlags, registryOptions, registryResolver } from '../registry-flags.ts';
 import { session } from '../session.ts';
 
 interface PullFlags extends RegistryFlags {
@@ -41,7 +40,10 @@ export function registerPullCommand(program: Command): void {
           : 'plain'
         : flags.progress;
     if (mode !== 'tty' && mode !== 'plain' && mode !== 'quiet')
-      throw new HoistError('HOIST_INVALID_ARGUMENT', `invalid --progress ${JSON.stringify(flags.progress)}: use auto, tty, plain or quiet`);
+      throw new HoistError(
+        'HOIST_INVALID_ARGUMENT',
+        `invalid --progress ${JSON.stringify(flags.progress)}: use auto, tty, plain or quiet`,
+      );
     const progress = createProgress({ stream: process.stderr, mode });
     const abort = new AbortController();
     let interrupts = 0;
@@ -55,7 +57,11 @@ export function registerPullCommand(program: Command): void {
     const labels: Record<string, string> = {};
     for (const kv of flags.label ?? []) {
       const i = kv.indexOf('=');
-      if (i <= 0) throw new HoistError('HOIST_INVALID_ARGUMENT', `invalid --label ${JSON.stringify(kv)}: expected key=value`);
+      if (i <= 0)
+        throw new HoistError(
+          'HOIST_INVALID_ARGUMENT',
+          `invalid --label ${JSON.stringify(kv)}: expected key=value`,
+        );
       labels[kv.slice(0, i)] = kv.slice(i + 1);
     }
     const started = Date.now();

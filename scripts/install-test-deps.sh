@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Install the programs the integration tests run: the real registry (docker-registry), skopeo, containerd
+# (ctr), umoci, zstd, htpasswd (apache2-utils) and openssl. Idempotent and quiet: apt-get runs only when
+# something is missing.
+set -euo pipefail
+
+# package → a binary it provides
+declare -A WANT=(
+  [docker-registry]=/usr/bin/docker-registry
+  [skopeo]=skopeo
+  [containerd]=ctr
+  [umoci]=umoci
+  [zstd]=zstd
+  [apache2-utils]=htpasswd
+  [openssl]=openssl
+)
+
+missing=()
+for pkg in "${!WANT[@]}"; do
+  bin="${WANT[$pkg]}"
+  if [[ "$bin" == /* ]]; then
+    [[ -x "$bin" ]] || missing+=("$pkg")
+  else
+    command -v "$bin" >/dev/null 2>&1 || missing+=("$pkg")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+SUDO=()
+if [[ "$(id -u)" != 0 ]]; then
+  if command -v sudo >/dev/null 2>&1; then
+    SUDO=(sudo)
+  else
+    echo "install-test-deps: missing ${missing[*]} and not root (no sudo); install them first" >&2
+    exit 1
+  fi
+fi
+
+echo "install-test-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get update -qq >/dev/null
+"${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,89 @@
+// `hoist lease ls|create|rm`: see what holds data, and let go of it.
+import type { Command } from 'commander';
+import { parseDuration } from '../../config/config.ts';
+import { HoistError } from '../../core/errors.ts';
+import { Labels } from '../../core/labels.ts';
+import { describeOwner } from '../../leases/owner.ts';
+import { renderTable } from '../output/tabwriter.ts';
+import { humanSize, timeAgo } from '../output/units.ts';
+import { session } from '../session.ts';
+
+export function registerLeaseCommands(program: Command): void {
+  const lease = program
+    .command('lease')
+    .alias('leases')
+    .description('Manage leases (what keeps content alive)');
+  lease
+    .command('ls')
+    .alias('list')
+    .description('List leases in the namespace, with owner, liveness and bytes held')
+    .option('-q, --quiet', 'only IDs')
+    .action(async (flags: { quiet?: boolean }, command: Command) => {
+      const s = session(command);
+      const b = await s.backend();
+      if (flags.quiet) {
+        for (const l of await b.leases.list(s.ctx)) process.stdout.write(`${l.id}\n`);
+        return;
+      }
+      const usage = await b.maintenance?.usage();
+      const rows = [['ID', 'CREATED', 'EXPIRES', 'OWNER', 'ALIVE', 'RESOURCES', 'BYTES', 'PURPOSE']];
+      const leases = usage
+        ? usage.leases.filter((l) => l.namespace === s.ctx.namespace)
+        : (await b.leases.list(s.ctx)).map((l) => ({
+            ...l,
+            resources: 0,
+            bytes: 0,
+            owner: l.labels[Labels.leaseOwner],
+            ownerAlive: undefined,
+            expires: undefined,
+            alive: true,
+          }));
+      for (const l of leases) {
+        rows.push([
+          l.id,
+          timeAgo(l.createdAt),
+          l.expires ? l.expires.toISOString().replace(/\.\d{3}Z$/, 'Z') : 'never',
+          l.owner ? describeOwner(l.owner) : '-',
+          l.alive ? (l.ownerAlive ? 'running' : 'yes') : 'no (expired or abandoned)',
+          String(l.resources),
+          humanSize(l.bytes),
+          [l.labels[Labels.leasePurpose], l.labels[Labels.leaseRef]].filter(Boolean).join(' ') || '-',
+        ]);
+      }
+      process.stdout.write(renderTable(rows));
+    });
+  lease
+    .command('create')
+    .description('Create a lease (content added under it is kept until it is removed or expires)')
+    .option('--id <id>', 'lease ID (random by default)')
+    .option('-x, --expires <duration>', 'expiry, e.g. 24h; 0 means never', '24h')
+    .action(async (flags: { id?: string; expires: string }, command: Command) => {
+      const s = session(command);
+      const b = await s.backend();
+      const ms = parseDuration(flags.expires);
+      const labels: Record<string, string> = {};
+      if (ms > 0) labels[Labels.gcExpire] = new Date(Date.now() + ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+      const l = await b.leases.create(s.ctx, flags.id ? { id: flags.id, labels } : { labels });
+      process.stdout.write(`${l.id}\n`);
+    });
+  lease
+    .command('rm')
+    .alias('remove')
+    .description('Remove leases; their data is collected unless something else references it')
+    .argument('<id...>')
+    .option('--async', 'do not wait for garbage collection')
+    .action(async (ids: string[], flags: { async?: boolean }, command: Command) => {
+      const s = session(command);
+      const b = await s.backend();
+      for (const id of ids) {
+        await b.leases.delete(s.ctx, id);
+        process.stdout.write(`${id}\n`);
+      }
+      if (!flags.async) await b.collectGarbage();
+    });
+}
+
+export function ensureMaintenance<T>(value: T | undefined): T {
+  if (!value) throw new HoistError('HOIST_NOT_IMPLEMENTED', 'this backend does not expose store maintenance');
+  return value;
+}

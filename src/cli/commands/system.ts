@@ -1,0 +1,86 @@
+// `hoist system df` and `hoist system prune`: where the disk goes, and getting it back.
+import type { Command } from 'commander';
+import { pruneImages } from '../../images/prune.ts';
+import { renderTable } from '../output/tabwriter.ts';
+import { humanSize } from '../output/units.ts';
+import { session } from '../session.ts';
+import { ensureMaintenance } from './leases.ts';
+
+export function registerSystemCommands(program: Command): void {
+  const system = program.command('system').description('Store-wide disk usage and cleanup');
+  system
+    .command('df')
+    .description('Show disk usage: images, content, shared, reclaimable, partial pulls, leases')
+    .option('--format <format>', 'table or json', 'table')
+    .action(async (flags: { format: string }, command: Command) => {
+      const s = session(command);
+      const b = await s.backend();
+      const u = await ensureMaintenance(b.maintenance).usage();
+      const images = await b.images.list(s.ctx);
+      const targets = new Set(images.map((i) => i.target.digest));
+      const liveLeases = u.leases.filter((l) => l.alive);
+      const partialAbandoned = u.ingests.items.filter((i) => i.ownerAlive !== true);
+      if (flags.format === 'json') {
+        process.stdout.write(
+          `${JSON.stringify({ namespace: s.ctx.namespace, images: targets.size, names: images.length, ...u }, null, 2)}\n`,
+        );
+        return;
+      }
+      const rows = [
+        ['TYPE', 'COUNT', 'SIZE', 'RECLAIMABLE'],
+        [
+          `Images (${s.ctx.namespace})`,
+          `${targets.size} (${images.length} names)`,
+          humanSize(u.imageBytes),
+          '',
+        ],
+        ['Content', String(u.blobs.files), humanSize(u.blobs.fileBytes), humanSize(u.reclaimableBytes)],
+        ['Shared between images', '', humanSize(u.sharedBytes), ''],
+        [
+          'Partial pulls',
+          String(u.ingests.count),
+          humanSize(u.ingests.bytes),
+          humanSize(partialAbandoned.reduce((a, i) => a + i.offset, 0)),
+        ],
+        [
+          'Leases',
+          `${u.leases.length} (${liveLeases.length} live)`,
+          humanSize(u.leases.reduce((a, l) => a + l.bytes, 0)),
+          '',
+        ],
+      ];
+      process.stdout.write(renderTable(rows));
+      if (u.ingests.count > 0) {
+        process.stdout.write('\nPartial pulls:\n');
+        const p = [['NAMESPACE', 'REF', 'DOWNLOADED', 'OWNER']];
+        for (const i of u.ingests.items)
+          p.push([
+            i.namespace,
+            i.ref,
+            `${humanSize(i.offset)}/${humanSize(i.total)}`,
+            i.ownerAlive ? 'running' : 'abandoned',
+          ]);
+        process.stdout.write(renderTable(p));
+        process.stdout.write('Resume with the same `hoist pull`, or reclaim with `hoist system prune`.\n');
+      }
+    });
+  system
+    .command('prune')
+    .description(
+      'Remove abandoned pull data, expired leases, dangling images (--all: unused images) and unreferenced content',
+    )
+    .option('-a, --all', 'also remove every unpinned image, not only dangling ones')
+    .option('-f, --force', 'do not ask (hoist never prompts; accepted for docker compatibility)')
+    .action(async (flags: { all?: boolean }, command: Command) => {
+      const s = session(command);
+      const b = await s.backend();
+      const m = ensureMaintenance(b.maintenance);
+      const leases = await m.pruneLeases();
+      for (const l of leases) process.stdout.write(`Deleted lease: ${l.namespace}/${l.id} (${l.reason})\n`);
+      const pruned = await pruneImages(b, s.ctx, { all: flags.all === true });
+      for (const p of pruned) for (const n of p.names) process.stdout.write(`Untagged: ${n}\n`);
+      const gc = await b.collectGarbage();
+      const bytes = (gc?.removedBytes ?? 0) + (gc?.removedIngestBytes ?? 0);
+      process.stdout.write(`Total reclaimed space: ${humanSize(bytes)}\n`);
+    });
+}

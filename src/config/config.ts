@@ -1,0 +1,201 @@
+// hoist's configuration file: TOML, every key known and typed, unknown keys are errors naming the key.
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'smol-toml';
+import { HoistError } from '../core/errors.ts';
+import { parseDuration } from './duration.ts';
+
+export { formatDuration, parseDuration } from './duration.ts';
+
+export interface HoistConfig {
+  version: number;
+  root: string;
+  namespace: string;
+  snapshotter: string;
+  discard_unpacked_layers: boolean;
+  /** Go-style duration ("1h"): how long an interrupted pull's data outlives its process. */
+  pull_lease_expiry: string;
+  max_concurrent_downloads: number;
+  registry: {
+    config_path: string;
+    plain_http: string[];
+    insecure_skip_verify: string[];
+  };
+  gc: { schedule: string };
+  /** Where the file was read from, if any. */
+  source?: string;
+}
+
+export interface LoadOptions {
+  path?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+  isRoot?: boolean;
+}
+
+type Kind = 'string' | 'number' | 'boolean' | 'string[]' | 'duration' | 'table';
+
+const SCHEMA: Record<string, Kind> = {
+  version: 'number',
+  root: 'string',
+  namespace: 'string',
+  snapshotter: 'string',
+  discard_unpacked_layers: 'boolean',
+  pull_lease_expiry: 'duration',
+  max_concurrent_downloads: 'number',
+  registry: 'table',
+  'registry.config_path': 'string',
+  'registry.plain_http': 'string[]',
+  'registry.insecure_skip_verify': 'string[]',
+  gc: 'table',
+  'gc.schedule': 'duration',
+};
+
+function xdg(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
+  const v = env[name];
+  return v?.startsWith('/') ? v! : join(env.HOME || homedir(), fallback);
+}
+
+export function defaultConfigPath(env: NodeJS.ProcessEnv, isRoot: boolean): string {
+  return isRoot
+    ? '/etc/hoist/config.toml'
+    : join(xdg(env, 'XDG_CONFIG_HOME', '.config'), 'hoist', 'config.toml');
+}
+
+export function defaults(env: NodeJS.ProcessEnv, isRoot: boolean): HoistConfig {
+  return {
+    version: 1,
+    root: isRoot ? '/var/lib/hoist' : join(xdg(env, 'XDG_DATA_HOME', '.local/share'), 'hoist'),
+    namespace: 'default',
+    snapshotter: 'overlayfs',
+    discard_unpacked_layers: false,
+    pull_lease_expiry: '1h',
+    max_concurrent_downloads: 3,
+    registry: {
+      config_path: isRoot
+        ? '/etc/hoist/certs.d'
+        : join(xdg(env, 'XDG_CONFIG_HOME', '.config'), 'hoist', 'certs.d'),
+      plain_http: [],
+      insecure_skip_verify: [],
+    },
+    gc: { schedule: '1h' },
+  };
+}
+
+/** Where `hoist serve` listens by default. */
+export function defaultAddress(isRoot: boolean, env: NodeJS.ProcessEnv = process.env): string {
+  if (isRoot) return '/run/hoist/hoist.sock';
+  const run = env.XDG_RUNTIME_DIR || join(xdg(env, 'XDG_DATA_HOME', '.local/share'), 'hoist', 'run');
+  return join(run, 'hoist', 'hoist.sock');
+}
+
+function closest(key: string, known: string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = 3;
+  for (const k of known) {
+    const d = editDistance(key, k);
+    if (d < bestD) {
+      bestD = d;
+      best = k;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  const dp = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = dp[0]!;
+    dp[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = dp[j]!;
+      dp[j] = Math.min(dp[j]! + 1, dp[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return dp[b.length]!;
+}
+
+function configError(file: string, message: string): HoistError {
+  return new HoistError('HOIST_CONFIG', `config ${file}: ${message}`, {
+    hint: 'fix the file, or point --config at another one (see README: Configuration)',
+  });
+}
+
+function check(
+  file: string,
+  obj: Record<string, unknown>,
+  prefix: string,
+  out: Record<string, unknown>,
+): void {
+  for (const [k, v] of Object.entries(obj)) {
+    const key = prefix ? `${prefix}.${k}` : k;
+    const kind = SCHEMA[key];
+    if (!kind) {
+      const siblings = Object.keys(SCHEMA).filter(
+        (s) =>
+          s.startsWith(prefix ? `${prefix}.` : '') && !s.slice(prefix ? prefix.length + 1 : 0).includes('.'),
+      );
+      const guess = closest(key, siblings);
+      throw configError(
+        file,
+        `unknown key ${JSON.stringify(key)}${guess ? ` (did you mean ${JSON.stringify(guess)}?)` : ''}`,
+      );
+    }
+    const bad = (want: string) => configError(file, `${key} must be ${want}, not ${JSON.stringify(v)}`);
+    switch (kind) {
+      case 'table':
+        if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('a table');
+        out[k] = { ...(out[k] as Record<string, unknown>) };
+        check(file, v as Record<string, unknown>, key, out[k] as Record<string, unknown>);
+        break;
+      case 'string':
+        if (typeof v !== 'string' || v === '') throw bad('a non-empty string');
+        out[k] = v;
+        break;
+      case 'number':
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw bad('a whole number ≥ 1');
+        out[k] = v;
+        break;
+      case 'boolean':
+        if (typeof v !== 'boolean') throw bad('true or false');
+        out[k] = v;
+        break;
+      case 'string[]':
+        if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw bad('a list of strings');
+        out[k] = v;
+        break;
+      case 'duration':
+        if (typeof v !== 'string') throw bad('a duration such as "1h" or "90s"');
+        try {
+          parseDuration(v);
+        } catch {
+          throw bad('a duration such as "1h" or "90s"');
+        }
+        out[k] = v;
+        break;
+    }
+  }
+}
+
+export function loadConfig(opts: LoadOptions = {}): HoistConfig {
+  const env = opts.env ?? process.env;
+  const isRoot = opts.isRoot ?? process.getuid?.() === 0;
+  const config = defaults(env, isRoot);
+  const file = opts.path ?? defaultConfigPath(env, isRoot);
+  if (!existsSync(file)) {
+    if (opts.path !== undefined) throw configError(file, 'no such file');
+    return config;
+  }
+  let parsed: Record<string, unknown>;
+  try {
+    parsed = parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch (err) {
+    throw configError(file, `not valid TOML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  check(file, parsed, '', config as unknown as Record<string, unknown>);
+  if (config.version !== 1)
+    throw configError(file, `version ${config.version} is not supported (this hoist reads version 1)`);
+  config.source = file;
+  return config;
+}

@@ -1,0 +1,390 @@
+// The backend blob store on disk, shared by all namespaces (containerd's content/local layout):
+//   <root>/blobs/sha256/<hex>                                  committed, read-only (0444)
+//   <root>/ingest/<sha256hex(backendRef)>/{ref,data,startedat,updatedat,total}
+// It knows nothing of namespaces, leases or locks; src/metadata/content.ts adds those.
+import { createHash } from 'node:crypto';
+import { constants, createReadStream } from 'node:fs';
+import {
+  type FileHandle,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { type Digest, DigestVerifier, digestAlgorithm, digestHex, isDigest } from '../core/digest.ts';
+import { HoistError, invalidArgument, notFound } from '../core/errors.ts';
+
+/** Read and re-hash in 1 MiB chunks: bounded memory for any blob size. */
+export const READ_BUFFER_SIZE = 1 << 20;
+
+export interface BackendIngestStatus {
+  ref: string;
+  offset: number;
+  total: number;
+  startedAt: Date;
+  updatedAt: Date;
+}
+
+export interface BackendIngestDir {
+  /** sha256 hex of the backend ref (the directory name). */
+  key: string;
+  /** Contents of the `ref` file, undefined when unreadable. */
+  ref: string | undefined;
+  /** Size of `data`. */
+  bytes: number;
+}
+
+/** The directory name of an ingest: sha256 of its backend ref, so paths have a fixed length. */
+export function ingestKey(backendRef: string): string {
+  return createHash('sha256').update(backendRef).digest('hex');
+}
+
+const isMissing = (err: unknown) => (err as NodeJS.ErrnoException).code === 'ENOENT';
+
+async function writeSmallFile(dir: string, name: string, text: string): Promise<void> {
+  // tmp + rename so a crash never leaves a half-written status file.
+  const tmp = join(dir, `.${name}.tmp`);
+  await writeFile(tmp, text);
+  await rename(tmp, join(dir, name));
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+export class LocalContentBackend {
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = root;
+  }
+
+  async init(): Promise<void> {
+    await mkdir(join(this.root, 'blobs', 'sha256'), { recursive: true });
+    await mkdir(join(this.root, 'ingest'), { recursive: true });
+  }
+
+  blobPath(d: Digest): string {
+    if (!isDigest(d))
+      throw invalidArgument(`cannot calculate blob path from invalid digest: ${d}: invalid argument`);
+    return join(this.root, 'blobs', digestAlgorithm(d), digestHex(d));
+  }
+
+  ingestPath(backendRef: string): string {
+    return join(this.root, 'ingest', ingestKey(backendRef));
+  }
+
+  /** Size of the committed blob, undefined when absent. */
+  async blobSize(d: Digest): Promise<number | undefined> {
+    try {
+      return (await stat(this.blobPath(d))).size;
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** A stream of the blob from `offset`, at most `length` bytes. */
+  async reader(d: Digest, opts: { offset?: number; length?: number } = {}): Promise<Readable> {
+    const path = this.blobPath(d);
+    const size = await this.blobSize(d);
+    if (size === undefined) throw notFound(`content digest ${d}: not found`);
+    const offset = opts.offset ?? 0;
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset > size)
+      throw invalidArgument(`offset ${offset} is outside blob ${d} of ${size} bytes: invalid argument`);
+    const end = opts.length === undefined ? size : Math.min(size, offset + Math.max(0, opts.length));
+    if (end === offset) return Readable.from([]);
+    return createReadStream(path, { start: offset, end: end - 1, highWaterMark: READ_BUFFER_SIZE });
+  }
+
+  /** Open (or resume) the ingest for `backendRef`. The caller holds the ref's lock. */
+  async openWriter(backendRef: string, opts: { total?: number } = {}): Promise<LocalIngestWriter> {
+    const dir = this.ingestPath(backendRef);
+    const total = opts.total ?? 0;
+    let resumed = false;
+    try {
+      const storedRef = await readFile(join(dir, 'ref'), 'utf8');
+      if (storedRef !== backendRef)
+        throw new HoistError('HOIST_INTERNAL', `ref key does not match: ${storedRef} != ${backendRef}`);
+      const storedTotal = await readTotal(dir);
+      // A different expected size means a different blob: start again rather than mix bytes.
+      resumed = !(total > 0 && storedTotal > 0 && total !== storedTotal);
+    } catch (err) {
+      if (!isMissing(err)) throw err;
+    }
+    if (!resumed) {
+      await rm(dir, { recursive: true, force: true });
+      await mkdir(dir, { recursive: true });
+      const now = new Date().toISOString();
+      await writeSmallFile(dir, 'ref', backendRef);
+      await writeSmallFile(dir, 'startedat', now);
+      await writeSmallFile(dir, 'updatedat', now);
+      if (total > 0) await writeSmallFile(dir, 'total', String(total));
+    }
+    const dataPath = join(dir, 'data');
+    // Read-write, create, no truncate: positional writes continue at the resumed offset.
+    const fh = await open(dataPath, constants.O_RDWR | constants.O_CREAT, 0o644);
+    const verifier = new DigestVerifier();
+    try {
+      // No saved hash state: re-hash what is there, streaming, to restore the digest and the offset.
+      const buf = Buffer.allocUnsafe(READ_BUFFER_SIZE);
+      for (;;) {
+        const { bytesRead } = await fh.read(buf, 0, buf.length, verifier.bytes);
+        if (bytesRead === 0) break;
+        verifier.update(buf.subarray(0, bytesRead));
+      }
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
+    return new LocalIngestWriter(this, backendRef, dir, fh, verifier);
+  }
+
+  async status(backendRef: string): Promise<BackendIngestStatus> {
+    const dir = this.ingestPath(backendRef);
+    let ref: string;
+    try {
+      ref = await readFile(join(dir, 'ref'), 'utf8');
+    } catch (err) {
+      if (isMissing(err)) throw notFound(`ingest ref ${JSON.stringify(backendRef)}: not found`);
+      throw err;
+    }
+    const readTime = async (name: string): Promise<Date | undefined> => {
+      try {
+        const d = new Date((await readFile(join(dir, name), 'utf8')).trim());
+        return Number.isNaN(d.getTime()) ? undefined : d;
+      } catch {
+        return undefined;
+      }
+    };
+    let offset = 0;
+    let mtime: Date | undefined;
+    try {
+      const st = await stat(join(dir, 'data'));
+      offset = st.size;
+      mtime = st.mtime;
+    } catch (err) {
+      if (!isMissing(err)) throw err;
+    }
+    const startedAt = (await readTime('startedat')) ?? mtime ?? new Date(0);
+    const updated = (await readTime('updatedat')) ?? startedAt;
+    // updatedat is only written on open/close; the data file's mtime is fresher while writing.
+    const updatedAt = mtime && mtime > updated ? mtime : updated;
+    return { ref, offset, total: await readTotal(dir), startedAt, updatedAt };
+  }
+
+  /** Remove an ingest and its bytes. */
+  async abort(backendRef: string): Promise<void> {
+    await rm(this.ingestPath(backendRef), { recursive: true, force: true });
+  }
+
+  async removeIngestDir(key: string): Promise<void> {
+    await rm(join(this.root, 'ingest', key), { recursive: true, force: true });
+  }
+
+  /** Every committed blob (sha256 only; other algorithms' directories are walked too). */
+  async *walkBlobs(): AsyncGenerator<{ digest: Digest; size: number }> {
+    const blobs = join(this.root, 'blobs');
+    let algs: string[];
+    try {
+      algs = await readdir(blobs);
+    } catch (err) {
+      if (isMissing(err)) return;
+      throw err;
+    }
+    for (const alg of algs) {
+      let names: string[];
+      try {
+        names = await readdir(join(blobs, alg));
+      } catch {
+        continue;
+      }
+      for (const hex of names) {
+        const d = `${alg}:${hex}`;
+        if (!isDigest(d)) continue;
+        try {
+          const st = await stat(join(blobs, alg, hex));
+          yield { digest: d, size: st.size };
+        } catch (err) {
+          if (!isMissing(err)) throw err;
+        }
+      }
+    }
+  }
+
+  async listIngestDirs(): Promise<BackendIngestDir[]> {
+    const root = join(this.root, 'ingest');
+    let keys: string[];
+    try {
+      keys = await readdir(root);
+    } catch (err) {
+      if (isMissing(err)) return [];
+      throw err;
+    }
+    const out: BackendIngestDir[] = [];
+    for (const key of keys) {
+      let ref: string | undefined;
+      let bytes = 0;
+      try {
+        ref = await readFile(join(root, key, 'ref'), 'utf8');
+      } catch {
+        ref = undefined;
+      }
+      try {
+        bytes = (await stat(join(root, key, 'data'))).size;
+      } catch {
+        bytes = 0;
+      }
+      out.push({ key, ref, bytes });
+    }
+    return out;
+  }
+
+  /** Delete a committed blob; returns the bytes freed (0 when it was already gone). */
+  async deleteBlob(d: Digest): Promise<number> {
+    const path = this.blobPath(d);
+    try {
+      const size = (await stat(path)).size;
+      await unlink(path);
+      return size;
+    } catch (err) {
+      if (isMissing(err)) return 0;
+      throw err;
+    }
+  }
+}
+
+async function readTotal(dir: string): Promise<number> {
+  try {
+    const n = Number((await readFile(join(dir, 'total'), 'utf8')).trim());
+    return Number.isSafeInteger(n) && n > 0 ? n : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Writes one ingest's `data`. Commit is two-phase so the metadata layer can do the visible part (rename into
+ * blobs/) inside its write transaction, where GC cannot interleave: verify() then publish().
+ */
+export class LocalIngestWriter {
+  readonly backend: LocalContentBackend;
+  readonly ref: string;
+  readonly dir: string;
+  #fh: FileHandle | undefined;
+  #verifier: DigestVerifier;
+
+  constructor(
+    backend: LocalContentBackend,
+    ref: string,
+    dir: string,
+    fh: FileHandle,
+    verifier: DigestVerifier,
+  ) {
+    this.backend = backend;
+    this.ref = ref;
+    this.dir = dir;
+    this.#fh = fh;
+    this.#verifier = verifier;
+  }
+
+  get offset(): number {
+    return this.#verifier.bytes;
+  }
+
+  get closed(): boolean {
+    return this.#fh === undefined;
+  }
+
+  #handle(): FileHandle {
+    if (!this.#fh) throw new HoistError('HOIST_FAILED_PRECONDITION', `writer for ${this.ref} is closed`);
+    return this.#fh;
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    const fh = this.#handle();
+    let done = 0;
+    while (done < chunk.byteLength) {
+      const { bytesWritten } = await fh.write(
+        chunk,
+        done,
+        chunk.byteLength - done,
+        this.#verifier.bytes + done,
+      );
+      done += bytesWritten;
+    }
+    this.#verifier.update(chunk);
+  }
+
+  digest(): Digest {
+    return this.#verifier.digest();
+  }
+
+  /**
+   * Check size (when > 0) and digest (when given), then fsync. On a mismatch the bytes are worthless for a
+   * resume, so they are discarded (except when fewer bytes than expected arrived: those may be resumed).
+   */
+  async verify(size: number, expected: Digest | undefined): Promise<Digest> {
+    const fh = this.#handle();
+    try {
+      const actual = this.#verifier.verify({ digest: expected, size: size > 0 ? size : undefined });
+      await fh.sync();
+      return actual;
+    } catch (err) {
+      if (!(size > 0 && this.offset < size)) await this.truncate(0);
+      throw err;
+    }
+  }
+
+  /**
+   * Move the verified data into blobs/ (read-only), fsync the directory, remove the ingest dir.
+   * Returns false when the blob already existed (the ingest is dropped; the existing file is kept).
+   */
+  async publish(d: Digest): Promise<boolean> {
+    const fh = this.#handle();
+    const target = this.backend.blobPath(d);
+    await fh.chmod(0o444);
+    await fh.close();
+    this.#fh = undefined;
+    if ((await this.backend.blobSize(d)) !== undefined) {
+      await rm(this.dir, { recursive: true, force: true });
+      return false;
+    }
+    await mkdir(join(target, '..'), { recursive: true });
+    await rename(join(this.dir, 'data'), target);
+    await fsyncDir(join(target, '..'));
+    await rm(this.dir, { recursive: true, force: true });
+    return true;
+  }
+
+  /** fsync, close, record updatedat; the ingest stays for a later resume. Idempotent. */
+  async close(): Promise<void> {
+    const fh = this.#fh;
+    if (!fh) return;
+    this.#fh = undefined;
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await writeSmallFile(this.dir, 'updatedat', new Date().toISOString()).catch(() => undefined);
+  }
+
+  async truncate(size: 0): Promise<void> {
+    if (size !== 0) throw invalidArgument('Truncate: unsupported size: invalid argument');
+    await this.#handle().truncate(0);
+    this.#verifier = new DigestVerifier();
+  }
+}

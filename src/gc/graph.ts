@@ -1,0 +1,217 @@
+// The object graph GC walks, loaded from the metadata database in one pass, and the mark phase over it.
+// Nodes: content (ns, digest) and ingests (ns, ref); snapshots join here when a snapshotter exists.
+// Edges: image → target, `containerd.io/gc.ref.content*` labels, ingest → expected digest.
+import { isDigest } from '../core/digest.ts';
+import { isContentRefLabel, Labels } from '../core/labels.ts';
+import { parseLabels } from '../metadata/common.ts';
+import type { MetadataDb } from '../metadata/db.ts';
+
+export interface ContentNode {
+  size: number;
+  /** Digests named by gc.ref.content labels (same namespace). */
+  refs: string[];
+  /** Has containerd.io/gc.root. */
+  root: boolean;
+}
+
+export interface ImageNode {
+  ns: string;
+  name: string;
+  target: string;
+  refs: string[];
+}
+
+export interface LeaseNode {
+  ns: string;
+  id: string;
+  createdAt: number;
+  labels: Record<string, string>;
+  resources: { type: string; id: string }[];
+}
+
+export interface IngestNode {
+  ns: string;
+  ref: string;
+  backendRef: string;
+  expected: string | null;
+  shared: boolean;
+  total: number;
+  expiresAt: number | null;
+}
+
+export interface StoreGraph {
+  /** ns → digest → node. */
+  content: Map<string, Map<string, ContentNode>>;
+  images: ImageNode[];
+  leases: LeaseNode[];
+  ingests: IngestNode[];
+  /** backend ref → lock owner. */
+  locks: Map<string, string>;
+}
+
+export const nodeKey = (ns: string, id: string) => `${ns}\u0000${id}`;
+
+function contentRefs(labels: Record<string, string>): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(labels)) if (isContentRefLabel(k) && isDigest(v)) out.push(v);
+  return out;
+}
+
+/** Read every record GC cares about. Call inside a transaction for a consistent view. */
+export function loadGraph(db: MetadataDb): StoreGraph {
+  const content = new Map<string, Map<string, ContentNode>>();
+  for (const r of db.iterate<{ ns: string; digest: string; size: number; labels: string }>(
+    'SELECT ns, digest, size, labels FROM content',
+  )) {
+    let m = content.get(r.ns);
+    if (!m) {
+      m = new Map();
+      content.set(r.ns, m);
+    }
+    // Most blobs (layers) have no GC labels: skip JSON parsing for them.
+    const labels = r.labels.includes('containerd.io/gc.') ? parseLabels(r.labels) : {};
+    m.set(r.digest, { size: Number(r.size), refs: contentRefs(labels), root: Labels.gcRoot in labels });
+  }
+  const images: ImageNode[] = [];
+  for (const r of db.iterate<{ ns: string; name: string; target_digest: string; labels: string }>(
+    'SELECT ns, name, target_digest, labels FROM images',
+  )) {
+    const refs = r.labels.includes('containerd.io/gc.') ? contentRefs(parseLabels(r.labels)) : [];
+    images.push({ ns: r.ns, name: r.name, target: r.target_digest, refs });
+  }
+  const leases = new Map<string, LeaseNode>();
+  for (const r of db.iterate<{ ns: string; id: string; labels: string; created_at: number }>(
+    'SELECT ns, id, labels, created_at FROM leases',
+  )) {
+    leases.set(nodeKey(r.ns, r.id), {
+      ns: r.ns,
+      id: r.id,
+      createdAt: Number(r.created_at),
+      labels: parseLabels(r.labels),
+      resources: [],
+    });
+  }
+  for (const r of db.iterate<{ ns: string; lease_id: string; type: string; id: string }>(
+    'SELECT ns, lease_id, type, id FROM lease_resources',
+  )) {
+    leases.get(nodeKey(r.ns, r.lease_id))?.resources.push({ type: r.type, id: r.id });
+  }
+  const ingests: IngestNode[] = [];
+  for (const r of db.iterate<{
+    ns: string;
+    ref: string;
+    backend_ref: string;
+    expected: string | null;
+    shared: number;
+    total: number;
+    expires_at: number | null;
+  }>('SELECT ns, ref, backend_ref, expected, shared, total, expires_at FROM ingests')) {
+    ingests.push({
+      ns: r.ns,
+      ref: r.ref,
+      backendRef: r.backend_ref,
+      expected: r.expected,
+      shared: r.shared === 1,
+      total: Number(r.total),
+      expiresAt: r.expires_at === null ? null : Number(r.expires_at),
+    });
+  }
+  const locks = new Map<string, string>();
+  for (const r of db.iterate<{ backend_ref: string; owner: string }>(
+    'SELECT backend_ref, owner FROM ingest_locks',
+  ))
+    locks.set(r.backend_ref, r.owner);
+  return { content, images, leases: [...leases.values()], ingests, locks };
+}
+
+/** The `containerd.io/gc.expire` time of a lease; undefined when absent or unparsable (never expires). */
+export function leaseExpiry(labels: Record<string, string>): Date | undefined {
+  const v = labels[Labels.gcExpire];
+  if (v === undefined) return undefined;
+  const d = new Date(v);
+  return Number.isNaN(d.getTime()) ? undefined : d;
+}
+
+/** A lease is a root while unexpired, or while the process named by its hoist.io/owner label lives. */
+export function isLeaseLive(
+  lease: LeaseNode,
+  now: number,
+  isOwnerAlive: (owner: string) => boolean,
+): boolean {
+  const owner = lease.labels[Labels.leaseOwner];
+  if (owner !== undefined && isOwnerAlive(owner)) return true;
+  const exp = leaseExpiry(lease.labels);
+  return exp === undefined || exp.getTime() > now;
+}
+
+export interface Marked {
+  /** nodeKey(ns, digest) of reachable content records (or referenced digests without a record). */
+  content: Set<string>;
+  /** nodeKey(ns, ref) of live ingests. */
+  ingests: Set<string>;
+}
+
+/** A root or reachable object; flat ones are kept without following their references. */
+export type GraphRoot = { kind: 'content' | 'ingest'; ns: string; id: string; flat?: boolean };
+
+/** Tricolour-free mark: a worklist over content nodes; flat nodes are marked but not expanded. */
+export function mark(graph: StoreGraph, roots: Iterable<GraphRoot>): Marked {
+  const marked: Marked = { content: new Set(), ingests: new Set() };
+  const expanded = new Set<string>();
+  const work: [string, string][] = [];
+  const visitContent = (ns: string, d: string, flat: boolean) => {
+    const key = nodeKey(ns, d);
+    marked.content.add(key);
+    if (!flat && !expanded.has(key)) {
+      expanded.add(key);
+      work.push([ns, d]);
+    }
+  };
+  const ingestsByKey = new Map(graph.ingests.map((i) => [nodeKey(i.ns, i.ref), i]));
+  for (const root of roots) {
+    if (root.kind === 'content') visitContent(root.ns, root.id, root.flat === true);
+    else {
+      const key = nodeKey(root.ns, root.id);
+      const ing = ingestsByKey.get(key);
+      if (!ing) continue;
+      marked.ingests.add(key);
+      if (ing.expected && !root.flat) visitContent(ing.ns, ing.expected, false);
+    }
+  }
+  while (work.length > 0) {
+    const [ns, d] = work.pop()!;
+    const node = graph.content.get(ns)?.get(d);
+    if (!node) continue;
+    for (const ref of node.refs) visitContent(ns, ref, false);
+  }
+  return marked;
+}
+
+/** All GC roots: images, live leases' resources, gc.root content, unexpired (or actively written) ingests. */
+export function* gcRoots(
+  graph: StoreGraph,
+  now: number,
+  isOwnerAlive: (owner: string) => boolean,
+): Generator<GraphRoot> {
+  for (const img of graph.images) {
+    yield { kind: 'content', ns: img.ns, id: img.target };
+    for (const ref of img.refs) yield { kind: 'content', ns: img.ns, id: ref };
+  }
+  for (const lease of graph.leases) {
+    if (!isLeaseLive(lease, now, isOwnerAlive)) continue;
+    const flat = (lease.labels[Labels.gcFlat] ?? '') !== '';
+    for (const r of lease.resources) {
+      if (r.type === 'content') yield { kind: 'content', ns: lease.ns, id: r.id, flat };
+      else if (r.type === 'ingests') yield { kind: 'ingest', ns: lease.ns, id: r.id, flat };
+      // snapshots/<snapshotter>: marked by the snapshot GC once snapshotters exist.
+    }
+  }
+  for (const [ns, blobs] of graph.content)
+    for (const [d, node] of blobs) if (node.root) yield { kind: 'content', ns, id: d };
+  for (const ing of graph.ingests) {
+    const owner = graph.locks.get(ing.backendRef);
+    // An ingest a live process is writing right now is never swept from under it.
+    if ((ing.expiresAt !== null && ing.expiresAt > now) || (owner !== undefined && isOwnerAlive(owner)))
+      yield { kind: 'ingest', ns: ing.ns, id: ing.ref };
+  }
+}

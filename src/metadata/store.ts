@@ -1,0 +1,63 @@
+// The embedded store: one root directory holding the backend blobs and the SQLite metadata.
+//   <root>/content/     blobs and ingests (src/content/local.ts)
+//   <root>/metadata.db  namespaces, images, content records, ingests, leases, locks (src/metadata)
+//   <root>/snapshots/   reserved for snapshotters (added later; see `snapshots` below)
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LocalContentBackend } from '../content/local.ts';
+import { Collector } from '../gc/collector.ts';
+import { currentOwner, isOwnerAlive } from '../leases/owner.ts';
+import { MetadataContentStore } from './content.ts';
+import { MetadataDb } from './db.ts';
+import { SqliteImageStore } from './images.ts';
+import { SqliteLeaseManager } from './leases.ts';
+import { SqliteNamespaceStore } from './namespaces.ts';
+
+export interface LocalStore {
+  readonly root: string;
+  readonly content: MetadataContentStore;
+  readonly images: SqliteImageStore;
+  readonly leases: SqliteLeaseManager;
+  readonly namespaces: SqliteNamespaceStore;
+  /** collect(), pruneLeases(), usage(). */
+  readonly gc: Collector;
+  readonly db: MetadataDb;
+  /** The raw blob store (for fsck-like tools and tests; normal code goes through `content`). */
+  readonly backend: LocalContentBackend;
+  /** This store's process identity, used for ingest locks. */
+  readonly owner: string;
+  // Snapshotters plug in here later: a `snapshots` map, a migration adding their tables, a
+  // NamespaceUsageCheck (namespaces.addUsageCheck) and GC roots/sweep in src/gc/graph.ts.
+  close(): void;
+}
+
+export interface OpenStoreOptions {
+  /** Process identity written into ingest locks; tests use a fabricated one to play a dead process. */
+  owner?: string;
+  isOwnerAlive?: (owner: string) => boolean;
+  busyTimeoutMs?: number;
+}
+
+export async function openLocalStore(root: string, opts: OpenStoreOptions = {}): Promise<LocalStore> {
+  await mkdir(root, { recursive: true });
+  const backend = new LocalContentBackend(join(root, 'content'));
+  await backend.init();
+  const db = await MetadataDb.open(
+    join(root, 'metadata.db'),
+    opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs },
+  );
+  const owner = opts.owner ?? currentOwner();
+  const alive = opts.isOwnerAlive ?? isOwnerAlive;
+  return {
+    root,
+    db,
+    backend,
+    owner,
+    content: new MetadataContentStore({ db, backend, owner, isOwnerAlive: alive }),
+    images: new SqliteImageStore(db),
+    leases: new SqliteLeaseManager(db),
+    namespaces: new SqliteNamespaceStore(db),
+    gc: new Collector({ db, backend, isOwnerAlive: alive }),
+    close: () => db.close(),
+  };
+}

@@ -1,0 +1,244 @@
+// Streaming blob and manifest download with HTTP Range resume. The stream yields exactly the bytes from
+// `offset` to the descriptor's size: a server that ignores Range (200 instead of 206) has the first
+// `offset` bytes skipped; a connection that drops mid-body is resumed with a new Range request (up to the
+// retry budget); a body that ends short or runs long is an error. Digests are NOT checked here; the
+// content writer does that with the one DigestVerifier.
+import { Readable } from 'node:stream';
+import type { Descriptor } from '../core/descriptor.ts';
+import { HoistError, invalidArgument } from '../core/errors.ts';
+import { isIndex, isManifest, MANIFEST_ACCEPT } from '../core/mediatypes.ts';
+import { type Reference, repository } from '../core/reference.ts';
+import type { RegistryHost } from './hosts.ts';
+import {
+  backoffDelay,
+  discard,
+  type HttpResponse,
+  header,
+  isRetryableNetworkError,
+  networkError,
+} from './http.ts';
+import type { Limiter } from './limiter.ts';
+import { registryRequest, statusError, type TransportOptions, tryHosts } from './transport.ts';
+import type { Fetcher, FetchOptions } from './types.ts';
+
+export interface FetcherContext {
+  transport: TransportOptions;
+  hosts: () => RegistryHost[];
+  limiter: Limiter;
+  attempts: number;
+  signal?: AbortSignal | undefined;
+}
+
+/** Parse `Content-Range: bytes <start>-<end>/<size|*>`; undefined when absent or unparsable. */
+function contentRangeStart(res: HttpResponse): number | undefined {
+  const m = /^bytes\s+(\d+)-\d+\/(?:\d+|\*)$/.exec(header(res.headers, 'content-range') ?? '');
+  return m ? Number(m[1]) : undefined;
+}
+
+interface Opened {
+  res: HttpResponse;
+  /** Bytes at the start of the body to drop (the server ignored Range). */
+  skip: number;
+}
+
+async function openAt(
+  ctx: FetcherContext,
+  host: RegistryHost,
+  ref: Reference,
+  desc: Descriptor,
+  offset: number,
+  signal: AbortSignal | undefined,
+): Promise<Opened> {
+  const manifestLike = isManifest(desc.mediaType) || isIndex(desc.mediaType);
+  const paths = manifestLike
+    ? [`/manifests/${desc.digest}`, `/blobs/${desc.digest}`]
+    : [`/blobs/${desc.digest}`];
+  const what = manifestLike ? `${repository(ref)}@${desc.digest}` : `${repository(ref)}: blob ${desc.digest}`;
+  const headers: Record<string, string> = {
+    accept: manifestLike ? `${desc.mediaType}, ${MANIFEST_ACCEPT}` : '*/*',
+  };
+  if (offset > 0) headers.range = `bytes=${offset}-`;
+  let res: HttpResponse | undefined;
+  for (const path of paths) {
+    res = await registryRequest(ctx.transport, host, {
+      method: 'GET',
+      repository: ref.path,
+      path,
+      headers,
+      signal,
+    });
+    if (res.status !== 404 || path === paths[paths.length - 1]) break;
+    await discard(res);
+  }
+  if (!res) throw new HoistError('HOIST_INTERNAL', 'no request was made');
+  if (res.status === 206) {
+    const start = contentRangeStart(res);
+    if (start === offset) return { res, skip: 0 };
+    if (start === undefined && offset === 0) return { res, skip: 0 };
+    await discard(res);
+    throw new HoistError(
+      'HOIST_REGISTRY',
+      `${host.host}: ${what}: asked for bytes from ${offset}, got Content-Range ${header(res.headers, 'content-range')}`,
+    );
+  }
+  if (res.status === 200) return { res, skip: offset };
+  throw await statusError(host, what, res);
+}
+
+/** Readable over one or more response bodies (a new Range request after a dropped connection). */
+class DownloadStream extends Readable {
+  #opened: Opened;
+  #reopen: (position: number) => Promise<Opened>;
+  #position: number;
+  #end: number | undefined;
+  #attempts: number;
+  #release: () => void;
+  #label: string;
+  #host: RegistryHost;
+  #running = false;
+  #waiting: (() => void) | undefined;
+
+  constructor(
+    opened: Opened,
+    opts: {
+      offset: number;
+      size: number | undefined;
+      attempts: number;
+      release: () => void;
+      label: string;
+      host: RegistryHost;
+      reopen: (position: number) => Promise<Opened>;
+    },
+  ) {
+    super({ highWaterMark: 256 * 1024 });
+    this.#opened = opened;
+    this.#position = opts.offset;
+    this.#end = opts.size;
+    this.#attempts = opts.attempts;
+    this.#release = opts.release;
+    this.#label = opts.label;
+    this.#host = opts.host;
+    this.#reopen = opts.reopen;
+  }
+
+  override _read(): void {
+    if (!this.#running) {
+      this.#running = true;
+      this.#pump().then(
+        () => {
+          this.#release();
+          if (!this.destroyed) this.push(null);
+        },
+        (err: unknown) => this.destroy(err as Error),
+      );
+      return;
+    }
+    const wake = this.#waiting;
+    this.#waiting = undefined;
+    wake?.();
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.#release();
+    this.#opened.res.body.destroy();
+    const wake = this.#waiting;
+    this.#waiting = undefined;
+    wake?.();
+    cb(err);
+  }
+
+  async #pump(): Promise<void> {
+    let failures = 0;
+    for (;;) {
+      try {
+        await this.#copy(this.#opened);
+      } catch (err) {
+        if (this.destroyed || err instanceof HoistError) throw err;
+        if ((err as Error).name === 'AbortError' || (err as { code?: string }).code === 'UND_ERR_ABORTED')
+          throw new HoistError('HOIST_CANCELLED', 'operation cancelled', { cause: err });
+        failures++;
+        if (!isRetryableNetworkError(err) || failures >= this.#attempts)
+          throw networkError(this.#host.host, err, this.#opened.res.url);
+        await new Promise((r) => setTimeout(r, backoffDelay(failures - 1, 200)));
+        if (this.destroyed) return;
+        this.#opened = await this.#reopen(this.#position);
+        continue;
+      }
+      if (this.#end !== undefined && this.#position < this.#end) {
+        throw new HoistError(
+          'HOIST_NETWORK',
+          `${this.#host.host}: ${this.#label}: response ended after ${this.#position} of ${this.#end} bytes`,
+          { hint: 'the transfer was cut short; retrying the pull resumes it' },
+        );
+      }
+      return;
+    }
+  }
+
+  async #copy(opened: Opened): Promise<void> {
+    let skip = opened.skip;
+    for await (const raw of opened.res.body as AsyncIterable<Buffer>) {
+      if (this.destroyed) return;
+      let chunk = raw;
+      if (skip > 0) {
+        if (chunk.byteLength <= skip) {
+          skip -= chunk.byteLength;
+          continue;
+        }
+        chunk = chunk.subarray(skip);
+        skip = 0;
+      }
+      this.#position += chunk.byteLength;
+      if (this.#end !== undefined && this.#position > this.#end) {
+        opened.res.body.destroy();
+        throw new HoistError(
+          'HOIST_SIZE_MISMATCH',
+          `${this.#host.host}: ${this.#label}: more data than the expected ${this.#end} bytes`,
+          { hint: 'the registry serves content that does not match its descriptor' },
+        );
+      }
+      if (!this.push(chunk)) {
+        await new Promise<void>((resolve) => {
+          this.#waiting = resolve;
+        });
+        if (this.destroyed) return;
+      }
+    }
+  }
+}
+
+export function createFetcher(ctx: FetcherContext, ref: Reference): Fetcher {
+  return {
+    async fetch(desc: Descriptor, opts: FetchOptions = {}): Promise<Readable> {
+      const offset = opts.offset ?? 0;
+      const signal = opts.signal ?? ctx.signal;
+      if (!Number.isSafeInteger(offset) || offset < 0)
+        throw invalidArgument(`invalid fetch offset ${offset}`);
+      const size = desc.size >= 0 ? desc.size : undefined;
+      if (size !== undefined && offset > size)
+        throw invalidArgument(`fetch offset ${offset} is beyond the end of ${desc.digest} (${size} bytes)`);
+      if (size !== undefined && offset === size) return Readable.from([]);
+      const manifestLike = isManifest(desc.mediaType) || isIndex(desc.mediaType);
+      const hosts = ctx.hosts().filter((h) => h.capabilities.includes('pull'));
+      const label = manifestLike ? `manifest ${desc.digest}` : `blob ${desc.digest}`;
+      const release = manifestLike ? () => {} : await ctx.limiter.acquire(signal);
+      try {
+        return await tryHosts(hosts, `${repository(ref)}@${desc.digest}`, async (host) => {
+          const opened = await openAt(ctx, host, ref, desc, offset, signal);
+          return new DownloadStream(opened, {
+            offset,
+            size,
+            attempts: ctx.attempts,
+            release,
+            label,
+            host,
+            reopen: (position) => openAt(ctx, host, ref, desc, position, signal),
+          });
+        });
+      } catch (err) {
+        release();
+        throw err;
+      }
+    },
+  };
+}

@@ -1,0 +1,263 @@
+// The one HTTP path for registry traffic: undici `request` on shared Agents (one per TLS setup), manual
+// redirects that never carry credentials to another origin, and retries with exponential backoff and
+// jitter for idempotent requests. undici is imported lazily: it costs ~90 ms to load and most hoist
+// commands never talk to a registry.
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Dispatcher } from 'undici';
+import { HoistError } from '../core/errors.ts';
+
+export const DEFAULT_USER_AGENT = 'hoist/0.1';
+
+type Undici = typeof import('undici');
+let undiciModule: Promise<Undici> | undefined;
+
+export function loadUndici(): Promise<Undici> {
+  undiciModule ??= import('undici');
+  return undiciModule;
+}
+
+export interface TlsSettings {
+  skipVerify: boolean;
+  /** PEM contents of extra CA certificates (hosts.toml `ca`). */
+  ca?: string[];
+}
+
+const agents = new Map<string, Promise<Dispatcher>>();
+
+/** A shared keep-alive Agent per distinct TLS configuration (connections are pooled per origin inside). */
+export function agentFor(tls: TlsSettings): Promise<Dispatcher> {
+  const key = `${tls.skipVerify ? 'insecure' : 'verify'}|${(tls.ca ?? []).join('\0')}`;
+  let agent = agents.get(key);
+  if (!agent) {
+    agent = loadUndici().then((u) => {
+      const connect: Record<string, unknown> = {};
+      if (tls.skipVerify) connect.rejectUnauthorized = false;
+      if (tls.ca && tls.ca.length > 0) {
+        // Extra CAs add to, not replace, the system roots.
+        return import('node:tls').then(
+          ({ rootCertificates }) =>
+            new u.Agent({ connect: { ...connect, ca: [...rootCertificates, ...(tls.ca ?? [])] } }),
+        );
+      }
+      return new u.Agent({ connect });
+    });
+    agents.set(key, agent);
+  }
+  return agent;
+}
+
+export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export interface HttpRequest {
+  method: HttpMethod;
+  url: URL;
+  headers: Record<string, string>;
+  body?: string | Buffer;
+  tls: TlsSettings;
+  signal?: AbortSignal | undefined;
+  /** Attempts for idempotent requests (GET/HEAD) on network errors, 429 and 5xx. */
+  attempts: number;
+  /** First backoff delay; doubles on each attempt, with jitter. */
+  baseDelayMs: number;
+  maxRedirects?: number;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Readable & { dump?: (opts?: { limit: number }) => Promise<void> };
+  /** The URL that answered (after redirects). */
+  url: URL;
+}
+
+/** The first value of a header as a string. */
+export function header(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const v = headers[name.toLowerCase()];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Every value of a header (WWW-Authenticate may come several times). */
+export function headerValues(headers: IncomingHttpHeaders, name: string): string[] {
+  const v = headers[name.toLowerCase()];
+  if (v === undefined) return [];
+  return Array.isArray(v) ? v : [v];
+}
+
+/** Drain and discard a body so the connection can be reused. */
+export async function discard(res: HttpResponse): Promise<void> {
+  try {
+    if (res.body.dump) await res.body.dump({ limit: 256 * 1024 });
+    else res.body.destroy();
+  } catch {
+    // a broken connection is not our problem here
+  }
+}
+
+/** Read a small body (error documents, tokens, manifests) with a size cap. */
+export async function readSmallBody(res: HttpResponse, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of res.body as AsyncIterable<Buffer>) {
+    total += chunk.byteLength;
+    if (total > limit) {
+      res.body.destroy();
+      throw new HoistError('HOIST_REGISTRY', `${res.url.host}: response larger than ${limit} bytes`, {
+        hint: 'the registry answered with an unexpectedly large document',
+      });
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+const RETRYABLE_CODES = new Set([
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CLOSED',
+]);
+
+/** Transient failures worth another attempt (refused connections and DNS failures are not: wrong address). */
+export function isRetryableNetworkError(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return code !== undefined && RETRYABLE_CODES.has(code);
+}
+
+function isIdempotent(method: HttpMethod): boolean {
+  return method === 'GET' || method === 'HEAD';
+}
+
+function retryAfterMs(headers: IncomingHttpHeaders): number | undefined {
+  const v = header(headers, 'retry-after');
+  if (v === undefined) return undefined;
+  if (/^\d+$/.test(v.trim())) return Number(v.trim()) * 1000;
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
+/** Exponential backoff with "equal jitter": half fixed, half random, capped. */
+export function backoffDelay(attempt: number, baseMs: number): number {
+  const exp = Math.min(baseMs * 2 ** attempt, 10_000);
+  return exp / 2 + Math.random() * (exp / 2);
+}
+
+function cancelled(err?: unknown): HoistError {
+  return new HoistError('HOIST_CANCELLED', 'operation cancelled', err ? { cause: err } : undefined);
+}
+
+/** One-line description of a low-level network error. */
+export function describeNetworkError(err: unknown): string {
+  const e = err as { code?: string; message?: string; cause?: unknown };
+  const inner = e.cause as { code?: string; message?: string } | undefined;
+  const code = e.code && !e.code.startsWith('UND_ERR') ? e.code : (inner?.code ?? e.code);
+  let msg = (inner?.message ?? e.message ?? String(err)).split('\n')[0];
+  // OpenSSL errors carry a long library trace; keep the reason ("wrong version number").
+  const reason = msg ? /routines:[^:]*:([^:]+):/.exec(msg) : null;
+  if (reason) msg = `TLS handshake failed (${reason[1]})`;
+  return code && !msg?.includes(code) ? `${code}: ${msg}` : (msg ?? String(err));
+}
+
+function networkHint(err: unknown, url: URL): string {
+  const text = describeNetworkError(err);
+  if (/SSL|TLS|EPROTO|wrong version/i.test(text) && url.protocol === 'https:')
+    return `the registry may speak plain HTTP: use --plain-http (or a http:// server in hosts.toml) if so`;
+  if (/CERT|certificate|self.signed/i.test(text))
+    return 'add the registry CA to certs.d/<host>/hosts.toml (ca = ...) or use --skip-verify for a test registry';
+  return 'check the registry address and port, that it is running, and --plain-http for a plain-HTTP registry';
+}
+
+export function networkError(host: string, err: unknown, url: URL): HoistError {
+  return new HoistError('HOIST_NETWORK', `cannot reach registry ${host}: ${describeNetworkError(err)}`, {
+    cause: err,
+    hint: networkHint(err, url),
+  });
+}
+
+/** Headers never forwarded to another origin on a redirect. */
+const CREDENTIAL_HEADERS = ['authorization', 'cookie', 'proxy-authorization'];
+
+async function sendOnce(req: HttpRequest, url: URL, headers: Record<string, string>): Promise<HttpResponse> {
+  const [u, dispatcher] = await Promise.all([loadUndici(), agentFor(req.tls)]);
+  const res = await u.request(url, {
+    method: req.method,
+    headers,
+    body: req.body ?? null,
+    dispatcher,
+    signal: req.signal ?? null,
+  });
+  return { status: res.statusCode, headers: res.headers, body: res.body, url };
+}
+
+/**
+ * Send a request: follows redirects by hand (dropping credentials on a change of origin) and retries
+ * idempotent requests on transient failures. Non-2xx answers are returned, not thrown; network failures
+ * after the last attempt throw HOIST_NETWORK naming the host.
+ */
+export async function send(req: HttpRequest): Promise<HttpResponse> {
+  let url = req.url;
+  let method = req.method;
+  let headers = { ...req.headers };
+  let body = req.body;
+  const maxRedirects = req.maxRedirects ?? 10;
+  for (let hop = 0; ; hop++) {
+    const res = await sendWithRetries({ ...req, method, body, url, headers });
+    const location = header(res.headers, 'location');
+    if (![301, 302, 303, 307, 308].includes(res.status) || location === undefined) return res;
+    await discard(res);
+    if (hop >= maxRedirects)
+      throw new HoistError(
+        'HOIST_REGISTRY',
+        `${req.url.host}: too many redirects (more than ${maxRedirects})`,
+      );
+    const next = new URL(location, url);
+    if (next.origin !== url.origin) {
+      headers = Object.fromEntries(
+        Object.entries(headers).filter(([k]) => !CREDENTIAL_HEADERS.includes(k.toLowerCase())),
+      );
+    }
+    if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === 'POST')) {
+      method = 'GET';
+      body = undefined;
+    }
+    url = next;
+  }
+}
+
+async function sendWithRetries(req: HttpRequest): Promise<HttpResponse> {
+  const attempts = isIdempotent(req.method) ? Math.max(1, req.attempts) : 1;
+  for (let attempt = 0; ; attempt++) {
+    if (req.signal?.aborted) throw cancelled(req.signal.reason);
+    const last = attempt + 1 >= attempts;
+    let res: HttpResponse;
+    try {
+      res = await sendOnce(req, req.url, req.headers);
+    } catch (err) {
+      if (req.signal?.aborted || (err as Error).name === 'AbortError') throw cancelled(err);
+      if (last || !isRetryableNetworkError(err)) throw networkError(req.url.host, err, req.url);
+      await wait(backoffDelay(attempt, req.baseDelayMs), req.signal);
+      continue;
+    }
+    if (!last && (res.status === 429 || res.status >= 500)) {
+      const after = retryAfterMs(res.headers);
+      await discard(res);
+      await wait(Math.min(after ?? backoffDelay(attempt, req.baseDelayMs), 60_000), req.signal);
+      continue;
+    }
+    return res;
+  }
+}
+
+async function wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  try {
+    await sleep(ms, undefined, signal ? { signal } : undefined);
+  } catch (err) {
+    throw cancelled(err);
+  }
+}
