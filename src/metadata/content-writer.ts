@@ -3,17 +3,18 @@
 // Committing moves the blob into blobs/ INSIDE the metadata write transaction, so a garbage collection
 // in another process (which sweeps files while holding that lock) can never delete a just-published blob.
 
-import type { LocalIngestWriter } from '../content/local.ts';
+import type { LocalContentBackend, LocalIngestWriter } from '../content/local.ts';
 import type { ContentWriter } from '../content/types.ts';
 import type { Context } from '../core/context.ts';
 import type { Digest } from '../core/digest.ts';
-import { alreadyExists, failedPrecondition, HoistError } from '../core/errors.ts';
+import { alreadyExists, failedPrecondition, HoistError, notFound } from '../core/errors.ts';
 import { validateLabels } from '../core/labels.ts';
-import { addLeaseResource, labelsJson, removeLeaseResource } from './common.ts';
+import { addLeaseResource, ensureNamespace, labelsJson, removeLeaseResource } from './common.ts';
 import type { MetadataDb } from './db.ts';
 
 export interface WriterTarget {
   db: MetadataDb;
+  backend: LocalContentBackend;
   owner: string;
   ctx: Context;
   ns: string;
@@ -35,6 +36,8 @@ export async function releaseIngestLock(db: MetadataDb, backendRef: string, owne
 function recordBlob(t: WriterTarget, d: Digest, size: number, labels: Record<string, string>): boolean {
   const { db, ns, ctx } = t;
   const now = Date.now();
+  // The namespace may have been deleted while the writer was open; it comes back with the blob.
+  ensureNamespace(db, ns, now);
   db.run('DELETE FROM ingests WHERE ns = ? AND ref = ?', ns, t.ref);
   db.run('DELETE FROM ingest_locks WHERE backend_ref = ? AND owner = ?', t.backendRef, t.owner);
   // The lease may have been deleted meanwhile: the commit still succeeds, unleased.
@@ -169,7 +172,15 @@ export class SharedContentWriter implements ContentWriter {
       );
     this.#finished = true;
     const t = this.#t;
-    const created = await t.db.transaction(() => recordBlob(t, this.#expected, this.offset, labels));
+    const created = await t.db.transaction(async () => {
+      // GC keeps a shared ingest's blob while the ingest record lives; if the record expired, check.
+      if ((await t.backend.blobSize(this.#expected)) === undefined)
+        throw notFound(
+          `content ${this.#expected}: not found`,
+          'the blob was garbage-collected while this writer was open; fetch it again',
+        );
+      return recordBlob(t, this.#expected, this.offset, labels);
+    });
     if (!created) throw alreadyExists(`content ${this.#expected}: already exists`);
   }
 

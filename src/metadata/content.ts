@@ -263,7 +263,7 @@ export class MetadataContentStore implements ContentStore {
       upsertIngest(false, expected?.size ?? 0);
       return { kind: 'write' as const };
     });
-    const target: WriterTarget = { db, owner: this.#owner, ctx, ns, ref, backendRef };
+    const target: WriterTarget = { db, backend: this.#backend, owner: this.#owner, ctx, ns, ref, backendRef };
     switch (plan.kind) {
       case 'exists':
         throw alreadyExists(`content ${expected?.digest}: already exists`);

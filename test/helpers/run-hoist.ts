@@ -1,0 +1,73 @@
+// Run the real hoist CLI as a child process against a temporary store.
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const NODE = join(import.meta.dirname, '..', '..', 'node_modules', '.bin', 'node');
+export const MAIN = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface HoistStore {
+  root: string;
+  home: string;
+  run(...args: string[]): Promise<RunResult>;
+  /** Run and require exit 0; returns stdout. */
+  ok(...args: string[]): Promise<string>;
+  cleanup(): Promise<void>;
+}
+
+export async function tempStore(): Promise<HoistStore> {
+  const dir = await mkdtemp(join(tmpdir(), 'hoist-it-'));
+  const root = join(dir, 'root');
+  const home = join(dir, 'home');
+  const env = {
+    ...process.env,
+    HOME: home,
+    XDG_CONFIG_HOME: join(home, '.config'),
+    DOCKER_CONFIG: join(home, '.docker'),
+  };
+  delete env.HOIST_NAMESPACE;
+  const run = (...args: string[]) =>
+    new Promise<RunResult>((resolve) => {
+      execFile(
+        NODE,
+        [MAIN, '--root', root, ...args],
+        { env, maxBuffer: 64 * 1024 * 1024 },
+        (err, stdout, stderr) => {
+          const code = err
+            ? typeof (err as { code?: unknown }).code === 'number'
+              ? (err as { code: number }).code
+              : 1
+            : 0;
+          resolve({ code, stdout, stderr });
+        },
+      );
+    });
+  return {
+    root,
+    home,
+    run,
+    async ok(...args) {
+      const r = await run(...args);
+      if (r.code !== 0) throw new Error(`hoist ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+      return r.stdout;
+    },
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
+/** Data rows of a table (header dropped), split on runs of 2+ spaces. */
+export function tableRows(out: string): string[][] {
+  return out
+    .trim()
+    .split('\n')
+    .slice(1)
+    .filter((l) => l.trim() !== '')
+    .map((l) => l.trim().split(/\s{2,}/));
+}
