@@ -26,7 +26,7 @@ export async function tempStore(): Promise<HoistStore> {
   const dir = await mkdtemp(join(tmpdir(), 'hoist-it-'));
   const root = join(dir, 'root');
   const home = join(dir, 'home');
-  const env = {
+  const env: NodeJS.ProcessEnv = {
     ...process.env,
     HOME: home,
     XDG_CONFIG_HOME: join(home, '.config'),
