@@ -5,7 +5,7 @@ import type { Context } from '../core/context.ts';
 import type { Descriptor } from '../core/descriptor.ts';
 import { isNotFound } from '../core/errors.ts';
 import { Labels } from '../core/labels.ts';
-import { type PlatformSelector, walkImage } from './walk.ts';
+import { type PlatformSelector, type WalkResult, walkImage } from './walk.ts';
 
 export interface ContentPresence {
   /** Every descriptor the selected image consists of (index, manifests, configs, layers). */
@@ -15,6 +15,7 @@ export interface ContentPresence {
   requiredBytes: number;
   /** `containerd.io/distribution.source.<host>` labels found on the image's blobs: host → repositories. */
   sources: Map<string, Set<string>>;
+  walk: WalkResult;
 }
 
 export async function checkContent(
@@ -30,6 +31,7 @@ export async function checkContent(
     presentBytes: 0,
     requiredBytes: 0,
     sources: new Map(),
+    walk,
   };
   for (const d of walk.all) {
     out.requiredBytes += d.size;

@@ -103,7 +103,8 @@ async function lsAction(this: Command) {
   );
 }
 
-export function registerImageCommands(program: Command): void {
+/** Registers images/image ls/tag/rmi/inspect/prune; returns the `image` group for other commands. */
+export function registerImageCommands(program: Command): Command {
   addLsOptions(
     program.command('images').description('List images (one row per tag; --all for every name)'),
   ).action(lsAction);
@@ -155,4 +156,5 @@ export function registerImageCommands(program: Command): void {
       process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
     });
   registerPruneCommand(image);
+  return image;
 }
