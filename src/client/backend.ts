@@ -4,6 +4,7 @@ import type { ContentStore } from '../content/types.ts';
 import type { PrunedLease } from '../gc/collector.ts';
 import type { StoreUsage } from '../gc/usage.ts';
 import type { GcStats, ImageStore, LeaseManager, NamespaceStore } from '../metadata/types.ts';
+import type { Snapshotter } from '../snapshots/types.ts';
 
 /** Store-wide housekeeping; only backends that own the disk (embedded, hoist serve) offer it. */
 export interface Maintenance {
@@ -17,6 +18,8 @@ export interface Backend {
   images: ImageStore;
   leases: LeaseManager;
   namespaces: NamespaceStore;
+  /** Snapshotters by name (`overlayfs`, `native`). */
+  snapshotters: ReadonlyMap<string, Snapshotter>;
   /** Run garbage collection and wait for it (containerd: a synchronous delete). */
   collectGarbage(): Promise<GcStats | undefined>;
   maintenance?: Maintenance;

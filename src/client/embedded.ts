@@ -10,6 +10,7 @@ export async function openEmbedded(root: string): Promise<Backend & { store: Loc
     images: store.images,
     leases: store.leases,
     namespaces: store.namespaces,
+    snapshotters: store.snapshotters,
     collectGarbage: () => store.gc.collect(),
     maintenance: {
       usage: () => store.gc.usage(),

@@ -1,9 +1,12 @@
 // Where the store's disk space goes: blobs reachable from images, shared between images, held only by
-// leases, reclaimable by GC, and partial ingests (with who is writing them). Linear in the number of
+// leases, reclaimable by GC, partial ingests (with who is writing them), and snapshots per snapshotter. Linear in the number of
 // records plus one closure walk per distinct image target; fine for 10,000 image names.
 import type { LocalContentBackend } from '../content/local.ts';
 import { Labels } from '../core/labels.ts';
 import type { MetadataDb } from '../metadata/db.ts';
+import { SnapshotStorage } from '../snapshots/storage.ts';
+import type { SnapshotUsage } from '../snapshots/types.ts';
+import { diskUsage } from '../snapshots/usage.ts';
 import {
   type GraphRoot,
   isLeaseLive,
@@ -12,6 +15,7 @@ import {
   mark,
   nodeKey,
   type StoreGraph,
+  snapshotId,
 } from './graph.ts';
 
 export interface IngestUsage {
@@ -43,6 +47,19 @@ export interface LeaseUsage {
   alive: boolean;
 }
 
+export interface SnapshotterUsage {
+  snapshotter: string;
+  /** Snapshot records (all namespaces), and how many of them are active or views. */
+  count: number;
+  active: number;
+  bytes: number;
+  inodes: number;
+  /** Bytes of snapshots reachable from images (image config → gc.ref.snapshot label → parents). */
+  imageBytes: number;
+  /** Bytes of snapshots no image and no gc.root object keeps (held only by leases, or garbage). */
+  reclaimableBytes: number;
+}
+
 export interface StoreUsage {
   blobs: {
     /** Content records over all namespaces, and the sum of their sizes. */
@@ -60,6 +77,52 @@ export interface StoreUsage {
   reclaimableBytes: number;
   ingests: { count: number; bytes: number; items: IngestUsage[] };
   leases: LeaseUsage[];
+  /** Totals over all snapshotters, then per snapshotter (native snapshots are full copies). */
+  snapshots: Omit<SnapshotterUsage, 'snapshotter'> & { bySnapshotter: SnapshotterUsage[] };
+}
+
+/**
+ * Usage of every snapshot by node key: cached for committed snapshots, otherwise measured (and cached
+ * for committed ones, so the next `system df` is quick). Without a snapshots dir only cached values count.
+ */
+async function snapshotSizes(
+  db: MetadataDb,
+  graph: StoreGraph,
+  snapshotsDir: string | undefined,
+): Promise<Map<string, SnapshotUsage>> {
+  const out = new Map<string, SnapshotUsage>();
+  const toCache: [number, SnapshotUsage][] = [];
+  const storages = new Map<string, SnapshotStorage>();
+  for (const [key, node] of graph.snapshots) {
+    if (node.size !== null && node.inodes !== null) {
+      out.set(key, { size: node.size, inodes: node.inodes });
+      continue;
+    }
+    if (snapshotsDir === undefined) {
+      out.set(key, { size: 0, inodes: 0 });
+      continue;
+    }
+    let storage = storages.get(node.snapshotter);
+    if (!storage) {
+      storage = new SnapshotStorage(snapshotsDir, node.snapshotter);
+      storages.set(node.snapshotter, storage);
+    }
+    // Removed since the graph was read: it no longer uses anything.
+    const u = await diskUsage(storage.fs(node.backendId)).catch(() => ({ size: 0, inodes: 0 }));
+    out.set(key, u);
+    if (node.kind === 'committed' && u.inodes > 0) toCache.push([node.backendId, u]);
+  }
+  if (toCache.length > 0)
+    await db.transaction(() => {
+      for (const [id, u] of toCache)
+        db.run(
+          "UPDATE snapshots SET size = ?, inodes = ? WHERE backend_id = ? AND kind = 'committed'",
+          u.size,
+          u.inodes,
+          id,
+        );
+    });
+  return out;
 }
 
 function digestsOf(keys: Set<string>): Set<string> {
@@ -90,6 +153,7 @@ export async function computeUsage(
   backend: LocalContentBackend,
   isOwnerAlive: (owner: string) => boolean,
   now: number,
+  snapshotsDir?: string,
 ): Promise<StoreUsage> {
   const graph = loadGraph(db);
   const onDisk = new Map<string, number>();
@@ -126,8 +190,13 @@ export async function computeUsage(
   const gcRootRoots: GraphRoot[] = [];
   for (const [ns, blobs] of graph.content)
     for (const [d, node] of blobs) if (node.root) gcRootRoots.push({ kind: 'content', ns, id: d });
-  const fromImages = digestsOf(mark(graph, imageRoots).content);
-  const fromGcRoots = digestsOf(mark(graph, gcRootRoots).content);
+  for (const node of graph.snapshots.values())
+    if (node.root)
+      gcRootRoots.push({ kind: 'snapshot', ns: node.ns, id: snapshotId(node.snapshotter, node.key) });
+  const markedFromImages = mark(graph, imageRoots);
+  const markedFromGcRoots = mark(graph, gcRootRoots);
+  const fromImages = digestsOf(markedFromImages.content);
+  const fromGcRoots = digestsOf(markedFromGcRoots.content);
 
   let imageBytes = 0;
   for (const d of fromImages) imageBytes += sizeOf(d);
@@ -175,11 +244,43 @@ export async function computeUsage(
     });
   }
 
+  const sizes = await snapshotSizes(db, graph, snapshotsDir);
+  const totals = { count: 0, active: 0, bytes: 0, inodes: 0, imageBytes: 0, reclaimableBytes: 0 };
+  const bySnapshotter = new Map<string, SnapshotterUsage>();
+  for (const [key, node] of graph.snapshots) {
+    let per = bySnapshotter.get(node.snapshotter);
+    if (!per) {
+      per = {
+        snapshotter: node.snapshotter,
+        count: 0,
+        active: 0,
+        bytes: 0,
+        inodes: 0,
+        imageBytes: 0,
+        reclaimableBytes: 0,
+      };
+      bySnapshotter.set(node.snapshotter, per);
+    }
+    const u = sizes.get(key) ?? { size: 0, inodes: 0 };
+    const fromImage = markedFromImages.snapshots.has(key);
+    const kept = fromImage || markedFromGcRoots.snapshots.has(key);
+    for (const t of [per, totals]) {
+      t.count++;
+      if (node.kind !== 'committed') t.active++;
+      t.bytes += u.size;
+      t.inodes += u.inodes;
+      if (fromImage) t.imageBytes += u.size;
+      if (!kept) t.reclaimableBytes += u.size;
+    }
+  }
+
   const leases: LeaseUsage[] = graph.leases.map((lease) => {
     let bytes = 0;
     for (const r of lease.resources) {
       if (r.type === 'content') bytes += sizeOf(r.id);
       else if (r.type === 'ingests') bytes += ingestBytes.get(nodeKey(lease.ns, r.id)) ?? 0;
+      else if (r.type.startsWith('snapshots/'))
+        bytes += sizes.get(nodeKey(lease.ns, snapshotId(r.type.slice('snapshots/'.length), r.id)))?.size ?? 0;
     }
     const owner = lease.labels[Labels.leaseOwner];
     return {
@@ -204,5 +305,9 @@ export async function computeUsage(
     reclaimableBytes,
     ingests: { count: partial.length, bytes: partial.reduce((n, i) => n + i.offset, 0), items },
     leases,
+    snapshots: {
+      ...totals,
+      bySnapshotter: [...bySnapshotter.values()].sort((a, b) => a.snapshotter.localeCompare(b.snapshotter)),
+    },
   };
 }

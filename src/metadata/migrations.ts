@@ -1,5 +1,5 @@
 // Schema migrations, applied in order by MetadataDb.open; `PRAGMA user_version` records the last one.
-// Never edit a released migration: append a new one. Snapshot tables come as a later migration.
+// Never edit a released migration: append a new one.
 
 export interface Migration {
   version: number;
@@ -82,6 +82,36 @@ export const MIGRATIONS: readonly Migration[] = [
         owner TEXT NOT NULL,
         since INTEGER NOT NULL
       );
+    `,
+  },
+  {
+    version: 2,
+    description: 'snapshots',
+    sql: `
+      -- One row per snapshot, named per namespace like containerd's metadata snapshotter. backend_id names
+      -- the directory <root>/snapshots/<snapshotter>/snapshots/<backend_id> (never reused: AUTOINCREMENT).
+      -- parent is the key of a committed snapshot in the same namespace and snapshotter; the deferred
+      -- foreign key lets GC delete a whole chain in any order within one transaction, and still refuses
+      -- to commit a transaction that would leave a child without its parent.
+      -- size/inodes: usage cached for committed snapshots (NULL until first computed).
+      CREATE TABLE snapshots (
+        backend_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        ns TEXT NOT NULL REFERENCES namespaces(name),
+        snapshotter TEXT NOT NULL,
+        key TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('active', 'view', 'committed')),
+        parent TEXT,
+        labels TEXT NOT NULL DEFAULT '{}',
+        size INTEGER,
+        inodes INTEGER,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        UNIQUE (ns, snapshotter, key),
+        FOREIGN KEY (ns, snapshotter, parent) REFERENCES snapshots (ns, snapshotter, key)
+          DEFERRABLE INITIALLY DEFERRED
+      );
+      CREATE INDEX snapshots_by_parent ON snapshots (ns, snapshotter, parent);
+      CREATE INDEX snapshots_by_snapshotter ON snapshots (snapshotter, backend_id);
     `,
   },
 ];

@@ -1,17 +1,21 @@
 // The embedded store: one root directory holding the backend blobs and the SQLite metadata.
 //   <root>/content/     blobs and ingests (src/content/local.ts)
 //   <root>/metadata.db  namespaces, images, content records, ingests, leases, locks (src/metadata)
-//   <root>/snapshots/   reserved for snapshotters (added later; see `snapshots` below)
+//   <root>/snapshots/   one directory per snapshotter (src/snapshots), records in metadata.db
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LocalContentBackend } from '../content/local.ts';
 import { Collector } from '../gc/collector.ts';
 import { currentOwner, isOwnerAlive } from '../leases/owner.ts';
+import { openSnapshotters } from '../snapshots/index.ts';
+import { snapshotsRoot } from '../snapshots/storage.ts';
+import type { Snapshotter } from '../snapshots/types.ts';
 import { MetadataContentStore } from './content.ts';
 import { MetadataDb } from './db.ts';
 import { SqliteImageStore } from './images.ts';
 import { SqliteLeaseManager } from './leases.ts';
 import { SqliteNamespaceStore } from './namespaces.ts';
+import { snapshotUsageCheck } from './snapshots.ts';
 
 export interface LocalStore {
   readonly root: string;
@@ -19,6 +23,8 @@ export interface LocalStore {
   readonly images: SqliteImageStore;
   readonly leases: SqliteLeaseManager;
   readonly namespaces: SqliteNamespaceStore;
+  /** `native` and `overlayfs`, keyed by name. */
+  readonly snapshotters: ReadonlyMap<string, Snapshotter>;
   /** collect(), pruneLeases(), usage(). */
   readonly gc: Collector;
   readonly db: MetadataDb;
@@ -26,8 +32,6 @@ export interface LocalStore {
   readonly backend: LocalContentBackend;
   /** This store's process identity, used for ingest locks. */
   readonly owner: string;
-  // Snapshotters plug in here later: a `snapshots` map, a migration adding their tables, a
-  // NamespaceUsageCheck (namespaces.addUsageCheck) and GC roots/sweep in src/gc/graph.ts.
   close(): void;
 }
 
@@ -48,6 +52,8 @@ export async function openLocalStore(root: string, opts: OpenStoreOptions = {}):
   );
   const owner = opts.owner ?? currentOwner();
   const alive = opts.isOwnerAlive ?? isOwnerAlive;
+  const namespaces = new SqliteNamespaceStore(db);
+  namespaces.addUsageCheck(snapshotUsageCheck(db));
   return {
     root,
     db,
@@ -56,8 +62,9 @@ export async function openLocalStore(root: string, opts: OpenStoreOptions = {}):
     content: new MetadataContentStore({ db, backend, owner, isOwnerAlive: alive }),
     images: new SqliteImageStore(db),
     leases: new SqliteLeaseManager(db),
-    namespaces: new SqliteNamespaceStore(db),
-    gc: new Collector({ db, backend, isOwnerAlive: alive }),
+    namespaces,
+    snapshotters: openSnapshotters(root, db, { owner, isOwnerAlive: alive }),
+    gc: new Collector({ db, backend, isOwnerAlive: alive, snapshotsDir: snapshotsRoot(root) }),
     close: () => db.close(),
   };
 }

@@ -73,6 +73,9 @@ export interface GcStats {
   removedIngests: number;
   removedIngestBytes: number;
   removedLeases: number;
+  /** Snapshot records removed, and the bytes of snapshot directories deleted (orphans included). */
+  removedSnapshots: number;
+  removedSnapshotBytes: number;
   durationMs: number;
 }
 

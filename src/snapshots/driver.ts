@@ -1,0 +1,22 @@
+// What differs between snapshotters: how a new snapshot's directory starts, which mounts present it,
+// and how the applier stores whiteouts. Everything else (records, leases, write safety) is shared
+// (src/snapshots/snapshotter.ts).
+import type { Mount, SnapshotKind } from './types.ts';
+
+export interface SnapshotDirs {
+  kind: SnapshotKind;
+  /** The snapshot's own tree (native: the whole filesystem; overlayfs: the upper layer). */
+  fs: string;
+  /** overlayfs work directory (same filesystem as fs). */
+  work: string;
+}
+
+export interface SnapshotDriver {
+  readonly name: 'native' | 'overlayfs';
+  /** Fill a new snapshot's fs/ before it is recorded; `parentFs` is the committed parent's fs/. */
+  populate(fs: string, parentFs: string | undefined, signal?: AbortSignal): Promise<void>;
+  /** Mounts for an active or view snapshot; `parents` are the parents' fs/ dirs, nearest first. */
+  mounts(snapshot: SnapshotDirs, parents: readonly string[]): Mount[];
+  /** How the applier stores whiteouts in an active snapshot with or without parents. */
+  whiteouts(hasParent: boolean): 'delete' | 'overlay';
+}
