@@ -59,7 +59,9 @@ export async function mergeLabels(
 
 /**
  * Fetch `desc` unless present. Returns 'exists' or 'done'. On cancellation the partial ingest is kept
- * (closed, not aborted) so the next attempt resumes; on a digest mismatch it is aborted.
+ * (closed, not aborted) so the next attempt resumes; on a digest mismatch it is aborted. A resumed download
+ * that fails verification is fetched once more from the start: the bytes kept from an earlier run (a crash,
+ * a bad disk, an earlier faulty mirror) may be what is wrong, not what the registry sends now.
  */
 export async function fetchBlob(
   content: ContentStore,
@@ -69,6 +71,22 @@ export async function fetchBlob(
   labels: Record<string, string>,
   progress?: ProgressFn,
 ): Promise<'exists' | 'done'> {
+  const first = await fetchOnce(content, ctx, fetcher, desc, labels, progress, true);
+  if (first !== 'restart') return first;
+  const again = await fetchOnce(content, ctx, fetcher, desc, labels, progress, false);
+  if (again === 'restart') throw new HoistError('HOIST_INTERNAL', `${desc.digest}: restarted twice`);
+  return again;
+}
+
+async function fetchOnce(
+  content: ContentStore,
+  ctx: Context,
+  fetcher: Fetcher,
+  desc: Descriptor,
+  labels: Record<string, string>,
+  progress: ProgressFn | undefined,
+  mayRestart: boolean,
+): Promise<'exists' | 'done' | 'restart'> {
   const key = refKey(desc);
   let writer: ContentWriter | undefined;
   let waited = false;
@@ -93,12 +111,14 @@ export async function fetchBlob(
     }
   }
   let committed = false;
+  let resumedFrom = 0;
   try {
     let offset = writer.offset;
     if (offset > desc.size) {
       await writer.truncate(0);
       offset = 0;
     }
+    resumedFrom = offset;
     if (offset < desc.size) {
       progress?.(key, { status: 'downloading', current: offset, total: desc.size });
       const stream = await fetcher.fetch(desc, ctx.signal ? { offset, signal: ctx.signal } : { offset });
@@ -129,7 +149,6 @@ export async function fetchBlob(
     progress?.(key, { status: 'done', current: desc.size, total: desc.size });
     return 'done';
   } catch (err) {
-    progress?.(key, { status: 'failed', detail: (err as Error).message });
     if (
       err instanceof HoistError &&
       (err.code === 'HOIST_DIGEST_MISMATCH' || err.code === 'HOIST_SIZE_MISMATCH')
@@ -138,7 +157,17 @@ export async function fetchBlob(
       await writer.close().catch(() => undefined);
       await content.abort(ctx, key).catch(() => undefined);
       committed = true;
+      if (mayRestart && resumedFrom > 0 && err.code === 'HOIST_DIGEST_MISMATCH' && !ctx.signal?.aborted) {
+        progress?.(key, {
+          status: 'downloading',
+          current: 0,
+          total: desc.size,
+          detail: 'resumed data did not verify; again from the start',
+        });
+        return 'restart';
+      }
     }
+    progress?.(key, { status: 'failed', detail: (err as Error).message });
     throw err;
   } finally {
     if (!committed) await writer.close().catch(() => undefined);

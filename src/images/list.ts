@@ -7,7 +7,7 @@ import type { Digest } from '../core/digest.ts';
 import { invalidArgument } from '../core/errors.ts';
 import { formatPlatform } from '../core/platform.ts';
 import { familiarRepository } from '../core/reference.ts';
-import type { ImageStore } from '../metadata/types.ts';
+import type { ImageRecord, ImageStore } from '../metadata/types.ts';
 import { groupByTarget, type ImageGroup, type ImageName, isDangling } from './names.ts';
 import { resolveImage } from './resolve.ts';
 import { type ImageSummary, SummaryCache } from './summary.ts';
@@ -102,16 +102,15 @@ async function parseFilters(
   return out;
 }
 
-function rowsFor(
-  group: ImageGroup,
-  all: boolean,
-): Omit<ImageRow, 'createdAt' | 'platform' | 'size' | 'labels'>[] {
-  const base = { id: group.target };
-  const rowOf = (n: ImageName) => {
+/** A row before its content-derived columns, with the record it shows (no lookup by name later). */
+type PartialRow = Omit<ImageRow, 'createdAt' | 'platform' | 'size' | 'labels'> & { record: ImageRecord };
+
+function rowsFor(group: ImageGroup, all: boolean): PartialRow[] {
+  const rowOf = (n: ImageName): PartialRow => {
     const repository = n.ref ? familiarRepository(n.ref) : '<none>';
     const tag = n.kind === 'tag' ? n.ref!.tag! : '<none>';
     const digest = (n.kind === 'digest' ? n.ref!.digest! : group.target) as Digest;
-    return { ...base, repository, tag, digest, name: n.name, kind: n.kind };
+    return { id: group.target, repository, tag, digest, name: n.name, kind: n.kind, record: n.record };
   };
   if (all) return group.names.map(rowOf);
   const tagged = group.names.filter((n) => n.kind === 'tag');
@@ -138,8 +137,7 @@ export async function listImages(
     } catch {
       s = undefined; // A target whose manifest is unreadable is still listed, with what the record says.
     }
-    for (const partial of rowsFor(g, opts.all === true)) {
-      const rec = g.names.find((n) => n.name === partial.name)!.record;
+    for (const { record: rec, ...partial } of rowsFor(g, opts.all === true)) {
       const row: ImageRow = {
         ...partial,
         createdAt: rec.createdAt,

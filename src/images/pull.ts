@@ -5,11 +5,11 @@ import type { Backend } from '../client/backend.ts';
 import type { Context } from '../core/context.ts';
 import { type Descriptor, parseManifestOrIndex } from '../core/descriptor.ts';
 import type { Digest } from '../core/digest.ts';
-import { HoistError } from '../core/errors.ts';
+import { HoistError, isNotFound } from '../core/errors.ts';
 import { Labels } from '../core/labels.ts';
 import { isIndex, isManifest } from '../core/mediatypes.ts';
 import { formatReference, parseDockerRef, type Reference } from '../core/reference.ts';
-import { holdLease } from '../leases/keeper.ts';
+import { dropSupersededLeases, holdLease } from '../leases/keeper.ts';
 import type { ImageRecord } from '../metadata/types.ts';
 import type { Resolver } from '../remotes/types.ts';
 import { CRI_NAMESPACE, criLabels, criNames } from './cri-names.ts';
@@ -144,6 +144,17 @@ export async function pullImage(
     await fetchNode(target);
     const names = await createNames(backend, ctx, ref, target, configs, opts);
     await lease.release();
+    await dropSupersededLeases(backend.leases, ctx, {
+      purpose: 'pull',
+      ref: refString,
+      keep: lease.id,
+      // Only "not found" means finished; any other failure keeps the old lease (the safe side).
+      ingestExists: (r) =>
+        backend.content.status(ctx, r).then(
+          () => true,
+          (err: unknown) => !isNotFound(err),
+        ),
+    });
     const name = names.find((n) => n === formatReference(ref)) ?? names[0]!;
     return { ref, name, target, names, configs, ...counts };
   } catch (err) {

@@ -4,7 +4,7 @@
 import type { Context } from '../core/context.ts';
 import { Labels } from '../core/labels.ts';
 import type { Lease, LeaseManager } from '../metadata/types.ts';
-import { currentOwner } from './owner.ts';
+import { currentOwner, isOwnerAlive } from './owner.ts';
 
 export interface HeldLease {
   readonly id: string;
@@ -63,4 +63,32 @@ export async function holdLease(leases: LeaseManager, ctx: Context, opts: LeaseO
       await leases.setLabels(ctx, lease.id, labels()).catch(() => undefined);
     },
   };
+}
+
+/**
+ * After an operation succeeded, drop the leases earlier interrupted runs of it left (same purpose and ref,
+ * owner process gone) once none of their ingests is still unfinished. Their committed content is now held
+ * by the operation's result (or was not part of it); `system prune` would drop them at once anyway, as
+ * their owner is dead, but until then they would linger in `lease ls` and `system df`. A lease that still
+ * holds a partial ingest (of another platform, say) is kept for a later resume.
+ */
+export async function dropSupersededLeases(
+  leases: LeaseManager,
+  ctx: Context,
+  opts: { purpose: string; ref: string; keep: string; ingestExists: (ref: string) => Promise<boolean> },
+): Promise<string[]> {
+  const dropped: string[] = [];
+  for (const lease of await leases.list(ctx)) {
+    const owner = lease.labels[Labels.leaseOwner];
+    if (lease.id === opts.keep || owner === undefined || isOwnerAlive(owner)) continue;
+    if (lease.labels[Labels.leasePurpose] !== opts.purpose || lease.labels[Labels.leaseRef] !== opts.ref)
+      continue;
+    let unfinished = false;
+    for (const r of await leases.listResources(ctx, lease.id))
+      if (r.type === 'ingests' && (await opts.ingestExists(r.id))) unfinished = true;
+    if (unfinished) continue;
+    await leases.delete(ctx, lease.id).catch(() => undefined);
+    dropped.push(lease.id);
+  }
+  return dropped;
 }

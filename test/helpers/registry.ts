@@ -5,11 +5,18 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { rmSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
-import { Agent, createServer, request as httpRequest, type Server } from 'node:http';
+import { request as httpRequest } from 'node:http';
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import {
+  type BlobHold,
+  type CannedResponse,
+  type CountingProxy,
+  type RequestRecord,
+  startCountingProxy,
+} from './counting-proxy.ts';
 import {
   startTokenIssuer,
   TOKEN_ISSUER,
@@ -18,22 +25,12 @@ import {
   type TokenRequestRecord,
 } from './token-issuer.ts';
 
+export type { BlobHold, CannedResponse, RequestRecord } from './counting-proxy.ts';
+
 const run = promisify(execFile);
 
 export const REGISTRY_BINARY = '/usr/bin/docker-registry';
 export const DEFAULT_USERS = { testuser: 'testpassword' };
-
-export interface RequestRecord {
-  method: string;
-  /** Path and query as the client sent it. */
-  path: string;
-  status: number;
-  range: string | undefined;
-  /** Did the request carry an Authorization header? */
-  authorized: boolean;
-  /** Response body bytes sent to the client. */
-  bytes: number;
-}
 
 export interface RegistryStats {
   requests: RequestRecord[];
@@ -66,6 +63,16 @@ export interface TestRegistry {
   blobDataPath(digest: string): string;
   /** Overwrite bytes of a stored blob in place (same length): the registry then serves corrupt data. */
   corruptBlob(digest: string, at?: number): Promise<void>;
+  /**
+   * Hold GET responses of blob `digest` after `afterBytes` body bytes until release(): an interruptible
+   * download that tests wait on by event (`reached`), not by time.
+   */
+  holdBlob(digest: string, afterBytes: number): BlobHold;
+  /**
+   * Serve `response` for requests whose path matches (and method, if given) instead of the registry, e.g. a
+   * manifest the registry refuses to store. Returns a function that removes it.
+   */
+  serve(path: RegExp, response: CannedResponse, method?: string): () => void;
   stop(): Promise<void>;
 }
 
@@ -147,48 +154,6 @@ async function waitForRegistry(port: number, child: ChildProcess, stderr: () => 
   throw new Error(`docker-registry did not answer on 127.0.0.1:${port}: ${stderr()}`);
 }
 
-/** A proxy that records each request and counts response bytes. */
-async function startCountingProxy(
-  targetPort: number,
-  onRequest: (r: RequestRecord) => void,
-): Promise<{ server: Server; port: number }> {
-  const agent = new Agent({ keepAlive: true });
-  const server = createServer((req, res) => {
-    const record: RequestRecord = {
-      method: req.method ?? 'GET',
-      path: req.url ?? '/',
-      status: 0,
-      range: req.headers.range,
-      authorized: req.headers.authorization !== undefined,
-      bytes: 0,
-    };
-    onRequest(record);
-    const upstream = httpRequest(
-      { host: '127.0.0.1', port: targetPort, method: req.method, path: req.url, headers: req.headers, agent },
-      (up) => {
-        record.status = up.statusCode ?? 0;
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        up.on('data', (chunk: Buffer) => {
-          record.bytes += chunk.byteLength;
-        });
-        up.pipe(res);
-      },
-    );
-    upstream.on('error', (err) => {
-      record.status = 502;
-      if (!res.headersSent) res.writeHead(502);
-      res.end(String(err));
-    });
-    res.on('close', () => {
-      if (!res.writableFinished) upstream.destroy();
-    });
-    req.pipe(upstream);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  server.on('close', () => agent.destroy());
-  return { server, port: (server.address() as AddressInfo).port };
-}
-
 export async function startRegistry(opts: RegistryOptions = {}): Promise<TestRegistry> {
   installExitHook();
   const auth = opts.auth ?? 'none';
@@ -250,7 +215,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
   const entry = { child: proc, dir };
   live.add(entry);
   let requests: RequestRecord[] = [];
-  const proxy = await startCountingProxy(port, (r) => requests.push(r));
+  const proxy: CountingProxy = await startCountingProxy(port, (r) => requests.push(r));
   const storageDir = join(dir, 'data');
   const blobDataPath = (digest: string) => {
     const hex = digest.slice(digest.indexOf(':') + 1);
@@ -288,6 +253,8 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
         await fh.close();
       }
     },
+    holdBlob: (digest: string, afterBytes: number): BlobHold => proxy.holdBlob(digest, afterBytes),
+    serve: (path: RegExp, response: CannedResponse, method?: string) => proxy.serve(path, response, method),
     async stop() {
       if (stopped) return;
       stopped = true;
