@@ -13,5 +13,6 @@ export {
   lookupCredentials,
 } from './credentials.ts';
 export { configureHosts, type HostCapability, type HostsOptions, type RegistryHost } from './hosts.ts';
+export { createPusher, DEFAULT_CHUNK_SIZE, DEFAULT_MONOLITHIC_LIMIT, type PusherContext } from './pusher.ts';
 export { type CreateResolverOptions, createResolver, MAX_MANIFEST_BYTES } from './resolver.ts';
 export type * from './types.ts';

@@ -11,6 +11,7 @@ import { createFetcher } from './fetcher.ts';
 import { configureHosts, type RegistryHost } from './hosts.ts';
 import { DEFAULT_USER_AGENT, discard, type HttpResponse, header, readSmallBody } from './http.ts';
 import { Limiter } from './limiter.ts';
+import { createPusher } from './pusher.ts';
 import { registryRequest, statusError, type TransportOptions, tryHosts } from './transport.ts';
 import type { Resolved, Resolver, ResolverOptions } from './types.ts';
 
@@ -20,6 +21,10 @@ export const MAX_MANIFEST_BYTES = 4 << 20;
 export interface CreateResolverOptions extends ResolverOptions {
   /** First retry delay in ms (default 200); tests lower it. */
   retryBaseDelayMs?: number;
+  /** Push: blobs below this size go up in one PUT, larger ones in PATCH chunks (default 8 MiB). */
+  pushMonolithicLimit?: number;
+  /** Push: bytes per PATCH chunk (default 8 MiB). */
+  pushChunkSize?: number;
 }
 
 function mediaTypeOf(res: HttpResponse): string | undefined {
@@ -137,6 +142,20 @@ export function createResolver(opts: CreateResolverOptions = {}): Resolver {
     },
     hostsFor(ref: Reference): string[] {
       return hosts(ref).map((h) => h.host);
+    },
+    pusher(ref: Reference) {
+      return createPusher(
+        {
+          transport,
+          hosts: () => hosts(ref),
+          attempts,
+          baseDelayMs,
+          signal: opts.signal,
+          monolithicLimit: opts.pushMonolithicLimit,
+          chunkSize: opts.pushChunkSize,
+        },
+        ref,
+      );
     },
   };
 }

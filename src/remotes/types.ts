@@ -1,4 +1,4 @@
-// The registry client interface (containerd's remotes.Resolver / Fetcher, go-containerregistry's small
+// The registry client interface (containerd's remotes.Resolver / Fetcher / Pusher, go-containerregistry's small
 // interfaces). The implementation speaks the OCI distribution spec over undici.
 import type { Readable } from 'node:stream';
 import type { Descriptor } from '../core/descriptor.ts';
@@ -56,4 +56,44 @@ export interface Resolver {
   fetcher(ref: Reference): Fetcher;
   /** Every host tried for this registry, in order, for error messages (`mirror.example`, `registry`). */
   hostsFor(ref: Reference): string[];
+  /** A pusher for one repository: the registry's host with the push capability (never a pull-only mirror). */
+  pusher(ref: Reference): Pusher;
+}
+
+/** An upload session the registry opened (POST /blobs/uploads/ answered 202): where to send bytes next. */
+export interface UploadSession {
+  /** The session URL from the registry's `Location` (absolute; it changes after every chunk). */
+  location: URL;
+  /** `OCI-Chunk-Min-Length`: the smallest chunk the registry accepts, when it says. */
+  minChunkSize?: number;
+}
+
+/** Result of a cross-repository mount: mounted, or not (then an upload session may already be open). */
+export type MountResult = { mounted: true } | { mounted: false; session?: UploadSession };
+
+/** Open the local blob from `offset` (a retry after a failed chunk re-opens where the registry stands). */
+export type BlobOpener = (offset: number) => Promise<Readable>;
+
+export interface PushBlobOptions {
+  /** Bytes the registry has accepted so far. */
+  onProgress?: (bytes: number) => void;
+  signal?: AbortSignal;
+  /** Continue this upload session (from a mount that answered 202) instead of opening one. */
+  session?: UploadSession;
+}
+
+export interface Pusher {
+  /** Is the blob (or manifest, by digest) already in the repository? (HEAD) */
+  exists(desc: Descriptor, opts?: { signal?: AbortSignal }): Promise<boolean>;
+  /** Ask the registry to mount the blob from another repository of the same registry. */
+  mount(desc: Descriptor, fromRepository: string, opts?: { signal?: AbortSignal }): Promise<MountResult>;
+  /** Upload a blob: one PUT when small, PATCH chunks (resumed after a failed chunk) when large. */
+  pushBlob(desc: Descriptor, open: BlobOpener, opts?: PushBlobOptions): Promise<void>;
+  /** PUT a manifest or index under a tag or its digest; `bytes` are sent exactly (they are the digest). */
+  pushManifest(
+    tagOrDigest: string,
+    desc: Descriptor,
+    bytes: Uint8Array,
+    opts?: { signal?: AbortSignal },
+  ): Promise<void>;
 }
