@@ -48,6 +48,8 @@ export const ErrorCodes = {
   HOIST_NETWORK: GrpcCode.UNAVAILABLE,
   HOIST_CONFIG: GrpcCode.INVALID_ARGUMENT,
   HOIST_LOCKED: GrpcCode.UNAVAILABLE,
+  /** An offset outside what exists (e.g. a content write not at the ingest's current offset). */
+  HOIST_OUT_OF_RANGE: GrpcCode.OUT_OF_RANGE,
   HOIST_INTERNAL: GrpcCode.INTERNAL,
 } as const;
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -1,0 +1,42 @@
+// Conversions between the store's types and the wire messages: Date ↔ Timestamp, int64 (bigint) ↔
+// number, descriptors. Timestamps are always set: Go clients treat them as non-nullable and would print
+// year-1 dates for a missing one.
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import { type Timestamp, timestampFromDate } from '@bufbuild/protobuf/wkt';
+import type { Descriptor } from '../core/descriptor.ts';
+import type { Digest } from '../core/digest.ts';
+import { invalidArgument } from '../core/errors.ts';
+import type { DescriptorSchema } from './gen/containerd/types/descriptor_pb.ts';
+
+export const timestamp = (d: Date): Timestamp => timestampFromDate(d);
+
+export const int64 = (n: number): bigint => BigInt(n);
+
+/** An int64 from the wire as a JS number; sizes and offsets beyond 2^53 are refused, not rounded. */
+export function fromInt64(v: bigint, field: string): number {
+  if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER))
+    throw invalidArgument(`${field} ${v} is out of range: invalid argument`);
+  return Number(v);
+}
+
+export function descriptorToProto(d: Descriptor): MessageInitShape<typeof DescriptorSchema> {
+  return {
+    mediaType: d.mediaType,
+    digest: d.digest,
+    size: int64(d.size),
+    annotations: { ...(d.annotations ?? {}) },
+  };
+}
+
+/** Not validated here: the stores validate digests, sizes and media types with containerd's messages. */
+export function descriptorFromProto(
+  d: { mediaType: string; digest: string; size: bigint; annotations: Record<string, string> } | undefined,
+): Descriptor {
+  const out: Descriptor = {
+    mediaType: d?.mediaType ?? '',
+    digest: (d?.digest ?? '') as Digest,
+    size: d ? fromInt64(d.size, 'target.Size') : 0,
+  };
+  if (d && Object.keys(d.annotations).length > 0) out.annotations = { ...d.annotations };
+  return out;
+}

@@ -1,0 +1,199 @@
+// `hoist serve`: containerd's gRPC API on a unix socket, over the embedded store. One process owns the
+// socket; the store itself stays usable by the embedded CLI (SQLite transactions keep both consistent).
+//
+// Extension points: a service module (services/*.ts, built with defineService) is added to
+// `coreServices` below or passed in `extraServices`; it gets ServerDeps (backend, events, gc, log) and
+// its plugins appear in Introspection. Snapshots, Diff and the CRI plug in this way.
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import type { Backend } from '../client/backend.ts';
+import { openEmbedded } from '../client/embedded.ts';
+import { EventBus } from './events.ts';
+import { GcScheduler } from './gc-scheduler.ts';
+import type { Logger } from './log.ts';
+import { type PluginInfo, PluginType, storePlugins } from './plugins.ts';
+import { CallTracker, type RpcEnv, serviceDefinition } from './rpc.ts';
+import type { RegisteredService, ServerDeps } from './service.ts';
+import { contentService } from './services/content.ts';
+import { eventsService } from './services/events.ts';
+import { imagesService } from './services/images.ts';
+import { introspectionService } from './services/introspection.ts';
+import { leasesService } from './services/leases.ts';
+import { namespacesService } from './services/namespaces.ts';
+import { versionService } from './services/version.ts';
+import { prepareSocket, resolveGroup, secureSocket, socketPath } from './socket.ts';
+
+/** How long a stop waits for cancelled handlers to clean up before closing the store anyway. */
+const HANDLER_UNWIND_MS = 5000;
+
+/** Go clients (ctr, kubelet) accept up to 16 MiB per message; so does containerd. */
+export const MAX_MESSAGE_BYTES = 16 << 20;
+
+export interface ServeOptions {
+  root: string;
+  /** Socket path or `unix://` address. */
+  address: string;
+  /** Group (name or gid) given access to the socket. */
+  group?: string;
+  log: Logger;
+  /** Periodic GC interval in ms (0: none). */
+  gcIntervalMs: number;
+  /** Delay between a deletion and the collection it triggers. */
+  gcDelayMs?: number;
+  /** How long a graceful stop waits for calls in flight before cancelling them. */
+  shutdownTimeoutMs?: number;
+  /** A backend to serve instead of opening the embedded store at `root` (closed on stop either way). */
+  backend?: Backend;
+  /** More services (snapshots, diff, CRI…). */
+  extraServices?: (deps: ServerDeps) => RegisteredService[];
+}
+
+export interface RunningServer {
+  /** The socket path. */
+  readonly path: string;
+  readonly events: EventBus;
+  /** Stop accepting, let calls in flight finish (cancel them after the timeout, or at once with force), close the store. */
+  stop(opts?: { force?: boolean }): Promise<void>;
+}
+
+function coreServices(deps: ServerDeps, stopping: AbortSignal): RegisteredService[] {
+  return [
+    versionService(),
+    introspectionService(deps),
+    namespacesService(deps),
+    contentService(deps),
+    imagesService(deps),
+    leasesService(deps),
+    eventsService(deps, stopping),
+  ];
+}
+
+/**
+ * containerd's remote ReaderAt (`ctr content get`, `ctr images export`) opens one Read stream per 32 KiB
+ * and cancels it (RST_STREAM) once its buffer is full. Node's HTTP/2 server treats more than 1000 resets
+ * in a burst (then 33/s) as a rapid-reset attack and closes the connection, so a large blob fails
+ * halfway with "transport is closing". The socket only admits the owner and its group, so raise the
+ * limit. grpc-js exposes no option for it: set it on the options it passes to http2.createServer.
+ */
+function relaxStreamResetLimit(server: Server, log: Logger): void {
+  const options = (server as unknown as { commonServerOptions?: Record<string, unknown> })
+    .commonServerOptions;
+  if (!options) {
+    log.warn('cannot raise the HTTP/2 stream reset limit: large content reads may be cut off');
+    return;
+  }
+  options.streamResetBurst = 1_000_000;
+  options.streamResetRate = 100_000;
+}
+
+function bind(server: Server, path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(`unix:${path}`, ServerCredentials.createInsecure(), (err) =>
+      err ? reject(err) : resolve(),
+    );
+  });
+}
+
+export async function startServer(opts: ServeOptions): Promise<RunningServer> {
+  const { log } = opts;
+  const path = socketPath(opts.address);
+  const gid = opts.group === undefined ? undefined : await resolveGroup(opts.group);
+  const { replacedStale } = await prepareSocket(path);
+  if (replacedStale) log.warn('removed stale socket', { path });
+
+  const backend = opts.backend ?? (await openEmbedded(opts.root));
+  const events = new EventBus();
+  const gc = new GcScheduler({
+    backend,
+    log,
+    intervalMs: opts.gcIntervalMs,
+    ...(opts.gcDelayMs === undefined ? {} : { delayMs: opts.gcDelayMs }),
+  });
+  const stopping = new AbortController();
+  const env: RpcEnv = { log, stopping: stopping.signal, calls: new CallTracker() };
+
+  let services: RegisteredService[] = [];
+  const deps: ServerDeps = {
+    backend,
+    events,
+    log,
+    root: opts.root,
+    gc,
+    plugins: () => {
+      const out: PluginInfo[] = storePlugins(opts.root);
+      for (const s of services) {
+        out.push(...(s.plugins ?? []));
+        out.push({ type: PluginType.grpc, id: s.id });
+      }
+      return out;
+    },
+  };
+  services = [...coreServices(deps, stopping.signal), ...(opts.extraServices?.(deps) ?? [])];
+
+  const server = new Server({
+    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+    'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+  });
+  relaxStreamResetLimit(server, log);
+  for (const s of services) server.addService(serviceDefinition(s.service), s.implementation(env));
+
+  try {
+    // Nobody but the owner may connect before the permissions below are in place.
+    const umask = process.umask(0o177);
+    try {
+      await bind(server, path);
+    } finally {
+      process.umask(umask);
+    }
+    await secureSocket(path, gid);
+  } catch (err) {
+    server.forceShutdown();
+    await backend.close();
+    throw err;
+  }
+  gc.start();
+  log.info('serving', { address: path, root: opts.root, services: services.map((s) => s.service.typeName) });
+
+  let stopped: Promise<void> | undefined;
+  let forceNow: (() => void) | undefined;
+  const stop = async (force: boolean) => {
+    stopping.abort();
+    await new Promise<void>((resolve) => {
+      forceNow = () => {
+        env.calls.abortAll();
+        server.forceShutdown();
+        resolve();
+      };
+      if (force) return forceNow();
+      const timer = setTimeout(() => {
+        log.warn('calls still running after the shutdown timeout: cancelling them', {
+          calls: env.calls.size,
+        });
+        forceNow?.();
+      }, opts.shutdownTimeoutMs ?? 10_000);
+      server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    // Cancelled handlers close their writers (keeping ingests resumable) before the store closes.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([env.calls.idle(), new Promise((r) => (timer = setTimeout(r, HANDLER_UNWIND_MS)))]);
+    clearTimeout(timer);
+    await gc.stop();
+    await backend.close();
+    log.info('stopped', { address: path });
+  };
+  return {
+    path,
+    events,
+    stop(o) {
+      if (o?.force && stopped) {
+        // A second, forced request while a graceful stop waits: cut it short.
+        forceNow?.();
+        return stopped;
+      }
+      stopped ??= stop(o?.force ?? false);
+      return stopped;
+    },
+  };
+}
