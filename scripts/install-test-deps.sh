@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the programs the integration tests run: the real registry (docker-registry), skopeo, containerd
-# (ctr), umoci, zstd, htpasswd (apache2-utils) and openssl. Idempotent and quiet: apt-get runs only when
-# something is missing.
+# (ctr), umoci, zstd, htpasswd (apache2-utils), openssl and setfattr/getfattr (attr; the layer applier
+# sets xattrs with setfattr). Idempotent and quiet: apt-get runs only when something is missing.
 set -euo pipefail
 
 # package → a binary it provides
@@ -13,6 +13,7 @@ declare -A WANT=(
   [zstd]=zstd
   [apache2-utils]=htpasswd
   [openssl]=openssl
+  [attr]=setfattr
 )
 
 missing=()

@@ -2,12 +2,18 @@
 // store (embedded by default), namespace and config; each command lives in its own file.
 import { Command, CommanderError } from 'commander';
 import { toHoistError } from '../core/errors.ts';
+import { registerArchiveCommands } from './commands/archive.ts';
+import { registerCheckCommand } from './commands/check.ts';
 import { registerImageCommands } from './commands/images.ts';
 import { registerLeaseCommands } from './commands/leases.ts';
 import { registerLoginCommands } from './commands/login.ts';
 import { registerNamespaceCommands } from './commands/namespaces.ts';
 import { registerPullCommand } from './commands/pull.ts';
+import { registerPushCommand } from './commands/push.ts';
+import { registerServeCommand } from './commands/serve.ts';
+import { registerSnapshotCommands } from './commands/snapshots.ts';
 import { registerSystemCommands } from './commands/system.ts';
+import { registerUnpackCommands } from './commands/unpack.ts';
 import { closeSession } from './session.ts';
 
 export function buildProgram(): Command {
@@ -25,11 +31,17 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (str, write) => write(str) })
     .exitOverride();
   registerPullCommand(program);
-  registerImageCommands(program);
+  registerPushCommand(program);
+  const image = registerImageCommands(program);
+  registerCheckCommand(image);
+  registerUnpackCommands(program, image);
+  registerSnapshotCommands(program);
   registerLoginCommands(program);
   registerLeaseCommands(program);
   registerSystemCommands(program);
   registerNamespaceCommands(program);
+  registerArchiveCommands(program);
+  registerServeCommand(program);
   return program;
 }
 

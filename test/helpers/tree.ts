@@ -78,6 +78,11 @@ export interface TreeOptions {
   ignore?: string[];
   /** Compare mtimes of non-directories (seconds). */
   mtimes?: boolean;
+  /**
+   * Record hardlink groups (default true). An overlay mount shows a hardlink made across layers as a
+   * copied-up pair, so the group is not comparable there.
+   */
+  hardlinks?: boolean;
   /** xattr names to leave out (e.g. `security.selinux`). */
   ignoreXattrs?: RegExp;
 }
@@ -101,7 +106,7 @@ export async function describeTree(root: string, opts: TreeOptions = {}): Promis
     if (e.type === 'file') {
       e.size = st.size;
       e.sha256 = await hashFile(abs);
-      if (st.nlink > 1) {
+      if (st.nlink > 1 && opts.hardlinks !== false) {
         const k = `${st.dev}:${st.ino}`;
         inodes.set(k, [...(inodes.get(k) ?? []), rel]);
       }

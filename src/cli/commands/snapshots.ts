@@ -1,0 +1,135 @@
+// `hoist snapshot ls|tree|usage|info|rm` (alias `snapshots`), per snapshotter like `ctr snapshots`.
+import type { Command } from 'commander';
+import { HoistError } from '../../core/errors.ts';
+import { snapshotterFor } from '../../images/unpack.ts';
+import type { SnapshotInfo, Snapshotter } from '../../snapshots/types.ts';
+import { renderTable } from '../output/tabwriter.ts';
+import { humanSize, timeAgo } from '../output/units.ts';
+import { type Session, session } from '../session.ts';
+
+interface SnFlags {
+  snapshotter?: string;
+  filter?: string[];
+  format?: string;
+}
+
+async function open(command: Command, flags: SnFlags): Promise<{ s: Session; sn: Snapshotter }> {
+  const s = session(command);
+  const b = await s.backend();
+  return { s, sn: snapshotterFor(b, flags.snapshotter ?? s.config.snapshotter) };
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+function children(all: SnapshotInfo[]): Map<string, SnapshotInfo[]> {
+  const out = new Map<string, SnapshotInfo[]>();
+  for (const i of all) {
+    const k = i.parent ?? '';
+    out.set(k, [...(out.get(k) ?? []), i]);
+  }
+  for (const v of out.values()) v.sort((a, b) => a.name.localeCompare(b.name));
+  return out;
+}
+
+export function registerSnapshotCommands(program: Command): void {
+  const snap = program
+    .command('snapshot')
+    .alias('snapshots')
+    .description('Inspect and manage snapshots (unpacked layers)')
+    .option('--snapshotter <name>', 'overlayfs or native (default: config `snapshotter`)');
+  const flagsOf = (command: Command): SnFlags => ({ ...snap.opts(), ...command.opts() }) as SnFlags;
+
+  snap
+    .command('ls')
+    .alias('list')
+    .description('List snapshots')
+    .option('-f, --filter <filter>', 'containerd filter, e.g. kind==committed or labels."k"==v', collect)
+    .option('--format <format>', 'table or json', 'table')
+    .action(async (_o: unknown, command: Command) => {
+      const flags = flagsOf(command);
+      const { s, sn } = await open(command, flags);
+      const list = await sn.list(s.ctx, flags.filter ?? []);
+      list.sort((a, b) => a.name.localeCompare(b.name));
+      if (flags.format === 'json') {
+        process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
+        return;
+      }
+      const rows = [['KEY', 'PARENT', 'KIND', 'CREATED']];
+      for (const i of list) rows.push([i.name, i.parent ?? '', i.kind, timeAgo(i.created)]);
+      process.stdout.write(renderTable(rows));
+    });
+
+  snap
+    .command('tree')
+    .description('Show snapshots as a tree of parents and children')
+    .action(async (_o: unknown, command: Command) => {
+      const flags = flagsOf(command);
+      const { s, sn } = await open(command, flags);
+      const byParent = children(await sn.list(s.ctx));
+      const lines: string[] = [];
+      const walk = (parent: string, depth: number) => {
+        for (const i of byParent.get(parent) ?? []) {
+          lines.push(`${'  '.repeat(depth)}\\_ ${i.name}${i.kind === 'committed' ? '' : ` (${i.kind})`}`);
+          walk(i.name, depth + 1);
+        }
+      };
+      walk('', 0);
+      process.stdout.write(lines.length > 0 ? `${lines.join('\n')}\n` : '');
+    });
+
+  snap
+    .command('usage')
+    .alias('du')
+    .description('Disk usage of snapshots (bytes and inodes)')
+    .argument('[key...]', 'snapshots (default: all)')
+    .action(async (keys: string[], _o: unknown, command: Command) => {
+      const flags = flagsOf(command);
+      const { s, sn } = await open(command, flags);
+      const names = keys.length > 0 ? keys : (await sn.list(s.ctx)).map((i) => i.name).sort();
+      const rows = [['KEY', 'SIZE', 'INODES']];
+      let size = 0;
+      let inodes = 0;
+      for (const k of names) {
+        const u = await sn.usage(s.ctx, k);
+        size += u.size;
+        inodes += u.inodes;
+        rows.push([k, humanSize(u.size), String(u.inodes)]);
+      }
+      if (names.length > 1) rows.push(['TOTAL', humanSize(size), String(inodes)]);
+      process.stdout.write(renderTable(rows));
+    });
+
+  snap
+    .command('info')
+    .description('Show a snapshot as JSON')
+    .argument('<key>', 'snapshot key')
+    .action(async (key: string, _o: unknown, command: Command) => {
+      const flags = flagsOf(command);
+      const { s, sn } = await open(command, flags);
+      process.stdout.write(`${JSON.stringify(await sn.stat(s.ctx, key), null, 2)}\n`);
+    });
+
+  snap
+    .command('rm')
+    .alias('remove')
+    .description('Remove snapshots (a snapshot with children cannot be removed)')
+    .argument('<key...>', 'snapshot keys')
+    .action(async (keys: string[], _o: unknown, command: Command) => {
+      const flags = flagsOf(command);
+      const { s, sn } = await open(command, flags);
+      const failed: string[] = [];
+      for (const k of keys) {
+        try {
+          await sn.remove(s.ctx, k);
+          process.stdout.write(`${k}\n`);
+        } catch (err) {
+          failed.push(k);
+          process.stderr.write(`hoist: ${err instanceof Error ? err.message : String(err)}\n`);
+        }
+      }
+      if (failed.length > 0)
+        throw new HoistError('HOIST_FAILED_PRECONDITION', `could not remove ${failed.length} snapshot(s)`);
+    });
+}

@@ -1,0 +1,131 @@
+// Tree equality (issue 3): the root filesystem hoist produces — in the native snapshotter, through an
+// overlayfs mount of its overlay snapshots, and as a plain directory with `image unpack --to` — equals,
+// path by path (type, mode, owner, link target, content hash, device numbers, hardlinks, xattrs, mtimes),
+// what `umoci unpack` and containerd 1.6's native snapshotter (after `ctr images pull`) produce from the
+// same image. The fixture covers whiteouts, opaque dirs, hardlinks, symlinks, long names, devices,
+// setuid files and xattrs.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { Digest } from '../../src/core/digest.ts';
+import { chainIds } from '../../src/images/rootfs.ts';
+import { type Containerd, startContainerd } from '../helpers/containerd.ts';
+import { layer1, layer2, layer3 } from '../helpers/fixture-rootfs.ts';
+import { pushLayout, writeOciLayout } from '../helpers/image-builder.ts';
+import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { type HoistStore, tempStore } from '../helpers/run-hoist.ts';
+import { describeTree, diffTrees, type TreeEntry } from '../helpers/tree.ts';
+
+const isRoot = process.getuid?.() === 0;
+let dir: string;
+let layout: string;
+let reg: TestRegistry;
+let ref: string;
+let topChain: string;
+let reference: Map<string, TreeEntry>;
+
+const opts = { mtimes: true };
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'hoist-tree-'));
+  layout = join(dir, 'layout');
+  const built = await writeOciLayout(layout, [
+    { tag: 'v1', image: { layers: [await layer1(), await layer2(), await layer3()] } },
+  ]);
+  topChain = chainIds(built[0]!.images[0]!.layers.map((l) => l.diffId as Digest)).at(-1)!;
+  reg = await startRegistry();
+  await pushLayout(layout, 'fixture/rootfs:v1', reg.registryHost);
+  ref = `${reg.registryHost}/fixture/rootfs:v1`;
+  // umoci is the reference: an independent, widely used applier.
+  execFileSync('umoci', [
+    'unpack',
+    ...(isRoot ? [] : ['--rootless']),
+    '--image',
+    `${layout}:v1`,
+    join(dir, 'umoci'),
+  ]);
+  reference = await describeTree(join(dir, 'umoci', 'rootfs'), opts);
+});
+
+after(async () => {
+  await reg?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+function assertSame(actual: Map<string, TreeEntry>, what: string, expected = reference): void {
+  const diff = diffTrees(expected, actual, ['umoci', what]);
+  assert.deepEqual(diff, [], `${what} differs from umoci:\n${diff.join('\n')}`);
+  assert.ok(expected.size > 30, 'the fixture tree is not trivially small');
+}
+
+function withoutHardlinks(tree: Map<string, TreeEntry>): Map<string, TreeEntry> {
+  const out = new Map<string, TreeEntry>();
+  for (const [p, e] of tree) {
+    const { hardlinkOf: _dropped, ...rest } = e;
+    out.set(p, rest);
+  }
+  return out;
+}
+
+test('containerd 1.6 native snapshotter (ctr images pull) equals umoci: the fixture is a fair reference', {
+  skip: !isRoot && 'needs root (containerd)',
+}, async () => {
+  let d: Containerd | undefined;
+  try {
+    d = await startContainerd();
+    await d.ctrOk('images', 'pull', '--plain-http', '--snapshotter', 'native', ref);
+    await d.ctrOk('snapshots', '--snapshotter', 'native', 'view', 'tree-view', topChain);
+    const mounts = await d.ctrOk(
+      'snapshots',
+      '--snapshotter',
+      'native',
+      'mounts',
+      join(dir, 'm'),
+      'tree-view',
+    );
+    const source = mounts.trim().split(/\s+/)[3]!;
+    assertSame(await describeTree(source, opts), 'ctr native');
+  } finally {
+    await d?.stop();
+  }
+});
+
+test('hoist: native snapshot, overlayfs mount and `image unpack --to` all equal umoci', {
+  skip: !isRoot && 'needs root (ownership, devices, mounts)',
+}, async () => {
+  const store: HoistStore = await tempStore();
+  try {
+    await store.ok('pull', '--plain-http', '--snapshotter', 'native', ref);
+    await store.ok('pull', '--plain-http', '--snapshotter', 'overlayfs', ref);
+    const check = await store.ok('image', 'check', ref);
+    assert.match(check, /complete/);
+    assert.match(check, /native=true/);
+    assert.match(check, /overlayfs=true/);
+
+    const plain = join(dir, 'plain');
+    await store.ok('image', 'unpack', ref, '--to', plain);
+    assertSame(await describeTree(plain, opts), 'hoist image unpack --to');
+
+    for (const sn of ['native', 'overlayfs']) {
+      const mnt = join(dir, `mnt-${sn}`);
+      await mkdir(mnt, { recursive: true });
+      await store.ok('image', 'mount', '--snapshotter', sn, ref, mnt);
+      try {
+        // Through overlayfs a cross-layer hardlink is a copied-up pair (as with containerd's overlayfs).
+        const overlay = sn === 'overlayfs';
+        const tree = await describeTree(mnt, { ...opts, hardlinks: !overlay });
+        assertSame(tree, `hoist ${sn}`, overlay ? withoutHardlinks(reference) : reference);
+      } finally {
+        await store.ok('image', 'unmount', '--snapshotter', sn, mnt);
+      }
+    }
+    // Unmount dropped the views: only the three committed layers remain per snapshotter.
+    const ls = await store.ok('snapshot', '--snapshotter', 'native', 'ls');
+    assert.equal(ls.trim().split('\n').length - 1, 3, ls);
+  } finally {
+    await store.cleanup();
+  }
+});
