@@ -1,16 +1,12 @@
-// Shared benchmark plumbing: the loopback registry with the "medium image" pushed to it, a private
-// containerd 1.6 daemon, timed child processes with their peak RSS, medians and the printed table.
-// Every bench runs hoist and its anchor on the same machine, the same registry and the same image.
-import { type ChildProcess, spawn } from 'node:child_process';
+// Shared benchmark plumbing: timed child processes with their peak RSS, scratch hoist stores, the
+// interleaved run loop, medians, the printed tables and goals. The medium image and its registry are in
+// medium-image.ts, the private containerd daemon in containerd.ts.
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import tar from 'tar-stream';
-import { pushLayout, writeOciLayout } from '../test/helpers/image-builder.ts';
-import { startRegistry, type TestRegistry } from '../test/helpers/registry.ts';
+import { promisify } from 'node:util';
 
 export const REPO_ROOT = join(import.meta.dirname, '..');
 export const NODE = join(REPO_ROOT, 'node_modules', '.bin', 'node');
@@ -18,233 +14,8 @@ export const MAIN = join(REPO_ROOT, 'src', 'cli', 'main.ts');
 export const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const TIME_BIN = '/usr/bin/time';
 
-// ---------------------------------------------------------------------------------------------------
-// The medium image: 5 gzip layers, ~300 MB of tar in total, text-like pseudo-random content.
-
-/** Uncompressed file bytes per layer (the tar adds headers): 300 MiB in all. */
-export const MEDIUM_LAYER_MIB = [96, 72, 60, 42, 30];
-export const MEDIUM_REPO = 'bench/medium';
-export const MEDIUM_TAG = 'v1';
-const FILE_MIB = 8;
-/** Bump when the generator changes, so a cached layout is not reused. */
-const LAYOUT_VERSION = 'medium-v1';
-
-/** mulberry32: a tiny, fast, seeded PRNG (reproducible layers → reproducible digests). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
-
-/**
- * A pool of 65,536 text lines of random words from an 8,192-word vocabulary. Output is made of lines
- * drawn at random from the pool: gzip's 32 KiB window almost never sees a line twice, so it has to code
- * word by word (ratio ≈ 2.5–3×, like source code or logs), while generating is a memcpy per line.
- */
-function linePool(seed: number): Buffer[] {
-  const rnd = prng(seed);
-  const letters = 'etaoinshrdlcumwfgypbvkjxqz';
-  const vocab: string[] = [];
-  for (let i = 0; i < 8192; i++) {
-    const len = 2 + (rnd() % 9);
-    let w = '';
-    for (let j = 0; j < len; j++) w += letters[Math.min(25, Math.floor((rnd() % 1000) ** 2 / 38000))];
-    vocab.push(w);
-  }
-  const pool: Buffer[] = [];
-  for (let i = 0; i < 65536; i++) {
-    const words = 4 + (rnd() % 12);
-    const parts: string[] = [];
-    for (let j = 0; j < words; j++) parts.push(vocab[rnd() % vocab.length]!);
-    const indent = ' '.repeat((rnd() % 4) * 2);
-    pool.push(Buffer.from(`${indent}${parts.join(rnd() % 5 === 0 ? ', ' : ' ')}${rnd() % 3 ? ';' : ''}\n`));
-  }
-  return pool;
-}
-
-function* textChunks(size: number, pool: Buffer[], rnd: () => number): Generator<Buffer> {
-  const chunk = 1 << 20;
-  let left = size;
-  while (left > 0) {
-    const n = Math.min(chunk, left);
-    const buf = Buffer.allocUnsafe(n);
-    let at = 0;
-    while (at < n) {
-      const line = pool[rnd() & 0xffff]!;
-      at += line.copy(buf, at, 0, Math.min(line.length, n - at));
-    }
-    left -= n;
-    yield buf;
-  }
-}
-
-/** A tar of `mib` MiB of text, in files of FILE_MIB MiB, generated while streaming. */
-function textLayerTar(layer: number, mib: number, pool: Buffer[]): Readable {
-  const pack = tar.pack();
-  const rnd = prng(1000 + layer);
-  (async () => {
-    const mtime = new Date('2024-01-01T00:00:00Z');
-    pack.entry({ name: `layer${layer}`, type: 'directory', mode: 0o755, mtime });
-    for (let f = 0, left = mib; left > 0; f++, left -= FILE_MIB) {
-      const size = Math.min(FILE_MIB, left) * 1024 * 1024;
-      const entry = pack.entry({ name: `layer${layer}/part${f}.txt`, size, mode: 0o644, mtime });
-      await pipeline(Readable.from(textChunks(size, pool, rnd)), entry);
-    }
-    pack.finalize();
-  })().catch((err: unknown) => pack.destroy(err as Error));
-  return pack as unknown as Readable;
-}
-
-export interface MediumImage {
-  layoutDir: string;
-  /** Sum of the compressed layer sizes plus config and manifest. */
-  compressedBytes: number;
-  uncompressedBytes: number;
-  manifestDigest: string;
-}
-
-/**
- * Build the medium image as an OCI layout, cached under the temp dir (the generator is deterministic);
- * BENCH_REBUILD=1 forces a rebuild.
- */
-export async function mediumLayout(): Promise<MediumImage> {
-  const dir = join(tmpdir(), `hoist-bench-${LAYOUT_VERSION}`);
-  const meta = join(dir, 'bench-meta.json');
-  if (process.env.BENCH_REBUILD !== '1' && existsSync(meta)) {
-    return JSON.parse(await readFile(meta, 'utf8')) as MediumImage;
-  }
-  await rm(dir, { recursive: true, force: true });
-  const started = performance.now();
-  const pool = linePool(42);
-  const built = await writeOciLayout(dir, [
-    {
-      tag: MEDIUM_TAG,
-      image: {
-        layers: MEDIUM_LAYER_MIB.map((mib, i) => ({ tar: () => textLayerTar(i, mib, pool) })),
-        config: { Cmd: ['/bin/sh'] },
-      },
-    },
-  ]);
-  const img = built[0]!.images[0]!;
-  const info: MediumImage = {
-    layoutDir: dir,
-    compressedBytes: img.layers.reduce((n, l) => n + l.size, 0) + img.config.size + img.manifest.size,
-    uncompressedBytes: MEDIUM_LAYER_MIB.reduce((n, m) => n + m, 0) * 1024 * 1024,
-    manifestDigest: img.manifest.digest,
-  };
-  await writeFile(meta, JSON.stringify(info));
-  log(`built medium image in ${((performance.now() - started) / 1000).toFixed(1)} s (cached at ${dir})`);
-  return info;
-}
-
-export interface BenchRegistry {
-  registry: TestRegistry;
-  image: MediumImage;
-  /** `127.0.0.1:PORT/bench/medium:v1` on the registry's own port (no counting proxy). */
-  ref: string;
-  stop(): Promise<void>;
-}
-
-/** Start the loopback registry and push the medium image to it. */
-export async function registryWithMediumImage(): Promise<BenchRegistry> {
-  const image = await mediumLayout();
-  const registry = await startRegistry();
-  const ref = `${registry.registryHost}/${MEDIUM_REPO}:${MEDIUM_TAG}`;
-  await pushLayout(image.layoutDir, `${MEDIUM_REPO}:${MEDIUM_TAG}`, registry.registryHost);
-  log(
-    `registry ${registry.registryHost}: ${ref} = ${mib(image.compressedBytes)} compressed, ${mib(image.uncompressedBytes)} of files`,
-  );
-  return { registry, image, ref, stop: () => registry.stop() };
-}
-
-// ---------------------------------------------------------------------------------------------------
-// A private containerd 1.6 daemon.
-
-export interface Containerd {
-  dir: string;
-  socket: string;
-  pid: number;
-  /** The daemon's peak RSS so far (VmHWM), in KiB. */
-  peakRssKiB(): Promise<number>;
-  /** `ctr -a <socket> <args…>`, timed. */
-  ctr(args: string[], opts?: RunOptions): Promise<RunResult>;
-  stop(): Promise<void>;
-}
-
-function containerdConfig(dir: string): string {
-  return [
-    'version = 2',
-    `root = "${join(dir, 'root')}"`,
-    `state = "${join(dir, 'state')}"`,
-    'disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]',
-    '[grpc]',
-    `  address = "${join(dir, 'containerd.sock')}"`,
-    '[ttrpc]',
-    `  address = "${join(dir, 'containerd-ttrpc.sock')}"`,
-    '[debug]',
-    '  address = ""',
-    '  level = "warn"',
-    '[metrics]',
-    '  address = ""',
-    '[plugins."io.containerd.internal.v1.opt"]',
-    `  path = "${join(dir, 'opt')}"`,
-    '',
-  ].join('\n');
-}
-
-const liveDaemons = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const c of liveDaemons) c.kill('SIGKILL');
-});
-
-/** Start containerd on a scratch root/state dir with its own socket; resolves once `ctr version` answers. */
-export async function startContainerd(): Promise<Containerd> {
-  const dir = await mkdtemp(join(tmpdir(), 'hoist-bench-ctrd-'));
-  const configFile = join(dir, 'config.toml');
-  await writeFile(configFile, containerdConfig(dir));
-  const socket = join(dir, 'containerd.sock');
-  const child = spawn('/usr/bin/containerd', ['--config', configFile], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  liveDaemons.add(child);
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr = (stderr + d.toString('utf8')).slice(-4000);
-  });
-  const ctr = (args: string[], opts: RunOptions = {}) => run('/usr/bin/ctr', ['-a', socket, ...args], opts);
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`containerd exited (${child.exitCode}): ${stderr}`);
-    if (existsSync(socket) && (await ctr(['version'], { check: false })).code === 0) break;
-    if (Date.now() > deadline) throw new Error(`containerd did not answer on ${socket}: ${stderr}`);
-    await sleep(50);
-  }
-  const pid = child.pid!;
-  return {
-    dir,
-    socket,
-    pid,
-    peakRssKiB: () => vmHwmKiB(pid),
-    ctr,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise<void>((r) => child.once('exit', () => r()));
-        child.kill('SIGTERM');
-        await Promise.race([exited, sleep(10_000)]);
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      }
-      liveDaemons.delete(child);
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-async function vmHwmKiB(pid: number): Promise<number> {
+/** The daemon's (or any process's) peak RSS so far (VmHWM), in KiB. */
+export async function vmHwmKiB(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const m = /^VmHWM:\s+(\d+) kB/m.exec(status);
   return m ? Number(m[1]) : 0;
@@ -266,6 +37,8 @@ export interface RunResult {
   ms: number;
   /** Peak RSS of the child (from /usr/bin/time %M, else polled VmHWM), KiB. */
   maxRssKiB: number;
+  /** User + system CPU time of the child (and its children), from /usr/bin/time; undefined without it. */
+  cpuMs: number | undefined;
   stdout: string;
   stdoutBytes: number;
   stderr: string;
@@ -274,13 +47,13 @@ export interface RunResult {
 let timeChecked: boolean | undefined;
 
 /**
- * Run a command, timing it with hrtime from spawn to exit. Peak RSS comes from GNU time's %M (wait4's
- * ru_maxrss, exact) when /usr/bin/time exists, else from polling /proc/<pid>/status every 10 ms.
+ * Run a command, timing it with hrtime from spawn to exit. Peak RSS and CPU time come from GNU time's
+ * %M %U %S (wait4's rusage, exact) when /usr/bin/time exists, else RSS from polling /proc/<pid>/status.
  */
 export async function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   timeChecked ??= existsSync(TIME_BIN);
   const rssFile = timeChecked ? join(tmpdir(), `hoist-bench-rss-${process.pid}-${Math.random()}`) : '';
-  const argv = timeChecked ? [TIME_BIN, '-f', '%M', '-o', rssFile, cmd, ...args] : [cmd, ...args];
+  const argv = timeChecked ? [TIME_BIN, '-f', '%M %U %S', '-o', rssFile, cmd, ...args] : [cmd, ...args];
   const started = process.hrtime.bigint();
   const child = spawn(argv[0]!, argv.slice(1), {
     env: opts.env ?? process.env,
@@ -314,18 +87,24 @@ export async function run(cmd: string, args: string[], opts: RunOptions = {}): P
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   if (poller) clearInterval(poller);
   let maxRssKiB = polled;
+  let cpuMs: number | undefined;
   if (timeChecked) {
     const text = await readFile(rssFile, 'utf8').catch(() => '');
     await rm(rssFile, { force: true });
-    // GNU time prints "Command exited with non-zero status N" first on failure; the number is last.
-    maxRssKiB = Number(text.trim().split('\n').pop() ?? 0) || 0;
+    // GNU time prints "Command exited with non-zero status N" first on failure; the numbers are last.
+    const [rss, user, sys] = (text.trim().split('\n').pop() ?? '').split(' ').map(Number);
+    maxRssKiB = rss || 0;
+    if (user !== undefined && sys !== undefined && !Number.isNaN(user + sys)) cpuMs = (user + sys) * 1000;
   }
   if (opts.check !== false && code !== 0)
     throw new Error(`${cmd} ${args.join(' ')} exited ${code}: ${stderr.trim()}`);
-  return { code, ms, maxRssKiB, stdout, stdoutBytes, stderr };
+  return { code, ms, maxRssKiB, cpuMs, stdout, stdoutBytes, stderr };
 }
 
-/** A hoist store in a temp dir, with its own HOME (no user config or credentials leak in). */
+/**
+ * A hoist store in a temp dir, with its own HOME and an explicit minimal config file, so neither the
+ * user's config nor /etc/hoist (hoist runs as root here) nor their credentials leak in.
+ */
 export interface HoistStore {
   dir: string;
   root: string;
@@ -333,11 +112,19 @@ export interface HoistStore {
   cleanup(): Promise<void>;
 }
 
-export async function hoistStore(): Promise<HoistStore> {
+export interface HoistStoreOptions {
+  /** Start from a copy of this store root (`cp -a`: modes, read-only blobs and the database as they are). */
+  from?: string;
+}
+
+export async function hoistStore(opts: HoistStoreOptions = {}): Promise<HoistStore> {
   const dir = await mkdtemp(join(tmpdir(), 'hoist-bench-store-'));
   const home = join(dir, 'home');
   await mkdir(home);
   const root = join(dir, 'root');
+  if (opts.from) await run('cp', ['-a', opts.from, root]);
+  const config = join(dir, 'config.toml');
+  await writeFile(config, 'version = 1\n');
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     HOME: home,
@@ -350,8 +137,25 @@ export async function hoistStore(): Promise<HoistStore> {
   return {
     dir,
     root,
-    hoist: (args, opts = {}) => run(NODE, [...nodeFlags, MAIN, '--root', root, ...args], { env, ...opts }),
+    hoist: (args, o = {}) =>
+      run(NODE, [...nodeFlags, MAIN, '--root', root, '--config', config, ...args], { env, ...o }),
     cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
+/**
+ * `hoist --version`: starting Node and loading the CLI, no store work. Run beside a command's series it
+ * shows how much of that command's time is the fixed start-up cost every hoist process pays.
+ */
+export function startupBench(store: HoistStore): Bench {
+  return {
+    name: 'hoist --version (start-up)',
+    command: 'hoist --version',
+    samples: [],
+    fn: async () => {
+      const r = await store.hoist(['--version']);
+      return sampleOf(r);
+    },
   };
 }
 
@@ -367,8 +171,17 @@ export function median(xs: number[]): number {
 export interface Sample {
   ms: number;
   rssKiB: number;
-  /** Optional second RSS (the containerd daemon's VmHWM). */
+  /** CPU time (user + system) of the client process. */
+  cpuMs?: number | undefined;
+  /** The containerd daemon's CPU time spent during the command. */
+  daemonCpuMs?: number;
+  /** The containerd daemon's peak RSS (VmHWM). */
   daemonRssKiB?: number;
+}
+
+/** A client-only sample from a run. */
+export function sampleOf(r: RunResult): Sample {
+  return { ms: r.ms, rssKiB: r.maxRssKiB, cpuMs: r.cpuMs };
 }
 
 export interface Series {
@@ -380,7 +193,10 @@ export interface Series {
 export function summarize(s: Series) {
   const ms = s.samples.map((x) => x.ms);
   const daemon = s.samples.map((x) => x.daemonRssKiB).filter((x): x is number => x !== undefined);
+  const cpu = s.samples.map((x) => (x.cpuMs === undefined ? Number.NaN : x.cpuMs + (x.daemonCpuMs ?? 0)));
   return {
+    /** Median CPU time of client + daemon; NaN when not measured. */
+    cpuMs: median(cpu),
     median: median(ms),
     min: Math.min(...ms),
     max: Math.max(...ms),
@@ -392,7 +208,16 @@ export function summarize(s: Series) {
 
 export function printTable(title: string, series: Series[]): void {
   const rows = [
-    ['tool', 'median ms', 'min ms', 'max ms', 'client peak RSS MiB', 'daemon peak RSS MiB', 'runs'],
+    [
+      'tool',
+      'median ms',
+      'min ms',
+      'max ms',
+      'CPU ms (client+daemon)',
+      'client peak RSS MiB',
+      'daemon peak RSS MiB',
+      'runs',
+    ],
   ];
   for (const s of series) {
     const z = summarize(s);
@@ -401,6 +226,7 @@ export function printTable(title: string, series: Series[]): void {
       z.median.toFixed(0),
       z.min.toFixed(0),
       z.max.toFixed(0),
+      Number.isNaN(z.cpuMs) ? '-' : z.cpuMs.toFixed(0),
       z.peakRssMiB.toFixed(1),
       z.daemonRssMiB === undefined ? '-' : z.daemonRssMiB.toFixed(1),
       String(s.samples.length),
@@ -419,6 +245,18 @@ export function markdownTable(rows: string[][]): string {
     `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
     ...rows.slice(1).map(line),
   ].join('\n');
+}
+
+/**
+ * CPU-time ratios (client + daemon) of hoist over its anchors. Not the goals (those are wall time), but
+ * much less disturbed by other jobs on a shared machine than wall time is.
+ */
+export function printCpuRatios(pairs: [Series, Series][]): void {
+  process.stdout.write('\nCPU time ratios (median client+daemon CPU, for information):\n');
+  for (const [a, b] of pairs) {
+    const r = summarize(a).cpuMs / summarize(b).cpuMs;
+    process.stdout.write(`- ${a.name} / ${b.name}: ${Number.isNaN(r) ? '-' : `${r.toFixed(3)}×`}\n`);
+  }
 }
 
 export interface Goal {
@@ -455,9 +293,63 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** The machine, for the report header. */
+const execFileP = promisify(execFile);
+
+async function versionOf(cmd: string, args: string[]): Promise<string> {
+  try {
+    const { stdout } = await execFileP(cmd, args);
+    return stdout.trim().split('\n')[0]!;
+  } catch {
+    return `${cmd}: not installed`;
+  }
+}
+
+/**
+ * The machine, for the report header: cores, CPU, RAM, node, the anchors' versions and the load average
+ * (other jobs may share the machine; interleaving the tools makes that load hit all of them alike).
+ */
 export async function machineLine(): Promise<string> {
-  const { availableParallelism, totalmem } = await import('node:os');
   const cpu = (await readFile('/proc/cpuinfo', 'utf8').catch(() => '')).match(/model name\s*:\s*(.*)/)?.[1];
-  return `${availableParallelism()} CPUs (${cpu ?? 'unknown'}), ${mib(totalmem())} RAM, node ${process.version}, ${new Date().toISOString()}`;
+  const versions = await Promise.all([
+    versionOf('/usr/bin/containerd', ['--version']),
+    versionOf('/usr/bin/ctr', ['--version']),
+    versionOf('skopeo', ['--version']),
+  ]);
+  const head = await versionOf('git', ['-C', REPO_ROOT, 'rev-parse', '--short', 'HEAD']);
+  const dirty = await execFileP('git', ['-C', REPO_ROOT, 'status', '--porcelain']).then(
+    (r) => r.stdout.split('\n').filter(Boolean).length,
+    () => 0,
+  );
+  const load = loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
+  return [
+    `- machine: ${availableParallelism()} CPUs (${cpu ?? 'unknown'}), ${mib(totalmem())} RAM`,
+    `- node ${process.version}; ${versions.join('; ')}`,
+    `- hoist: commit ${head}${dirty ? ` plus ${dirty} uncommitted files in the working tree` : ''}`,
+    `- date ${new Date().toISOString()}, load average at report time ${load}, runs per tool ${RUNS}`,
+  ].join('\n');
+}
+
+export interface Bench extends Series {
+  fn: () => Promise<Sample>;
+}
+
+/**
+ * One untimed warm-up of each, then RUNS rounds; within a round every tool runs once, the order rotated
+ * each round, so drift and other jobs' load hit every tool alike.
+ */
+export async function runInterleaved(benches: Bench[], runs = RUNS): Promise<void> {
+  log('warm-up (untimed): one run of each');
+  for (const b of benches) await b.fn();
+  for (let i = 0; i < runs; i++) {
+    for (let k = 0; k < benches.length; k++) {
+      const b = benches[(i + k) % benches.length]!;
+      const sample = await b.fn();
+      b.samples.push(sample);
+      log(
+        `run ${i + 1}/${runs} ${b.name}: ${sample.ms.toFixed(0)} ms, ${(sample.rssKiB / 1024).toFixed(1)} MiB (load ${loadavg()[0]!.toFixed(2)})`,
+      );
+    }
+  }
 }
