@@ -7,7 +7,15 @@ import { HoistError } from '../core/errors.ts';
 import { refKeyPrefix } from '../core/mediatypes.ts';
 import type { Fetcher } from '../remotes/types.ts';
 
-export type BlobStatus = 'waiting' | 'downloading' | 'verifying' | 'done' | 'exists' | 'failed';
+export type BlobStatus =
+  | 'waiting'
+  | 'downloading'
+  | 'verifying'
+  | 'done'
+  | 'exists'
+  | 'failed'
+  | 'unpacking'
+  | 'unpacked';
 
 export interface BlobProgress {
   status: BlobStatus;

@@ -3,7 +3,7 @@
 // under the lease so the same pull resumes; the lease's owner tells prune whether it is abandoned.
 import type { Backend } from '../client/backend.ts';
 import type { Context } from '../core/context.ts';
-import { type Descriptor, parseManifestOrIndex } from '../core/descriptor.ts';
+import { type Descriptor, type Manifest, parseManifestOrIndex } from '../core/descriptor.ts';
 import type { Digest } from '../core/digest.ts';
 import { HoistError, isNotFound } from '../core/errors.ts';
 import { Labels } from '../core/labels.ts';
@@ -13,8 +13,17 @@ import { dropSupersededLeases, holdLease } from '../leases/keeper.ts';
 import type { ImageRecord } from '../metadata/types.ts';
 import type { Resolver } from '../remotes/types.ts';
 import { CRI_NAMESPACE, criLabels, criNames } from './cri-names.ts';
-import { fetchBlob, type ProgressFn } from './fetch-blob.ts';
+import { fetchBlob, type ProgressFn, refKey } from './fetch-blob.ts';
+import { snapshotterFor, type UnpackResult, unpackManifest } from './unpack.ts';
 import { MAX_MANIFEST_BYTES, type PlatformSelector, selectManifests } from './walk.ts';
+
+export interface PullUnpackOptions {
+  snapshotter: string;
+  /** Which manifests to unpack (pull may fetch more platforms than it unpacks). */
+  platforms: PlatformSelector;
+  discardLayers: boolean;
+  onWarning?: (message: string) => void;
+}
 
 export interface PullOptions {
   platforms: PlatformSelector;
@@ -27,6 +36,8 @@ export interface PullOptions {
   /** Create the CRI's three names (default: when the namespace is k8s.io). */
   criNames?: boolean;
   pinned?: boolean;
+  /** Unpack each selected manifest as its layers arrive (pipelined with the downloads). */
+  unpack?: PullUnpackOptions;
 }
 
 export interface PullResult {
@@ -38,6 +49,36 @@ export interface PullResult {
   configs: Digest[];
   fetched: number;
   existed: number;
+  unpacked: UnpackResult[];
+}
+
+/** Settles when a blob is in the store; unpack waits on these instead of on the whole pull. */
+class Arrivals {
+  #waiting = new Map<string, { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void }>();
+  #get(digest: string) {
+    let w = this.#waiting.get(digest);
+    if (!w) {
+      let resolve!: () => void;
+      let reject!: (e: unknown) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      promise.catch(() => undefined); // a failure nobody waits for is reported by the fetch itself
+      w = { promise, resolve, reject };
+      this.#waiting.set(digest, w);
+    }
+    return w;
+  }
+  wait(digest: string): Promise<void> {
+    return this.#get(digest).promise;
+  }
+  arrived(digest: string): void {
+    this.#get(digest).resolve();
+  }
+  failed(digest: string, err: unknown): void {
+    this.#get(digest).reject(err);
+  }
 }
 
 /** A small counting semaphore for layer downloads. */
@@ -79,16 +120,53 @@ export async function pullImage(
     ref: refString,
     expiryMs: opts.leaseExpiryMs,
   });
-  const lctx: Context = { ...ctx, lease: lease.id };
+  // Our own abort, so a failed unpack stops the downloads (and the reverse) instead of leaving them running.
+  const inner = new AbortController();
+  const onOuterAbort = () => inner.abort(ctx.signal?.reason);
+  if (ctx.signal?.aborted) onOuterAbort();
+  ctx.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  const lctx: Context = { ...ctx, lease: lease.id, signal: inner.signal };
   const fetcher = resolver.fetcher(ref);
+  const arrivals = new Arrivals();
+  const unpacks: Promise<UnpackResult>[] = [];
+  const sn = opts.unpack ? snapshotterFor(backend, opts.unpack.snapshotter) : undefined;
   const limit = limiter(Math.max(1, opts.concurrency ?? 3));
   const source = sourceLabel(ref);
   const configs: Digest[] = [];
   const counts = { fetched: 0, existed: 0 };
   const count = (r: 'exists' | 'done') => (r === 'done' ? counts.fetched++ : counts.existed++);
+  const fetchOne = async (d: Descriptor): Promise<void> => {
+    try {
+      count(await fetchBlob(backend.content, lctx, fetcher, d, source, opts.progress));
+      arrivals.arrived(d.digest);
+    } catch (err) {
+      arrivals.failed(d.digest, err);
+      throw err;
+    }
+  };
+  const startUnpack = (desc: Descriptor, manifest: Manifest): void => {
+    if (!opts.unpack || !sn) return;
+    const u = opts.unpack;
+    const job = unpackManifest(backend, sn, lctx, desc, manifest, {
+      snapshotter: u.snapshotter,
+      platforms: u.platforms,
+      discardLayers: u.discardLayers,
+      ready: (digest) => arrivals.wait(digest),
+      progress: (e) =>
+        opts.progress?.(refKey(e.layer), {
+          status: e.state === 'unpacking' ? 'unpacking' : 'unpacked',
+          current: e.layer.size,
+          total: e.layer.size,
+          ...(e.state === 'exists' ? { detail: 'snapshot already present' } : {}),
+        }),
+      ...(u.onWarning ? { onWarning: u.onWarning } : {}),
+    });
+    job.catch((err: unknown) => inner.abort(err));
+    unpacks.push(job);
+  };
 
-  const fetchNode = async (desc: Descriptor): Promise<void> => {
-    count(await fetchBlob(backend.content, lctx, fetcher, desc, source, opts.progress));
+  const fetchNode = async (desc: Descriptor, unpackThis: boolean): Promise<void> => {
+    await fetchOne(desc);
     const bytes = await backend.content.readBlob(lctx, desc.digest, MAX_MANIFEST_BYTES);
     const parsed = parseManifestOrIndex(bytes, desc.mediaType, refString);
     const refs: Record<string, string> = {};
@@ -119,7 +197,10 @@ export async function pullImage(
         { digest: desc.digest, labels: refs },
         Object.keys(refs).map((k) => `labels.${k}`),
       );
-      await Promise.all(children.map((c) => fetchNode(c)));
+      const toUnpack = new Set(
+        opts.unpack ? selectManifests(parsed.index, opts.unpack.platforms).map((c) => c.digest) : [],
+      );
+      await Promise.all(children.map((c) => fetchNode(c, unpackThis && toUnpack.has(c.digest))));
       return;
     }
     const m = parsed.manifest;
@@ -133,15 +214,22 @@ export async function pullImage(
       Object.keys(refs).map((k) => `labels.${k}`),
     );
     configs.push(m.config.digest);
-    await Promise.all(
-      [m.config, ...m.layers].map((d) =>
-        limit(async () => count(await fetchBlob(backend.content, lctx, fetcher, d, source, opts.progress))),
-      ),
-    );
+    if (unpackThis) startUnpack(desc, m);
+    await Promise.all([m.config, ...m.layers].map((d) => limit(() => fetchOne(d))));
   };
 
   try {
-    await fetchNode(target);
+    const fetched = await fetchNode(target, true).then(
+      () => undefined,
+      (err: unknown) => ({ err }),
+    );
+    // Wait for every unpack even when a download failed: none may touch the store after we return.
+    // An unpack's own failure (diffID mismatch, hostile layer) explains more than the abort it caused.
+    const settled = await Promise.allSettled(unpacks);
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed && !ctx.signal?.aborted) throw failed.reason;
+    if (fetched) throw fetched.err;
+    const unpacked = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     const names = await createNames(backend, ctx, ref, target, configs, opts);
     await lease.release();
     await dropSupersededLeases(backend.leases, ctx, {
@@ -156,7 +244,7 @@ export async function pullImage(
         ),
     });
     const name = names.find((n) => n === formatReference(ref)) ?? names[0]!;
-    return { ref, name, target, names, configs, ...counts };
+    return { ref, name, target, names, configs, ...counts, unpacked };
   } catch (err) {
     // Keep the lease (and so the partial data) for resume; it expires leaseExpiryMs from now.
     await lease.keep();
@@ -167,6 +255,8 @@ export async function pullImage(
       });
     }
     throw err;
+  } finally {
+    ctx.signal?.removeEventListener('abort', onOuterAbort);
   }
 }
 

@@ -121,7 +121,8 @@ async function applyOne(
   }
 }
 
-async function unpackManifest(
+/** Unpack one platform manifest (pull calls this per manifest, pipelined behind its downloads). */
+export async function unpackManifest(
   backend: Backend,
   sn: Snapshotter,
   ctx: Context,

@@ -24,6 +24,7 @@ import { type PlatformFlags, platformOptions, platformSelector } from '../platfo
 import { createProgress, type ProgressReporter } from '../progress/progress.ts';
 import { type RegistryFlags, registryOptions, registryResolver } from '../registry-flags.ts';
 import { type Session, session } from '../session.ts';
+import { type UnpackFlags, unpackChoice, unpackOptions } from '../unpack-flags.ts';
 
 interface SaveFlags extends PlatformFlags, RegistryFlags {
   output?: string;
@@ -31,10 +32,8 @@ interface SaveFlags extends PlatformFlags, RegistryFlags {
   quiet?: boolean;
 }
 
-interface LoadFlags {
+interface LoadFlags extends UnpackFlags {
   input?: string;
-  snapshotter?: string;
-  unpack?: boolean | string;
   baseName?: string;
   quiet?: boolean;
 }
@@ -136,12 +135,6 @@ async function saveAction(names: string[], flags: SaveFlags, command: Command): 
   }
 }
 
-function parseBool(value: string): boolean {
-  if (value === 'true' || value === '1') return true;
-  if (value === 'false' || value === '0') return false;
-  throw invalidArgument(`invalid --unpack ${JSON.stringify(value)}: use true or false`);
-}
-
 const warn = (msg: string) => process.stderr.write(`warning: ${msg}\n`);
 
 /** Unpack a loaded image for this host, as pull does; an image without a manifest for it is skipped. */
@@ -171,13 +164,8 @@ function describe(image: LoadedImage): string[] {
 async function loadAction(flags: LoadFlags, command: Command): Promise<void> {
   if (!flags.input && process.stdin.isTTY)
     throw invalidArgument('no archive to load', 'give one with -i FILE, or pipe it to stdin');
-  const unpack =
-    flags.unpack === undefined
-      ? true
-      : typeof flags.unpack === 'boolean'
-        ? flags.unpack
-        : parseBool(flags.unpack);
   const s = session(command);
+  const choice = unpackChoice(flags, s.config);
   const backend = await s.backend();
   const { signal, dispose } = cancellable();
   const input: Readable = flags.input
@@ -185,11 +173,14 @@ async function loadAction(flags: LoadFlags, command: Command): Promise<void> {
     : process.stdin;
   try {
     const ctx = { ...s.ctx, signal };
-    const snapshotter = flags.snapshotter ?? s.config.snapshotter;
     const r = await loadArchive(backend, ctx, input, {
       ...(flags.baseName ? { baseName: flags.baseName } : {}),
-      ...(unpack ? { unpack: unpackHook(backend, ctx, snapshotter, s.config.discard_unpacked_layers) } : {}),
+      ...(choice.unpack
+        ? { unpack: unpackHook(backend, ctx, choice.snapshotter, choice.discardLayers) }
+        : {}),
     });
+    // The discarded layers lose their last reference only now; collect them before returning, as pull does.
+    if (choice.unpack && choice.discardLayers) await backend.collectGarbage();
     if (!flags.quiet) for (const image of r.images) process.stdout.write(`${describe(image).join('\n')}\n`);
   } finally {
     dispose();
@@ -211,12 +202,9 @@ function saveCommand(cmd: Command): void {
 function loadCommand(cmd: Command): void {
   cmd
     .option('-i, --input <file>', 'read from this file instead of stdin (plain, gzip or zstd)')
-    .option('--unpack [bool]', 'unpack into the snapshotter (default true; --unpack=false to skip)')
-    .option('--no-unpack', 'do not unpack')
-    .option('--snapshotter <name>', 'snapshotter to unpack into (default: config `snapshotter`)')
     .option('--base-name <repo>', 'name images whose archive gives only a tag `<repo>:<tag>`')
-    .option('-q, --quiet', 'print nothing')
-    .action(loadAction);
+    .option('-q, --quiet', 'print nothing');
+  unpackOptions(cmd).action(loadAction);
 }
 
 export function registerArchiveCommands(program: Command): void {

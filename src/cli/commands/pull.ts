@@ -4,12 +4,14 @@ import { parseDuration } from '../../config/config.ts';
 import { HoistError } from '../../core/errors.ts';
 import { hostPlatform, parsePlatform } from '../../core/platform.ts';
 import { pullImage } from '../../images/pull.ts';
+import { snapshotterFor } from '../../images/unpack.ts';
 import { ALL_PLATFORMS, onePlatform } from '../../images/walk.ts';
 import { createProgress } from '../progress/progress.ts';
 import { type RegistryFlags, registryOptions, registryResolver } from '../registry-flags.ts';
 import { session } from '../session.ts';
+import { type UnpackFlags, unpackChoice, unpackOptions } from '../unpack-flags.ts';
 
-interface PullFlags extends RegistryFlags {
+interface PullFlags extends RegistryFlags, UnpackFlags {
   platform?: string;
   allPlatforms?: boolean;
   quiet?: boolean;
@@ -27,10 +29,13 @@ export function registerPullCommand(program: Command): void {
     .option('-q, --quiet', 'print only the image name')
     .option('--progress <mode>', 'auto, tty, plain or quiet', 'auto')
     .option('--label <k=v...>', 'labels for the image record');
+  unpackOptions(cmd);
   registryOptions(cmd);
   cmd.action(async (reference: string, flags: PullFlags, command: Command) => {
     const s = session(command);
     const backend = await s.backend();
+    const choice = unpackChoice(flags, s.config);
+    if (choice.unpack) snapshotterFor(backend, choice.snapshotter); // a bad name fails before any download
     const resolver = await registryResolver(s.config, flags);
     const mode = flags.quiet
       ? 'quiet'
@@ -66,18 +71,31 @@ export function registerPullCommand(program: Command): void {
     }
     const started = Date.now();
     try {
-      const platforms = flags.allPlatforms
-        ? ALL_PLATFORMS
-        : onePlatform(flags.platform ? parsePlatform(flags.platform) : hostPlatform());
+      const wanted = flags.platform ? parsePlatform(flags.platform) : hostPlatform();
+      const platforms = flags.allPlatforms ? ALL_PLATFORMS : onePlatform(wanted);
       const result = await pullImage(backend, resolver, { ...s.ctx, signal: abort.signal }, reference, {
         platforms,
         leaseExpiryMs: parseDuration(s.config.pull_lease_expiry),
         concurrency: s.config.max_concurrent_downloads,
         progress: (key, state) => progress.update(key, state),
         labels,
+        // Every platform may be fetched, but only the wanted one (this host by default) is unpacked.
+        ...(choice.unpack
+          ? {
+              unpack: {
+                snapshotter: choice.snapshotter,
+                platforms: onePlatform(wanted),
+                discardLayers: choice.discardLayers,
+                onWarning: (msg: string) => progress.log(`warning: ${msg}`),
+              },
+            }
+          : {}),
       });
+      // Discarded layers lost their last reference with the pull's lease: collect them now, as rmi does.
+      if (choice.unpack && choice.discardLayers) await backend.collectGarbage();
+      const unpackedNote = result.unpacked.length > 0 ? `, unpacked into ${choice.snapshotter}` : '';
       progress.done(
-        `pulled ${result.name} (${result.target.digest}): ${result.fetched} fetched, ${result.existed} already present, ${((Date.now() - started) / 1000).toFixed(1)}s`,
+        `pulled ${result.name} (${result.target.digest}): ${result.fetched} fetched, ${result.existed} already present${unpackedNote}, ${((Date.now() - started) / 1000).toFixed(1)}s`,
       );
       if (flags.quiet) process.stdout.write(`${result.name}\n`);
     } catch (err) {

@@ -14,9 +14,9 @@ import { mountAll, unmount } from '../../snapshots/mount.ts';
 import { humanSize } from '../output/units.ts';
 import { type PlatformFlags, platformOptions, platformSelector } from '../platform-flags.ts';
 import { type Session, session } from '../session.ts';
+import { type UnpackFlags, unpackChoice, unpackOptions } from '../unpack-flags.ts';
 
-interface UnpackFlags extends PlatformFlags {
-  snapshotter?: string;
+interface UnpackCommandFlags extends PlatformFlags, UnpackFlags {
   to?: string;
   quiet?: boolean;
 }
@@ -29,7 +29,7 @@ async function targetOf(s: Session, name: string) {
 
 const warn = (msg: string) => process.stderr.write(`warning: ${msg}\n`);
 
-async function unpackAction(name: string, flags: UnpackFlags, command: Command): Promise<void> {
+async function unpackAction(name: string, flags: UnpackCommandFlags, command: Command): Promise<void> {
   const s = session(command);
   const { backend, target, name: display } = await targetOf(s, name);
   if (flags.to) {
@@ -42,12 +42,14 @@ async function unpackAction(name: string, flags: UnpackFlags, command: Command):
       process.stderr.write(`unpacked ${display} into ${dir}: ${r.layers} layers, ${humanSize(r.bytes)}\n`);
     return;
   }
-  const snapshotter = flags.snapshotter ?? s.config.snapshotter;
+  const { snapshotter, discardLayers } = unpackChoice(flags, s.config);
   const results = await unpackImage(backend, s.ctx, target, {
     snapshotter,
     platforms: platformSelector(flags),
+    discardLayers,
     onWarning: warn,
   });
+  if (discardLayers) await backend.collectGarbage();
   for (const r of results) {
     process.stdout.write(
       `unpacked ${display} (${r.manifest}) into ${snapshotter}: ${r.chainId} (${r.applied} applied, ${r.existed} already unpacked)\n`,
@@ -56,9 +58,8 @@ async function unpackAction(name: string, flags: UnpackFlags, command: Command):
 }
 
 function unpackCommand(cmd: Command, withTo: boolean): void {
-  cmd
-    .argument('<image>', 'name or ID')
-    .option('--snapshotter <name>', 'overlayfs or native (default: config `snapshotter`)');
+  cmd.argument('<image>', 'name or ID');
+  unpackOptions(cmd, false);
   if (withTo)
     cmd.option('--to <dir>', 'write the root filesystem into this (new or empty) directory instead');
   cmd.option('-q, --quiet', 'no summary');
@@ -89,7 +90,7 @@ export function registerUnpackCommands(program: Command, image: Command): void {
     .argument('<dir>', 'mount point (must exist)')
     .option('--snapshotter <name>', 'overlayfs or native (default: config `snapshotter`)')
     .option('--platform <os/arch[/variant]>', 'platform (default: this host)')
-    .action(async (name: string, dirArg: string, flags: UnpackFlags, command: Command) => {
+    .action(async (name: string, dirArg: string, flags: UnpackCommandFlags, command: Command) => {
       if (process.getuid?.() !== 0) {
         throw new HoistError('HOIST_DENIED', 'image mount needs root (mount(2) is privileged)', {
           hint: 'run as root, or use `hoist image unpack NAME --to DIR` for a plain copy',
@@ -125,7 +126,7 @@ export function registerUnpackCommands(program: Command, image: Command): void {
     .description('Unmount an image mounted with `image mount` and drop its view')
     .argument('<dir>', 'mount point')
     .option('--snapshotter <name>', 'snapshotter used for the mount (default: config `snapshotter`)')
-    .action(async (dirArg: string, flags: UnpackFlags, command: Command) => {
+    .action(async (dirArg: string, flags: UnpackCommandFlags, command: Command) => {
       const s = session(command);
       const dir = resolvePath(dirArg);
       const backend = await s.backend();

@@ -13,7 +13,9 @@ export type ProgressStatus =
   | 'exists'
   | 'failed'
   | 'uploading'
-  | 'mounted';
+  | 'mounted'
+  | 'unpacking'
+  | 'unpacked';
 
 export interface ProgressState {
   status: ProgressStatus;
