@@ -3,8 +3,10 @@
 // Layer entries are attacker-controlled. Every path the applier touches is computed here: entry names
 // are cleaned lexically (a name that climbs above the root is refused), and parent directories are
 // walked one component at a time with lstat/readlink, so a symlink met on the way is followed *inside*
-// the root (an absolute target `/etc` means `<root>/etc`, `..` stops at the root). The final component
-// is never followed: the caller replaces whatever is there.
+// the root: an absolute target `/etc` means `<root>/etc`, as in a chroot. That is not an escape, and real
+// images rely on it (Debian's `var/run -> /run`). A symlink whose target climbs above the root (`..`
+// past `/`) has no honest use, so writing through one is refused rather than silently clamped. The final
+// component is never followed: the caller replaces whatever is there.
 //
 // Names are "byte strings": latin1-decoded, one character per byte, so file names that are not UTF-8
 // survive unchanged; they become Buffers only at the fs call (`abs`).
@@ -133,7 +135,9 @@ export class RootResolver {
     const todo = components.slice().reverse();
     const cur: string[] = [];
     let links = 0;
+    let lastLink: { rel: RelPath; target: string } | undefined;
     const follow = (rel: RelPath, target: string) => {
+      lastLink = { rel, target };
       if (++links > MAX_SYMLINKS) {
         throw refuseEntry(
           opts.entry,
@@ -150,7 +154,14 @@ export class RootResolver {
       const part = todo.pop()!;
       if (part === '' || part === '.') continue;
       if (part === '..') {
-        cur.pop(); // `..` at the root stays at the root, as in a chroot
+        // Names were cleaned lexically, so only a symlink's target can climb above the root.
+        if (cur.length === 0 && lastLink) {
+          throw refuseEntry(
+            opts.entry,
+            `goes through symlink '${display(lastLink.rel)}' -> '${display(lastLink.target)}', which points above the root`,
+          );
+        }
+        cur.pop();
         continue;
       }
       const rel = cur.length === 0 ? part : `${cur.join('/')}/${part}`;

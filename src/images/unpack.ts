@@ -161,7 +161,9 @@ export async function unpackManifest(
     } else {
       await opts.ready?.(layer.digest);
       opts.progress?.({ ...event, state: 'unpacking' });
-      const r = await applyOne(backend, sn, ctx, layer, diffId, chain, parent, opts);
+      const r = await applyOne(backend, sn, ctx, layer, diffId, chain, parent, opts).catch((err: unknown) => {
+        throw inLayer(err, desc.digest, layer, i, manifest.layers.length);
+      });
       if (r === 'applied') result.applied++;
       else result.existed++;
       opts.progress?.({ ...event, state: 'unpacked' });
@@ -184,6 +186,16 @@ export async function unpackManifest(
   }
   if (opts.discardLayers) await discardLayerRefs(backend, ctx, desc.digest);
   return result;
+}
+
+/** Say which layer of which manifest an apply error is about (the applier only knows entry names). */
+function inLayer(err: unknown, manifest: Digest, layer: Descriptor, i: number, n: number): unknown {
+  if (!(err instanceof HoistError) || err.code === 'HOIST_CANCELLED') return err;
+  return new HoistError(
+    err.code,
+    `unpacking layer ${i + 1}/${n} (${layer.digest}) of manifest ${manifest}: ${err.message}`,
+    { cause: err, ...(err.hint !== undefined ? { hint: err.hint } : {}) },
+  );
 }
 
 /** Drop `gc.ref.content.l.*` from a manifest so its compressed layers become collectable. */

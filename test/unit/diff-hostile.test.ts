@@ -1,7 +1,8 @@
 // Hostile layers: no entry may create, modify or follow anything outside the snapshot root. Every case
 // runs next to a sentinel directory whose complete state (names, modes, owners, times, contents,
-// xattrs) must be identical afterwards. Escapes by name are refused with an error naming the entry;
-// symlinks are resolved inside the root, as a chroot would, so writes through them stay inside.
+// xattrs) must be identical afterwards. Escapes by name, and writes through a symlink that climbs above
+// the root, are refused with an error naming the entry; absolute symlink targets are resolved inside the
+// root, as a chroot would (images rely on `var/run -> /run`), so writes through them stay inside.
 import assert from 'node:assert/strict';
 import { lstat, mkdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -114,11 +115,20 @@ describe('hostile layers: symlinks', () => {
     assert.equal(await readlink(join(ws.root, 'evil')), ws.sentinel, 'the symlink itself is kept as written');
   });
 
-  test('writing through a relative symlink that climbs above the root stops at the root', async (t) => {
+  test('writing through a relative symlink that climbs above the root is refused', async (t) => {
     const ws = await hostile(t, {
       layer: () => packTar([dir('a'), link('a/up', '../../../../../../../../sentinel'), file('a/up/secret')]),
+      refused:
+        /'a\/up\/secret' goes through symlink 'a\/up' -> '\.\.\/\.\.\/.*', which points above the root/,
     });
-    assert.equal(await readFile(join(ws.root, 'sentinel/secret'), 'utf8'), 'pwned');
+    await assert.rejects(lstat(join(ws.root, 'sentinel')), /ENOENT/);
+  });
+
+  test('a hardlink through a symlink that climbs above the root is refused', async (t) => {
+    await hostile(t, {
+      layer: () => packTar([link('up', '../..'), hard('h', 'up/etc/passwd')]),
+      refused: /goes through symlink 'up' -> '\.\.\/\.\.', which points above the root/,
+    });
   });
 
   test('chained symlinks, a symlink to /, and a directory entry through a symlink stay inside', async (t) => {
