@@ -15,6 +15,7 @@ import { registerSnapshotCommands } from './commands/snapshots.ts';
 import { registerSystemCommands } from './commands/system.ts';
 import { registerUnpackCommands } from './commands/unpack.ts';
 import { closeSession } from './session.ts';
+import { normalizeBooleanFlags } from './unpack-flags.ts';
 
 export function buildProgram(): Command {
   const program = new Command('hoist')
@@ -48,7 +49,7 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
-    await program.parseAsync(argv, { from: 'user' });
+    await program.parseAsync(normalizeBooleanFlags(argv), { from: 'user' });
     return process.exitCode === undefined ? 0 : Number(process.exitCode);
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;

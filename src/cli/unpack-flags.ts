@@ -6,9 +6,9 @@ import type { HoistConfig } from '../config/config.ts';
 import { invalidArgument } from '../core/errors.ts';
 
 export interface UnpackFlags {
-  unpack?: boolean | string;
+  unpack?: boolean;
   snapshotter?: string;
-  discardUnpackedLayers?: boolean | string;
+  discardUnpackedLayers?: boolean;
 }
 
 export interface UnpackChoice {
@@ -17,36 +17,41 @@ export interface UnpackChoice {
   discardLayers: boolean;
 }
 
-function parseBool(flag: string, value: boolean | string | undefined, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value === 'boolean') return value;
-  if (value === 'true' || value === '1') return true;
-  if (value === 'false' || value === '0') return false;
-  throw invalidArgument(`invalid ${flag} ${JSON.stringify(value)}: use true or false`);
+/**
+ * `--unpack=false` is the documented spelling (nerdctl's); commander would read an optional value as
+ * eating the next argument (`--unpack IMAGE`), so the flags are plain booleans and `=true|false` is
+ * rewritten before parsing.
+ */
+export function normalizeBooleanFlags(argv: string[]): string[] {
+  return argv.map((a) => {
+    const m = /^--(unpack|discard-unpacked-layers)=(.*)$/.exec(a);
+    if (!m) return a;
+    const value = m[2]!.toLowerCase();
+    if (value === 'true' || value === '1') return `--${m[1]}`;
+    if (value === 'false' || value === '0') return `--no-${m[1]}`;
+    throw invalidArgument(`invalid --${m[1]}=${JSON.stringify(m[2])}: use true or false`);
+  });
 }
 
 /** `withToggle`: the command may skip unpacking (`--unpack=false`); `hoist unpack` always unpacks. */
 export function unpackOptions(cmd: Command, withToggle = true): Command {
   if (withToggle)
     cmd
-      .option('--unpack [bool]', 'unpack into the snapshotter (default true; --unpack=false to skip)')
-      .option('--no-unpack', 'do not unpack');
+      .option('--unpack', 'unpack into the snapshotter (the default)')
+      .option('--no-unpack', 'do not unpack (also --unpack=false)');
   return cmd
     .option('--snapshotter <name>', 'overlayfs or native (default: config `snapshotter`)')
     .option(
-      '--discard-unpacked-layers [bool]',
+      '--discard-unpacked-layers',
       'drop the compressed layers once unpacked (default: config `discard_unpacked_layers`); save and push fetch them again',
-    );
+    )
+    .option('--no-discard-unpacked-layers', 'keep the compressed layers whatever the config says');
 }
 
 export function unpackChoice(flags: UnpackFlags, config: HoistConfig): UnpackChoice {
   return {
-    unpack: parseBool('--unpack', flags.unpack, true),
+    unpack: flags.unpack ?? true,
     snapshotter: flags.snapshotter ?? config.snapshotter,
-    discardLayers: parseBool(
-      '--discard-unpacked-layers',
-      flags.discardUnpackedLayers,
-      config.discard_unpacked_layers,
-    ),
+    discardLayers: flags.discardUnpackedLayers ?? config.discard_unpacked_layers,
   };
 }

@@ -14,6 +14,7 @@ import type { ImageRecord } from '../metadata/types.ts';
 import type { Resolver } from '../remotes/types.ts';
 import { CRI_NAMESPACE, criLabels, criNames } from './cri-names.ts';
 import { fetchBlob, type ProgressFn, refKey } from './fetch-blob.ts';
+import { applyRefLabels, indexRefLabels, manifestRefLabels } from './gc-labels.ts';
 import { snapshotterFor, type UnpackResult, unpackManifest } from './unpack.ts';
 import { MAX_MANIFEST_BYTES, type PlatformSelector, selectManifests } from './walk.ts';
 
@@ -169,7 +170,6 @@ export async function pullImage(
     await fetchOne(desc);
     const bytes = await backend.content.readBlob(lctx, desc.digest, MAX_MANIFEST_BYTES);
     const parsed = parseManifestOrIndex(bytes, desc.mediaType, refString);
-    const refs: Record<string, string> = {};
     if (parsed.kind === 'index') {
       const children = selectManifests(parsed.index, opts.platforms);
       if (children.length === 0) {
@@ -189,14 +189,7 @@ export async function pullImage(
           },
         );
       }
-      children.forEach((c, i) => {
-        refs[`${Labels.gcRefContent}.m.${i}`] = c.digest;
-      });
-      await backend.content.update(
-        lctx,
-        { digest: desc.digest, labels: refs },
-        Object.keys(refs).map((k) => `labels.${k}`),
-      );
+      await applyRefLabels(backend.content, lctx, desc.digest, indexRefLabels(children));
       const toUnpack = new Set(
         opts.unpack ? selectManifests(parsed.index, opts.unpack.platforms).map((c) => c.digest) : [],
       );
@@ -204,15 +197,7 @@ export async function pullImage(
       return;
     }
     const m = parsed.manifest;
-    refs[`${Labels.gcRefContent}.config`] = m.config.digest;
-    m.layers.forEach((l, i) => {
-      refs[`${Labels.gcRefContent}.l.${i}`] = l.digest;
-    });
-    await backend.content.update(
-      lctx,
-      { digest: desc.digest, labels: refs },
-      Object.keys(refs).map((k) => `labels.${k}`),
-    );
+    await applyRefLabels(backend.content, lctx, desc.digest, manifestRefLabels(m));
     configs.push(m.config.digest);
     if (unpackThis) startUnpack(desc, m);
     await Promise.all([m.config, ...m.layers].map((d) => limit(() => fetchOne(d))));

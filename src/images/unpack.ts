@@ -18,6 +18,7 @@ import { Labels } from '../core/labels.ts';
 import { applyLayer } from '../diff/apply.ts';
 import { holdLease } from '../leases/keeper.ts';
 import type { Snapshotter } from '../snapshots/types.ts';
+import { applyRefLabels, manifestRefLabels } from './gc-labels.ts';
 import { chainIds } from './rootfs.ts';
 import { MAX_MANIFEST_BYTES, type PlatformSelector, walkImage } from './walk.ts';
 
@@ -39,6 +40,11 @@ export interface UnpackOptions {
   onWarning?: (message: string) => void;
   /** Lease expiry for the unpack's own lease (active snapshots survive a crash until then). */
   leaseExpiryMs?: number;
+  /**
+   * Called under the unpack's lease when some selected manifest is not unpacked yet, before any layer is
+   * read: fetch what the image lacks (layers discarded after an earlier unpack), or fail naming it.
+   */
+  fetchMissing?: (ctx: Context) => Promise<void>;
 }
 
 export interface UnpackResult {
@@ -185,6 +191,8 @@ export async function unpackManifest(
     ]);
   }
   if (opts.discardLayers) await discardLayerRefs(backend, ctx, desc.digest);
+  // Layers fetched again for this unpack (after an earlier discard) are kept unless discard is asked for.
+  else await applyRefLabels(backend.content, ctx, desc.digest, manifestRefLabels(manifest));
   return result;
 }
 
@@ -241,6 +249,12 @@ export async function unpackImage(
           hint: 'pull the image (for this platform) first',
         },
       );
+    }
+    if (opts.fetchMissing) {
+      const pending = await Promise.all(
+        walk.manifests.map(async (m) => !(await isUnpacked(backend, lctx, sn, m.manifest.config.digest))),
+      );
+      if (pending.some(Boolean)) await opts.fetchMissing(lctx);
     }
     const results: UnpackResult[] = [];
     for (const m of walk.manifests) {

@@ -10,7 +10,7 @@ export function registerSystemCommands(program: Command): void {
   const system = program.command('system').description('Store-wide disk usage and cleanup');
   system
     .command('df')
-    .description('Show disk usage: images, content, shared, reclaimable, partial pulls, leases')
+    .description('Show disk usage: images, content, shared, reclaimable, snapshots, partial pulls, leases')
     .option('--format <format>', 'table or json', 'table')
     .action(async (flags: { format: string }, command: Command) => {
       const s = session(command);
@@ -42,6 +42,12 @@ export function registerSystemCommands(program: Command): void {
           humanSize(u.ingests.bytes),
           humanSize(partialAbandoned.reduce((a, i) => a + i.offset, 0)),
         ],
+        ...u.snapshots.bySnapshotter.map((sn) => [
+          `Snapshots (${sn.snapshotter})`,
+          sn.active > 0 ? `${sn.count} (${sn.active} active)` : String(sn.count),
+          humanSize(sn.bytes),
+          humanSize(sn.reclaimableBytes),
+        ]),
         [
           'Leases',
           `${u.leases.length} (${liveLeases.length} live)`,
@@ -80,7 +86,8 @@ export function registerSystemCommands(program: Command): void {
       const pruned = await pruneImages(b, s.ctx, { all: flags.all === true });
       for (const p of pruned) for (const n of p.names) process.stdout.write(`Untagged: ${n}\n`);
       const gc = await b.collectGarbage();
-      const bytes = (gc?.removedBytes ?? 0) + (gc?.removedIngestBytes ?? 0);
+      const bytes = (gc?.removedBytes ?? 0) + (gc?.removedIngestBytes ?? 0) + (gc?.removedSnapshotBytes ?? 0);
+      if (gc?.removedSnapshots) process.stdout.write(`Deleted snapshots: ${gc.removedSnapshots}\n`);
       process.stdout.write(`Total reclaimed space: ${humanSize(bytes)}\n`);
     });
 }

@@ -2,22 +2,31 @@
 // (a plain directory, like umoci), `hoist image mount` / `image unmount` (a read-only view).
 import { resolve as resolvePath } from 'node:path';
 import type { Command } from 'commander';
+import type { Backend } from '../../client/backend.ts';
+import type { Context } from '../../core/context.ts';
+import type { Descriptor } from '../../core/descriptor.ts';
 import { sha256 } from '../../core/digest.ts';
 import { HoistError, isNotFound } from '../../core/errors.ts';
 import { Labels } from '../../core/labels.ts';
 import { hostPlatform } from '../../core/platform.ts';
+import { tryParseReference } from '../../core/reference.ts';
+import { ensureContent } from '../../images/ensure-content.ts';
 import { extractImage } from '../../images/extract.ts';
 import { resolveImage } from '../../images/resolve.ts';
 import { snapshotterFor, unpackImage } from '../../images/unpack.ts';
 import { onePlatform } from '../../images/walk.ts';
+import { holdLease } from '../../leases/keeper.ts';
 import { mountAll, unmount } from '../../snapshots/mount.ts';
 import { humanSize } from '../output/units.ts';
 import { type PlatformFlags, platformOptions, platformSelector } from '../platform-flags.ts';
+import { createProgress } from '../progress/progress.ts';
+import { type RegistryFlags, registryOptions, registryResolver } from '../registry-flags.ts';
 import { type Session, session } from '../session.ts';
 import { type UnpackFlags, unpackChoice, unpackOptions } from '../unpack-flags.ts';
 
-interface UnpackCommandFlags extends PlatformFlags, UnpackFlags {
+interface UnpackCommandFlags extends PlatformFlags, UnpackFlags, RegistryFlags {
   to?: string;
+  fetch?: boolean;
   quiet?: boolean;
 }
 
@@ -29,15 +38,67 @@ async function targetOf(s: Session, name: string) {
 
 const warn = (msg: string) => process.stderr.write(`warning: ${msg}\n`);
 
+/**
+ * Layers the store lacks (discarded after an earlier unpack, interrupted pulls) are fetched from the
+ * image's distribution sources, with progress; `--no-fetch` fails instead, naming them.
+ */
+function fetchMissing(
+  s: Session,
+  backend: Backend,
+  target: Descriptor,
+  flags: UnpackCommandFlags,
+): (ctx: Context) => Promise<void> {
+  return async (ctx) => {
+    const progress = createProgress({
+      stream: process.stderr,
+      mode: flags.quiet ? 'quiet' : process.stderr.isTTY ? 'tty' : 'plain',
+    });
+    try {
+      const named = (await backend.images.listByTarget(ctx, target.digest))
+        .map((r) => tryParseReference(r.name))
+        .find((r) => r !== undefined);
+      await ensureContent(
+        backend,
+        await registryResolver(s.config, flags),
+        ctx,
+        target,
+        platformSelector(flags),
+        {
+          noFetch: flags.fetch === false,
+          progress: (key, state) => progress.update(key, state),
+          concurrency: s.config.max_concurrent_downloads,
+          ...(named ? { sourceRef: named } : {}),
+        },
+      );
+    } finally {
+      progress.done();
+    }
+  };
+}
+
 async function unpackAction(name: string, flags: UnpackCommandFlags, command: Command): Promise<void> {
   const s = session(command);
   const { backend, target, name: display } = await targetOf(s, name);
   if (flags.to) {
     const dir = resolvePath(flags.to);
-    const r = await extractImage(backend, s.ctx, target, dir, {
-      platforms: platformSelector(flags),
-      onWarning: warn,
+    // The lease keeps fetched layers from a concurrent GC until they are extracted.
+    const lease = await holdLease(backend.leases, s.ctx, {
+      purpose: 'extract',
+      ref: target.digest,
+      expiryMs: 3600_000,
     });
+    const lctx: Context = { ...s.ctx, lease: lease.id };
+    const r = await (async () => {
+      try {
+        await fetchMissing(s, backend, target, flags)(lctx);
+        return await extractImage(backend, lctx, target, dir, {
+          platforms: platformSelector(flags),
+          onWarning: warn,
+        });
+      } finally {
+        await lease.release();
+      }
+    })();
     if (!flags.quiet)
       process.stderr.write(`unpacked ${display} into ${dir}: ${r.layers} layers, ${humanSize(r.bytes)}\n`);
     return;
@@ -48,6 +109,7 @@ async function unpackAction(name: string, flags: UnpackCommandFlags, command: Co
     platforms: platformSelector(flags),
     discardLayers,
     onWarning: warn,
+    fetchMissing: fetchMissing(s, backend, target, flags),
   });
   if (discardLayers) await backend.collectGarbage();
   for (const r of results) {
@@ -62,7 +124,10 @@ function unpackCommand(cmd: Command, withTo: boolean): void {
   unpackOptions(cmd, false);
   if (withTo)
     cmd.option('--to <dir>', 'write the root filesystem into this (new or empty) directory instead');
-  cmd.option('-q, --quiet', 'no summary');
+  cmd
+    .option('-q, --quiet', 'no summary')
+    .option('--no-fetch', 'fail on missing layers instead of fetching them from their registry');
+  registryOptions(cmd);
   platformOptions(cmd, false).action(unpackAction);
 }
 
@@ -83,42 +148,45 @@ export function registerUnpackCommands(program: Command, image: Command): void {
     true,
   );
 
-  image
+  const mount = image
     .command('mount')
     .description('Mount an image read-only at a directory (root only)')
     .argument('<image>', 'name or ID')
     .argument('<dir>', 'mount point (must exist)')
     .option('--snapshotter <name>', 'overlayfs or native (default: config `snapshotter`)')
     .option('--platform <os/arch[/variant]>', 'platform (default: this host)')
-    .action(async (name: string, dirArg: string, flags: UnpackCommandFlags, command: Command) => {
-      if (process.getuid?.() !== 0) {
-        throw new HoistError('HOIST_DENIED', 'image mount needs root (mount(2) is privileged)', {
-          hint: 'run as root, or use `hoist image unpack NAME --to DIR` for a plain copy',
-        });
-      }
-      const s = session(command);
-      const dir = resolvePath(dirArg);
-      const { backend, target } = await targetOf(s, name);
-      const sn = snapshotterFor(backend, flags.snapshotter ?? s.config.snapshotter);
-      const platforms = flags.platform ? platformSelector(flags) : onePlatform(hostPlatform());
-      const [r] = await unpackImage(backend, s.ctx, target, {
-        snapshotter: sn.name,
-        platforms,
-        onWarning: warn,
+    .option('--no-fetch', 'fail on missing layers instead of fetching them from their registry');
+  registryOptions(mount);
+  mount.action(async (name: string, dirArg: string, flags: UnpackCommandFlags, command: Command) => {
+    if (process.getuid?.() !== 0) {
+      throw new HoistError('HOIST_DENIED', 'image mount needs root (mount(2) is privileged)', {
+        hint: 'run as root, or use `hoist image unpack NAME --to DIR` for a plain copy',
       });
-      const key = mountKey(dir);
-      // gc.root keeps the view (and so its parents) while mounted; unmount removes it.
-      const mounts = await sn.view(s.ctx, key, r!.chainId, {
-        labels: { [Labels.gcRoot]: 'mounted', 'hoist.io/mountpoint': dir, 'hoist.io/snapshotter': sn.name },
-      });
-      try {
-        await mountAll(mounts, dir);
-      } catch (err) {
-        await sn.remove(s.ctx, key).catch(() => undefined);
-        throw err;
-      }
-      process.stdout.write(`${dir}\n`);
+    }
+    const s = session(command);
+    const dir = resolvePath(dirArg);
+    const { backend, target } = await targetOf(s, name);
+    const sn = snapshotterFor(backend, flags.snapshotter ?? s.config.snapshotter);
+    const platforms = flags.platform ? platformSelector(flags) : onePlatform(hostPlatform());
+    const [r] = await unpackImage(backend, s.ctx, target, {
+      snapshotter: sn.name,
+      platforms,
+      onWarning: warn,
+      fetchMissing: fetchMissing(s, backend, target, flags),
     });
+    const key = mountKey(dir);
+    // gc.root keeps the view (and so its parents) while mounted; unmount removes it.
+    const mounts = await sn.view(s.ctx, key, r!.chainId, {
+      labels: { [Labels.gcRoot]: 'mounted', 'hoist.io/mountpoint': dir, 'hoist.io/snapshotter': sn.name },
+    });
+    try {
+      await mountAll(mounts, dir);
+    } catch (err) {
+      await sn.remove(s.ctx, key).catch(() => undefined);
+      throw err;
+    }
+    process.stdout.write(`${dir}\n`);
+  });
 
   image
     .command('unmount')
