@@ -13,6 +13,14 @@ import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { type HoistStore, tableRows, tempStore } from '../helpers/run-hoist.ts';
 
 const isRoot = process.getuid?.() === 0;
+
+interface DfJson {
+  blobs: { fileBytes: number };
+  snapshots: {
+    count: number;
+    bySnapshotter: { snapshotter: string; count: number; bytes: number; reclaimableBytes: number }[];
+  };
+}
 let reg: TestRegistry;
 let dir: string;
 let built: BuiltEntry[];
@@ -69,6 +77,19 @@ test('pull --discard-unpacked-layers: unpacked, layers collected, check names wh
     const strict = await store.run('image', 'check', '--strict', ref);
     assert.notEqual(strict.code, 0, '--strict fails on an incomplete image');
 
+    // system df shows the saving: only the manifest and config are stored, the files live in snapshots.
+    const df = JSON.parse(await store.ok('system', 'df', '--format', 'json')) as DfJson;
+    assert.equal(df.blobs.fileBytes, img.manifest.size + img.config.size);
+    const native = df.snapshots.bySnapshotter.find((x) => x.snapshotter === 'native')!;
+    assert.equal(native.count, 2);
+    assert.ok(native.bytes > 512 * 1024, `snapshots hold the files (${native.bytes} bytes)`);
+    assert.equal(native.reclaimableBytes, 0, 'the image keeps its snapshots');
+    assert.match(await store.ok('system', 'df'), /Snapshots \(native\)\s+2\s/);
+
+    // Snapshots survive GC and prune: the config's gc.ref.snapshot label keeps the chain.
+    await store.ok('system', 'prune');
+    assert.match(await store.ok('image', 'check', ref), /native=true/);
+
     // The files are all there: the snapshot is what was kept.
     const out = join(dir, 'files-native');
     await mkdir(out, { recursive: true });
@@ -83,7 +104,20 @@ test('pull --discard-unpacked-layers: unpacked, layers collected, check names wh
     await store.ok('unpack', '--plain-http', '--snapshotter', 'overlayfs', ref);
     assert.match(await store.ok('image', 'check', ref), /native=true,overlayfs=true/);
     // … and, since discard is asked for by config or flag only, kept now (the image is whole again).
-    assert.match(await store.ok('image', 'check', ref), /complete/);
+    assert.match(await store.ok('image', 'check', ref), /\scomplete\s/);
+    await store.ok('system', 'prune');
+    assert.match(await store.ok('image', 'check', ref), /\scomplete\s/);
+
+    // Removing the image frees its snapshots in every snapshotter.
+    await store.ok('rmi', ref);
+    for (const sn of ['native', 'overlayfs']) {
+      const left = JSON.parse(
+        await store.ok('snapshot', '--snapshotter', sn, 'ls', '--format', 'json'),
+      ) as unknown[];
+      assert.deepEqual(left, [], `${sn}: no snapshot left after rmi`);
+    }
+    const after = JSON.parse(await store.ok('system', 'df', '--format', 'json')) as DfJson;
+    assert.equal(after.snapshots.count, 0);
   } finally {
     await store.cleanup();
   }
