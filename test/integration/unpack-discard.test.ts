@@ -8,6 +8,8 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import type { Digest } from '../../src/core/digest.ts';
+import { chainIds } from '../../src/images/rootfs.ts';
 import { type BuiltEntry, pushLayout, writeOciLayout } from '../helpers/image-builder.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { type HoistStore, tableRows, tempStore } from '../helpers/run-hoist.ts';
@@ -173,6 +175,27 @@ test('pull --unpack=false fetches only; `hoist unpack` unpacks later from the st
     assert.match(bad.stderr, /invalid --unpack="maybe": use true or false/);
     await store.ok('unpack', '--no-fetch', ref);
     assert.match(tableRows(await store.ok('image', 'check', ref))[0]![5]!, /overlayfs=true/);
+
+    // The snapshot commands see the chain: layer 1's chain ID is the parent of layer 2's.
+    const img = built[0]!.images[0]!;
+    const [c1, c2] = chainIds(img.layers.map((l) => l.diffId as Digest));
+    assert.equal((await store.ok('snapshot', 'tree')).trim(), `\\_ ${c1}\n  \\_ ${c2}`);
+    const info = JSON.parse(await store.ok('snapshot', 'info', c2!)) as { parent?: string; kind: string };
+    assert.equal(info.parent, c1);
+    assert.equal(info.kind, 'committed');
+    const usage = tableRows(await store.ok('snapshot', 'usage'));
+    assert.deepEqual(
+      usage.map((r) => r[0]),
+      [...[c1!, c2!].sort(), 'TOTAL'],
+    );
+    const busy = await store.run('snapshot', 'rm', c1!);
+    assert.notEqual(busy.code, 0);
+    assert.match(busy.stderr, /cannot remove snapshot with child/);
+    await store.ok('snapshot', 'rm', c2!);
+    assert.match(tableRows(await store.ok('image', 'check', ref))[0]![5]!, /overlayfs=false/);
+    const missing = await store.run('snapshot', 'info', c2!);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /does not exist/);
   } finally {
     await store.cleanup();
   }
