@@ -5,8 +5,8 @@
 // same image. The fixture covers whiteouts, opaque dirs, hardlinks, symlinks, long names, devices,
 // setuid files and xattrs.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -16,7 +16,7 @@ import { type Containerd, startContainerd } from '../helpers/containerd.ts';
 import { layer1, layer2, layer3 } from '../helpers/fixture-rootfs.ts';
 import { pushLayout, writeOciLayout } from '../helpers/image-builder.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { type HoistStore, tempStore } from '../helpers/run-hoist.ts';
+import { type HoistStore, MAIN, NODE, tempStore } from '../helpers/run-hoist.ts';
 import { describeTree, diffTrees, type TreeEntry } from '../helpers/tree.ts';
 
 const isRoot = process.getuid?.() === 0;
@@ -128,4 +128,48 @@ test('hoist: native snapshot, overlayfs mount and `image unpack --to` all equal 
   } finally {
     await store.cleanup();
   }
+});
+
+test('without root: `image unpack --to` equals `umoci unpack --rootless`, both run as an unprivileged user', {
+  skip: !isRoot && 'needs root to switch to an unprivileged user',
+}, async () => {
+  // A world-writable work dir, a store and a HOME of the unprivileged user's own.
+  const work = join(dir, 'rootless');
+  await mkdir(work, { recursive: true, mode: 0o777 });
+  await chmod(work, 0o777);
+  await chmod(dir, 0o755);
+  const env = {
+    ...process.env,
+    HOME: join(work, 'home'),
+    XDG_CONFIG_HOME: join(work, 'home', '.config'),
+    XDG_RUNTIME_DIR: join(work, 'run'),
+  };
+  const asNobody = (cmd: string, ...args: string[]) =>
+    spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', cmd, ...args], {
+      env,
+      encoding: 'utf8',
+    });
+  const umoci = asNobody('umoci', 'unpack', '--rootless', '--image', `${layout}:v1`, join(work, 'umoci'));
+  assert.equal(umoci.status, 0, umoci.stderr);
+  // umoci records the image's owners in its own `user.rootlesscontainers` xattr, and leaves empty files
+  // where devices were (bind-mount targets); hoist skips devices with a warning. The rest must agree.
+  const treeOpts = { ...opts, ignoreXattrs: /^user\.rootlesscontainers$/ };
+  const expected = await describeTree(join(work, 'umoci', 'rootfs'), treeOpts);
+  const devices = [...reference].filter(([, e]) => e.type === 'char' || e.type === 'block').map(([p]) => p);
+  assert.ok(devices.length > 0, 'the fixture has devices');
+  for (const d of devices) expected.delete(d);
+
+  const hoist = (...args: string[]) => asNobody(NODE, MAIN, '--root', join(work, 'store'), ...args);
+  const pull = hoist('pull', '--plain-http', '--unpack=false', ref);
+  assert.equal(pull.status, 0, pull.stderr);
+  const out = join(work, 'plain');
+  const unpack = hoist('image', 'unpack', ref, '--to', out);
+  assert.equal(unpack.status, 0, unpack.stderr);
+  const deviceWarnings = unpack.stderr.split('\n').filter((l) => /^warning: .*device/.test(l));
+  assert.equal(deviceWarnings.length, 1, `one warning for the skipped devices:\n${unpack.stderr}`);
+  const got = await describeTree(out, treeOpts);
+  for (const d of devices) assert.equal(got.has(d), false, `${d} is skipped`);
+  for (const e of got.values()) assert.equal(e.uid, 65534, 'owned by the user who ran it');
+  const diff = diffTrees(expected, got, ['umoci --rootless', 'hoist as nobody']);
+  assert.deepEqual(diff, [], diff.join('\n'));
 });
