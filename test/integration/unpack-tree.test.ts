@@ -170,6 +170,10 @@ test('without root: `image unpack --to` equals `umoci unpack --rootless`, both r
   const got = await describeTree(out, treeOpts);
   for (const d of devices) assert.equal(got.has(d), false, `${d} is skipped`);
   for (const e of got.values()) assert.equal(e.uid, 65534, 'owned by the user who ran it');
+  const mount = hoist('image', 'mount', ref, out);
+  assert.notEqual(mount.status, 0);
+  assert.match(mount.stderr, /image mount needs root/);
+  assert.match(mount.stderr, /hint: .*image unpack NAME --to DIR/);
   const diff = diffTrees(expected, got, ['umoci --rootless', 'hoist as nobody']);
   assert.deepEqual(diff, [], diff.join('\n'));
 });
