@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { toHoistError } from '../core/errors.ts';
 import { registerArchiveCommands } from './commands/archive.ts';
 import { registerCheckCommand } from './commands/check.ts';
+import { registerConvertCommand } from './commands/convert.ts';
 import { registerImageCommands } from './commands/images.ts';
 import { registerLeaseCommands } from './commands/leases.ts';
 import { registerLoginCommands } from './commands/login.ts';
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerPushCommand(program);
   const image = registerImageCommands(program);
   registerCheckCommand(image);
+  registerConvertCommand(image);
   registerUnpackCommands(program, image);
   registerSnapshotCommands(program);
   registerLoginCommands(program);

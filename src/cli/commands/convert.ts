@@ -1,0 +1,141 @@
+// `hoist image convert SRC DST` (nerdctl's flags): re-encode layers and/or switch to OCI media types,
+// fetching what the image lacks from where it came from, or rebuilding it from unpacked snapshots.
+import type { Command } from 'commander';
+import type { Backend } from '../../client/backend.ts';
+import { convertImage } from '../../convert/convert.ts';
+import type { Context } from '../../core/context.ts';
+import type { Digest } from '../../core/digest.ts';
+import { HoistError, invalidArgument, isNotFound } from '../../core/errors.ts';
+import type { Compression } from '../../core/mediatypes.ts';
+import { formatReference, parseDockerRef, tryParseReference } from '../../core/reference.ts';
+import { ensureContent } from '../../images/ensure-content.ts';
+import { resolveImage } from '../../images/resolve.ts';
+import { type PlatformFlags, platformOptions, platformSelector } from '../platform-flags.ts';
+import { createProgress } from '../progress/progress.ts';
+import { type RegistryFlags, registryOptions, registryResolver } from '../registry-flags.ts';
+import { type Session, session } from '../session.ts';
+
+interface ConvertFlags extends PlatformFlags, RegistryFlags {
+  zstd?: boolean;
+  zstdCompressionLevel?: string;
+  gzip?: boolean;
+  uncompress?: boolean;
+  oci?: boolean;
+  rebuildFromSnapshots?: boolean;
+  fetch?: boolean;
+  quiet?: boolean;
+}
+
+function compressionOf(flags: ConvertFlags): Compression | undefined {
+  const chosen = [flags.zstd && 'zstd', flags.gzip && 'gzip', flags.uncompress && 'none'].filter(Boolean);
+  if (chosen.length > 1) throw invalidArgument('choose one of --zstd, --gzip, --uncompress');
+  return (chosen[0] || undefined) as Compression | undefined;
+}
+
+// Filled in by the walking differ (src/diff/differ.ts) once it lands; until then rebuilding says so.
+async function rebuildLayerTar(..._args: unknown[]): Promise<never> {
+  throw new HoistError('HOIST_NOT_IMPLEMENTED', 'rebuilding layers from snapshots needs the walking differ');
+}
+
+/** A layer's tar rebuilt from the committed snapshot of its chain, in the first snapshotter that has it. */
+function rebuildFrom(backend: Backend) {
+  return async (ctx: Context, chain: Digest, parent: Digest | undefined) => {
+    for (const sn of backend.snapshotters.values()) {
+      try {
+        const info = await sn.stat(ctx, chain);
+        if (info.kind !== 'committed') continue;
+      } catch (err) {
+        if (isNotFound(err)) continue;
+        throw err;
+      }
+      return () => rebuildLayerTar(sn, ctx, chain, parent);
+    }
+    return undefined;
+  };
+}
+
+function fetchMissing(s: Session, backend: Backend, source: string, flags: ConvertFlags) {
+  return async (ctx: Context): Promise<void> => {
+    const progress = createProgress({
+      stream: process.stderr,
+      mode: flags.quiet ? 'quiet' : process.stderr.isTTY ? 'tty' : 'plain',
+    });
+    try {
+      const r = await resolveImage(backend.images, ctx, source);
+      const target = r.group.names[0]!.record.target;
+      const named = r.group.names.map((n) => tryParseReference(n.name)).find((x) => x !== undefined);
+      await ensureContent(
+        backend,
+        await registryResolver(s.config, flags),
+        ctx,
+        target,
+        platformSelector(flags),
+        {
+          noFetch: flags.fetch === false,
+          progress: (key, state) => progress.update(key, state),
+          concurrency: s.config.max_concurrent_downloads,
+          ...(named ? { sourceRef: named } : {}),
+        },
+      );
+    } finally {
+      progress.done();
+    }
+  };
+}
+
+async function convertAction(src: string, dst: string, flags: ConvertFlags, command: Command): Promise<void> {
+  const s = session(command);
+  const backend = await s.backend();
+  const compression = compressionOf(flags);
+  if (!compression && !flags.oci)
+    throw invalidArgument('nothing to convert', 'give --zstd, --gzip, --uncompress and/or --oci');
+  let zstdLevel: number | undefined;
+  if (flags.zstdCompressionLevel !== undefined) {
+    zstdLevel = Number(flags.zstdCompressionLevel);
+    if (!Number.isInteger(zstdLevel) || zstdLevel < 1 || zstdLevel > 22)
+      throw invalidArgument(`invalid --zstd-compression-level ${flags.zstdCompressionLevel}: use 1 to 22`);
+  }
+  const resolved = await resolveImage(backend.images, s.ctx, src);
+  const source = resolved.group.names[0]!.record.target;
+  const dstName = formatReference(parseDockerRef(dst));
+  const result = await convertImage(backend, s.ctx, source, dstName, {
+    platforms: platformSelector(flags),
+    ...(compression ? { compression } : {}),
+    ...(zstdLevel !== undefined ? { zstdLevel } : {}),
+    oci: flags.oci === true,
+    fetchMissing: fetchMissing(s, backend, src, flags),
+    ...(flags.rebuildFromSnapshots ? { rebuildLayer: rebuildFrom(backend) } : {}),
+  });
+  for (const r of result.rebuilt) {
+    process.stderr.write(
+      `rebuilt layer ${r.layer} from its snapshot: diffID ${r.oldDiffId} is now ${r.newDiffId}\n`,
+    );
+  }
+  if (flags.quiet) {
+    process.stdout.write(`${result.target.digest}\n`);
+    return;
+  }
+  process.stdout.write(
+    `converted ${src} → ${dstName} (${result.target.digest}): ${result.reencoded} layer(s) re-encoded, ${result.kept} kept${result.rebuilt.length > 0 ? `, ${result.rebuilt.length} rebuilt from snapshots` : ''}\n`,
+  );
+}
+
+export function registerConvertCommand(image: Command): void {
+  const cmd = image
+    .command('convert')
+    .description('Convert an image: layer compression (zstd, gzip, none) and/or Docker → OCI media types')
+    .argument('<source>', 'image name or ID')
+    .argument('<destination>', 'new name (may equal the source: the name moves atomically)')
+    .option('--zstd', 'compress layers with zstd (implies OCI media types)')
+    .option('--zstd-compression-level <n>', 'zstd level 1-22 (default 3)')
+    .option('--gzip', 'compress layers with gzip')
+    .option('--uncompress', 'store layers uncompressed')
+    .option('--oci', 'use OCI media types (convert Docker schema 2)')
+    .option(
+      '--rebuild-from-snapshots',
+      'regenerate layers that cannot be fetched from their unpacked snapshots (their diffIDs change)',
+    )
+    .option('--no-fetch', 'fail on missing blobs instead of fetching them from their registry')
+    .option('-q, --quiet', 'print only the new digest');
+  registryOptions(platformOptions(cmd)).action(convertAction);
+}
