@@ -163,3 +163,45 @@ test('pushed zstd and uncompressed images: skopeo inspect and containerd 1.6 pul
     await d.stop();
   }
 });
+
+test('missing layers (discarded after unpack): fetched from the source; with the registry gone, a clear error and no change', {
+  skip: !isRoot && 'needs root (snapshots)',
+}, async () => {
+  const reg2 = await startRegistry();
+  const s2 = await tempStore();
+  try {
+    await pushLayout(join(dir, 'layout'), 'conv/base:v1', reg2.registryHost);
+    const base = `${reg2.registryHost}/conv/base:v1`;
+    await s2.ok('pull', '--plain-http', '--snapshotter', 'native', '--discard-unpacked-layers', base);
+    assert.match(await s2.ok('image', 'check', base), /incomplete/);
+
+    // Registry up: the layers come back, the conversion is whole.
+    const zstd = `${reg2.registryHost}/conv/base:zstd`;
+    await s2.ok('image', 'convert', '--plain-http', '--zstd', base, zstd);
+    assert.match(await s2.ok('image', 'check', zstd), /\scomplete\s/);
+
+    // Registry down, layers discarded again: the error names every missing layer and the source tried.
+    await s2.ok('rmi', zstd);
+    await s2.ok('unpack', '--discard-unpacked-layers', '--snapshotter', 'native', base);
+    const layers = ((await s2.ok('image', 'check', '-v', base)).match(/sha256:[0-9a-f]{64}/g) ?? []).filter(
+      (d, i, a) => a.indexOf(d) === i,
+    );
+    assert.equal(layers.length, 3, 'three layers are missing');
+    await reg2.stop();
+    const names = async () =>
+      (await s2.ok('images', '--all', '--format', 'json')).replace(/"CreatedSince":"[^"]*"/g, '');
+    const before = await names();
+    const gz = `${reg2.registryHost}/conv/base:gz`;
+    const r = await s2.run('image', 'convert', '--plain-http', '--uncompress', base, gz);
+    assert.notEqual(r.code, 0);
+    for (const d of layers) assert.ok(r.stderr.includes(d), `the error names ${d}:\n${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`${reg2.registryHost}/conv/base`));
+    assert.equal(await names(), before, 'no image was created or changed');
+    const noFetch = await s2.run('image', 'convert', '--no-fetch', '--uncompress', base, gz);
+    assert.notEqual(noFetch.code, 0);
+    for (const d of layers) assert.ok(noFetch.stderr.includes(d), noFetch.stderr);
+  } finally {
+    await reg2.stop().catch(() => undefined);
+    await s2.cleanup();
+  }
+});
