@@ -34,10 +34,10 @@ export interface ConvertedLayer {
 function compressorFor(c: Compression, t: LayerTarget): Transform | null {
   switch (c) {
     case 'gzip':
-      return createGzip({ level: t.gzipLevel ?? constants.Z_DEFAULT_COMPRESSION, chunkSize: 128 * 1024 });
+      return createGzip({ level: t.gzipLevel ?? constants.Z_DEFAULT_COMPRESSION, chunkSize: 512 * 1024 });
     case 'zstd':
       return createZstdCompress({
-        chunkSize: 128 * 1024,
+        chunkSize: 512 * 1024,
         params: { [constants.ZSTD_c_compressionLevel]: t.zstdLevel ?? 3 },
       });
     default:
@@ -77,7 +77,7 @@ export async function convertLayer(
   const verifier = new DigestVerifier();
   const tar = source ? await source() : await content.reader(ctx, desc.digest);
   const stages: Transform[] = [];
-  const decompress = source ? null : decompressorFor(desc.mediaType);
+  const decompress = source ? null : decompressorFor(desc.mediaType, 512 * 1024);
   if (decompress) stages.push(decompress);
   stages.push(hashing(verifier));
   const compress = compressorFor(to, target);

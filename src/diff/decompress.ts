@@ -34,13 +34,13 @@ export function layerCompressionOf(mediaType: string): Compression {
 }
 
 /** A fresh decompressing stream for the media type, or null when the layer is a plain tar. */
-export function decompressorFor(mediaType: string): Transform | null {
+export function decompressorFor(mediaType: string, chunkSize = 64 * 1024): Transform | null {
   switch (layerCompressionOf(mediaType)) {
     case 'gzip':
       // Layers may be several gzip members concatenated (pigz, some builders); gunzip reads them all.
-      return createGunzip({ chunkSize: 64 * 1024 });
+      return createGunzip({ chunkSize });
     case 'zstd':
-      return createZstdDecompress({ chunkSize: 64 * 1024 });
+      return createZstdDecompress({ chunkSize });
     default:
       return null;
   }
