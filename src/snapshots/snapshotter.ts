@@ -31,6 +31,7 @@ import { removeTree, SnapshotStorage } from './storage.ts';
 import type {
   ApplyTarget,
   CleanupResult,
+  LayerDirs,
   Mount,
   SnapshotInfo,
   SnapshotOptions,
@@ -189,6 +190,15 @@ export class LocalSnapshotter implements Snapshotter {
     if (rec.kind === 'committed')
       throw failedPrecondition(`requested snapshot ${key} not active or view: failed precondition`);
     return this.#mountsOf(rec.namespace, rec);
+  }
+
+  async dirs(ctx: Context, key: string): Promise<LayerDirs> {
+    const rec = this.#get(ctx, key);
+    return {
+      dir: this.storage.fs(rec.backendId),
+      parents: this.#records.parentIds(rec.namespace, rec.key).map((id) => this.storage.fs(id)),
+      layered: this.#driver.name === 'overlayfs',
+    };
   }
 
   async applyTarget(ctx: Context, key: string): Promise<ApplyTarget> {

@@ -44,6 +44,13 @@ export interface ApplyTarget {
   parents: string[];
 }
 
+export interface LayerDirs {
+  dir: string;
+  parents: string[];
+  /** true when `dir` holds only this snapshot's changes (overlayfs), false for a full tree (native). */
+  layered: boolean;
+}
+
 export interface SnapshotOptions {
   labels?: Record<string, string>;
 }
@@ -85,4 +92,6 @@ export interface Snapshotter {
   cleanup(ctx: Context): Promise<CleanupResult>;
   /** The directory a layer is extracted into for the active snapshot `key`. */
   applyTarget(ctx: Context, key: string): Promise<ApplyTarget>;
+  /** The snapshot's own directory and its parents' (nearest first), for computing its layer (diff). */
+  dirs(ctx: Context, key: string): Promise<LayerDirs>;
 }
