@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { toHoistError } from '../core/errors.ts';
 import { registerArchiveCommands } from './commands/archive.ts';
 import { registerCheckCommand } from './commands/check.ts';
+import { registerCommitCommand } from './commands/commit.ts';
 import { registerConvertCommand } from './commands/convert.ts';
 import { registerImageCommands } from './commands/images.ts';
 import { registerLeaseCommands } from './commands/leases.ts';
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerConvertCommand(image);
   registerUnpackCommands(program, image);
   registerSnapshotCommands(program);
+  registerCommitCommand(program);
   registerLoginCommands(program);
   registerLeaseCommands(program);
   registerSystemCommands(program);

@@ -8,6 +8,7 @@ import type { Digest } from '../../core/digest.ts';
 import { HoistError, invalidArgument, isNotFound } from '../../core/errors.ts';
 import type { Compression } from '../../core/mediatypes.ts';
 import { formatReference, parseDockerRef, tryParseReference } from '../../core/reference.ts';
+import { snapshotLayer } from '../../diff/differ.ts';
 import { ensureContent } from '../../images/ensure-content.ts';
 import { resolveImage } from '../../images/resolve.ts';
 import { type PlatformFlags, platformOptions, platformSelector } from '../platform-flags.ts';
@@ -32,11 +33,6 @@ function compressionOf(flags: ConvertFlags): Compression | undefined {
   return (chosen[0] || undefined) as Compression | undefined;
 }
 
-// Filled in by the walking differ (src/diff/differ.ts) once it lands; until then rebuilding says so.
-async function rebuildLayerTar(..._args: unknown[]): Promise<never> {
-  throw new HoistError('HOIST_NOT_IMPLEMENTED', 'rebuilding layers from snapshots needs the walking differ');
-}
-
 /** A layer's tar rebuilt from the committed snapshot of its chain, in the first snapshotter that has it. */
 function rebuildFrom(backend: Backend) {
   return async (ctx: Context, chain: Digest, parent: Digest | undefined) => {
@@ -48,7 +44,7 @@ function rebuildFrom(backend: Backend) {
         if (isNotFound(err)) continue;
         throw err;
       }
-      return () => rebuildLayerTar(sn, ctx, chain, parent);
+      return () => snapshotLayer(sn, ctx, chain, parent);
     }
     return undefined;
   };

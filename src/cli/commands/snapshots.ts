@@ -6,6 +6,7 @@ import type { SnapshotInfo, Snapshotter } from '../../snapshots/types.ts';
 import { renderTable } from '../output/tabwriter.ts';
 import { humanSize, timeAgo } from '../output/units.ts';
 import { type Session, session } from '../session.ts';
+import { registerPrepareCommand } from './commit.ts';
 
 interface SnFlags {
   snapshotter?: string;
@@ -132,4 +133,5 @@ export function registerSnapshotCommands(program: Command): void {
       if (failed.length > 0)
         throw new HoistError('HOIST_FAILED_PRECONDITION', `could not remove ${failed.length} snapshot(s)`);
     });
+  registerPrepareCommand(snap);
 }

@@ -42,11 +42,11 @@ const warn = (msg: string) => process.stderr.write(`warning: ${msg}\n`);
  * Layers the store lacks (discarded after an earlier unpack, interrupted pulls) are fetched from the
  * image's distribution sources, with progress; `--no-fetch` fails instead, naming them.
  */
-function fetchMissing(
+export function fetchMissing(
   s: Session,
   backend: Backend,
   target: Descriptor,
-  flags: UnpackCommandFlags,
+  flags: PlatformFlags & RegistryFlags & { fetch?: boolean; quiet?: boolean },
 ): (ctx: Context) => Promise<void> {
   return async (ctx) => {
     const progress = createProgress({

@@ -1,0 +1,106 @@
+// `hoist snapshot prepare KEY --from IMAGE` (a writable snapshot on top of an image) and
+// `hoist commit KEY NAME` (a new image from what changed in it).
+import { resolve as resolvePath } from 'node:path';
+import type { Command } from 'commander';
+import { HoistError } from '../../core/errors.ts';
+import { Labels } from '../../core/labels.ts';
+import { BaseLabels, commitSnapshot, manifestFor } from '../../images/commit.ts';
+import { normalizeName, resolveImage } from '../../images/resolve.ts';
+import { snapshotterFor, unpackImage } from '../../images/unpack.ts';
+import { mountAll } from '../../snapshots/mount.ts';
+import { type PlatformFlags, platformSelector } from '../platform-flags.ts';
+import type { RegistryFlags } from '../registry-flags.ts';
+import { session } from '../session.ts';
+import { fetchMissing } from './unpack.ts';
+
+interface PrepareFlags extends PlatformFlags, RegistryFlags {
+  from?: string;
+  mount?: string;
+  snapshotter?: string;
+  fetch?: boolean;
+}
+
+interface CommitFlags {
+  message?: string;
+  author?: string;
+  snapshotter?: string;
+}
+
+const warn = (msg: string) => process.stderr.write(`warning: ${msg}\n`);
+
+export function registerPrepareCommand(snap: Command): void {
+  snap
+    .command('prepare')
+    .description('Create a writable snapshot on top of an image (--from) or a committed snapshot')
+    .argument('<key>', 'name of the new active snapshot')
+    .argument('[parent]', 'committed parent snapshot (instead of --from)')
+    .option('--from <image>', 'start from this image (unpacked first if needed)')
+    .option('--mount <dir>', 'mount the snapshot read-write at this directory (root only)')
+    .option('--platform <os/arch[/variant]>', 'platform of the image (default: this host)')
+    .option('--plain-http', 'talk HTTP to the registry when layers must be fetched')
+    .option('--no-fetch', 'fail on missing layers instead of fetching them')
+    .action(async (key: string, parent: string | undefined, flags: PrepareFlags, command: Command) => {
+      const s = session(command);
+      const backend = await s.backend();
+      const all = { ...command.parent?.opts(), ...flags } as PrepareFlags;
+      const sn = snapshotterFor(backend, all.snapshotter ?? s.config.snapshotter);
+      const labels: Record<string, string> = { [Labels.gcRoot]: 'prepared' };
+      let top = parent;
+      if (all.from) {
+        if (parent)
+          throw new HoistError('HOIST_INVALID_ARGUMENT', 'give a parent snapshot or --from, not both');
+        const r = await resolveImage(backend.images, s.ctx, all.from);
+        const target = r.group.names[0]!.record.target;
+        const sel = platformSelector(all);
+        const [u] = await unpackImage(backend, s.ctx, target, {
+          snapshotter: sn.name,
+          platforms: sel,
+          onWarning: warn,
+          fetchMissing: fetchMissing(s, backend, target, all),
+        });
+        top = u!.chainId || undefined;
+        labels[BaseLabels.image] = target.digest;
+        labels[BaseLabels.manifest] = (await manifestFor(backend, s.ctx, target, sel)).digest;
+      }
+      const mounts = await sn.prepare(s.ctx, key, top, { labels });
+      if (all.mount) {
+        if (process.getuid?.() !== 0)
+          throw new HoistError('HOIST_DENIED', '--mount needs root (mount(2) is privileged)', {
+            hint: 'without --mount, the native snapshotter prints a directory you can change directly',
+          });
+        await mountAll(mounts, resolvePath(all.mount));
+        process.stdout.write(`${resolvePath(all.mount)}\n`);
+        return;
+      }
+      const dirs = await sn.dirs(s.ctx, key);
+      if (!dirs.layered || dirs.parents.length === 0) {
+        process.stdout.write(`${dirs.dir}\n`);
+        return;
+      }
+      // overlayfs: the upper directory alone is not the image's tree; say how to mount it.
+      const m = mounts[0]!;
+      process.stdout.write(`mount -t ${m.type} ${m.source} -o ${m.options.join(',')} DIR\n`);
+    });
+}
+
+export function registerCommitCommand(program: Command): void {
+  program
+    .command('commit')
+    .description('Create an image from the changes in a snapshot prepared with `snapshot prepare --from`')
+    .argument('<key>', 'the active snapshot')
+    .argument('<name>', 'name of the new image')
+    .option('-m, --message <text>', 'history comment')
+    .option('--author <name>', 'author recorded in the config')
+    .option('--snapshotter <name>', 'overlayfs or native (default: config `snapshotter`)')
+    .action(async (key: string, name: string, flags: CommitFlags, command: Command) => {
+      const s = session(command);
+      const backend = await s.backend();
+      const sn = snapshotterFor(backend, flags.snapshotter ?? s.config.snapshotter);
+      const full = normalizeName(name);
+      const r = await commitSnapshot(backend, s.ctx, sn, key, full, {
+        ...(flags.message ? { message: flags.message } : {}),
+        ...(flags.author ? { author: flags.author } : {}),
+      });
+      process.stdout.write(`${full} ${r.target.digest}\n`);
+    });
+}
