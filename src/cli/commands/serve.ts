@@ -5,7 +5,6 @@ import type { Command } from 'commander';
 import { parseDuration } from '../../config/config.ts';
 import { invalidArgument } from '../../core/errors.ts';
 import { createLogger, isLogLevel, LOG_LEVELS } from '../../server/log.ts';
-import { startServer } from '../../server/server.ts';
 import { defaultAddress } from '../../server/socket.ts';
 import { session } from '../session.ts';
 
@@ -34,6 +33,8 @@ export function registerServeCommand(program: Command): void {
         );
       const s = session(command);
       const log = createLogger(flags.logLevel);
+      // Loaded on use: the gRPC stack (grpc-js, protobuf) is ~130 modules no other command needs.
+      const { startServer } = await import('../../server/server.ts');
       const server = await startServer({
         root: s.config.root,
         address: flags.address ?? process.env.HOIST_ADDRESS ?? defaultAddress(),
