@@ -14,7 +14,7 @@ import { checkContent } from '../../src/images/missing.ts';
 import { onePlatform } from '../../src/images/walk.ts';
 import { pushLayout, writeOciLayout } from '../helpers/image-builder.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { type HoistStore, MAIN, NODE, tempStore } from '../helpers/run-hoist.ts';
+import { type HoistStore, NODE, tempStore } from '../helpers/run-hoist.ts';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 100);
 let reg: TestRegistry;

@@ -5,7 +5,7 @@ import type { Backend } from '../../client/backend.ts';
 import { convertImage } from '../../convert/convert.ts';
 import type { Context } from '../../core/context.ts';
 import type { Digest } from '../../core/digest.ts';
-import { HoistError, invalidArgument, isNotFound } from '../../core/errors.ts';
+import { invalidArgument, isNotFound } from '../../core/errors.ts';
 import type { Compression } from '../../core/mediatypes.ts';
 import { formatReference, parseDockerRef, tryParseReference } from '../../core/reference.ts';
 import { snapshotLayer } from '../../diff/differ.ts';
