@@ -29,6 +29,10 @@ export function buildProgram(): Command {
       'config file (default /etc/hoist/config.toml as root, else $XDG_CONFIG_HOME/hoist/config.toml)',
     )
     .option('-n, --namespace <ns>', 'namespace (env HOIST_NAMESPACE; default "default")')
+    .option(
+      '--address <socket>',
+      'work through a containerd API socket (a real containerd or `hoist serve`) instead of the embedded store (env HOIST_ADDRESS)',
+    )
     .option('--debug', 'print stack traces for errors')
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ outputError: (str, write) => write(str) })

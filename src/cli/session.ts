@@ -22,7 +22,12 @@ function rootCommand(cmd: Command): Command {
 }
 
 export function session(cmd: Command): Session {
-  const g = rootCommand(cmd).opts() as { root?: string; config?: string; namespace?: string };
+  const g = rootCommand(cmd).opts() as {
+    root?: string;
+    config?: string;
+    namespace?: string;
+    address?: string;
+  };
   const isRoot = process.getuid?.() === 0;
   const config = loadConfig({ path: g.config, env: process.env, isRoot });
   if (g.root) config.root = g.root;
@@ -37,7 +42,11 @@ export function session(cmd: Command): Session {
     config,
     ctx: { namespace },
     backend() {
-      state.backend ??= openEmbedded(config.root);
+      // `serve` has its own --address (where to listen); only the global one picks a daemon to talk to.
+      const address = cmd.name() === 'serve' ? undefined : (g.address ?? process.env.HOIST_ADDRESS);
+      state.backend ??= address
+        ? import('../client/grpc/backend.ts').then((m) => m.openGrpc(address))
+        : openEmbedded(config.root);
       return state.backend;
     },
   };

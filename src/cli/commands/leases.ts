@@ -84,6 +84,11 @@ export function registerLeaseCommands(program: Command): void {
 }
 
 export function ensureMaintenance<T>(value: T | undefined): T {
-  if (!value) throw new HoistError('HOIST_NOT_IMPLEMENTED', 'this backend does not expose store maintenance');
+  if (!value)
+    throw new HoistError(
+      'HOIST_NOT_IMPLEMENTED',
+      'disk usage, lease pruning and store maintenance need the store itself, not a daemon at --address',
+      { hint: 'run the command without --address / HOIST_ADDRESS, on the machine that holds the store' },
+    );
   return value;
 }

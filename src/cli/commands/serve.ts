@@ -37,7 +37,12 @@ export function registerServeCommand(program: Command): void {
       const { startServer } = await import('../../server/server.ts');
       const server = await startServer({
         root: s.config.root,
-        address: flags.address ?? process.env.HOIST_ADDRESS ?? defaultAddress(),
+        // `hoist serve --address X`: commander hands X to the global --address; here it means where to listen.
+        address:
+          flags.address ??
+          (command.parent?.opts() as { address?: string } | undefined)?.address ??
+          process.env.HOIST_ADDRESS ??
+          defaultAddress(),
         ...(flags.group === undefined ? {} : { group: flags.group }),
         log,
         gcIntervalMs: parseDuration(s.config.gc.schedule),

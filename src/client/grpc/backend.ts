@@ -1,0 +1,22 @@
+// The Backend over a containerd API endpoint (`--address` / HOIST_ADDRESS): a real containerd (e.g.
+// /run/containerd/containerd.sock) or `hoist serve`. Listing, inspecting, tagging and removing work on
+// the daemon's own records, so hoist's one-row-per-image view applies to a node's CRI images as they are.
+// Garbage collection belongs to the daemon: image deletes ask for `sync`, so it has run when rmi returns.
+// Snapshots, disk usage and prune need the store itself and are refused with a clear error.
+import type { Backend } from '../backend.ts';
+import { GrpcChannel } from './channel.ts';
+import { GrpcContentStore, GrpcImageStore, GrpcLeaseManager, GrpcNamespaceStore } from './stores.ts';
+
+export async function openGrpc(address: string): Promise<Backend> {
+  const ch = new GrpcChannel(address);
+  return {
+    content: new GrpcContentStore(ch),
+    images: new GrpcImageStore(ch),
+    leases: new GrpcLeaseManager(ch),
+    namespaces: new GrpcNamespaceStore(ch),
+    snapshotters: new Map(),
+    // The daemon collected during the synchronous deletes; nothing to report from here.
+    collectGarbage: async () => undefined,
+    close: () => ch.close(),
+  };
+}

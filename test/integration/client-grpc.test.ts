@@ -1,0 +1,102 @@
+// The CLI as a client of containerd's API (`--address`): against a real containerd 1.6, a node's image
+// stored under the CRI's three names in `k8s.io` shows as one row (`--all`: three), and `rmi <short id>`
+// removes all three and containerd collects the blobs before rmi returns; the same against `hoist serve`.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { startContainerd } from '../helpers/containerd.ts';
+import { type BuiltEntry, pushLayout, writeOciLayout } from '../helpers/image-builder.ts';
+import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { type HoistStore, tableRows, tempStore } from '../helpers/run-hoist.ts';
+import { startServe } from '../helpers/serve.ts';
+
+const isRoot = process.getuid?.() === 0;
+let reg: TestRegistry;
+let dir: string;
+let built: BuiltEntry[];
+let ref: string;
+let cli: HoistStore;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'hoist-client-'));
+  built = await writeOciLayout(join(dir, 'layout'), [
+    { tag: 'v1', image: { layers: [{ 'etc/os-release': 'ID=fixture\n' }, { 'bin/app': 'app\n' }] } },
+  ]);
+  reg = await startRegistry();
+  await pushLayout(join(dir, 'layout'), 'node/app:v1', reg.registryHost);
+  ref = `${reg.registryHost}/node/app:v1`;
+  cli = await tempStore(); // only its HOME and config: every command below goes through --address
+});
+
+after(async () => {
+  await cli?.cleanup();
+  await reg?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** The CRI's three names for the image (containerd's CRI plugin creates exactly these). */
+function criNames(): string[] {
+  const img = built[0]!.images[0]!;
+  return [ref, `${reg.registryHost}/node/app@${img.manifest.digest}`, img.config.digest];
+}
+
+async function checkOneView(socket: string, listNames: () => Promise<string[]>): Promise<void> {
+  const hoist = (...args: string[]) => cli.ok('--address', socket, '-n', 'k8s.io', ...args);
+  const rows = tableRows(await hoist('images'));
+  assert.equal(rows.length, 1, `one row for one image:\n${rows.join('\n')}`);
+  assert.equal(rows[0]![0], `${reg.registryHost}/node/app`);
+  assert.equal(rows[0]![1], 'v1');
+  const all = tableRows(await hoist('images', '--all'));
+  assert.equal(all.length, 3, `--all shows every name:\n${all.join('\n')}`);
+  const manifest = built[0]!.images[0]!.manifest.digest;
+  const out = await hoist('rmi', manifest.slice(7, 19));
+  for (const n of criNames()) assert.ok(out.includes(n), `rmi reports ${n}:\n${out}`);
+  assert.deepEqual(await listNames(), [], 'every name is gone from the daemon');
+}
+
+test('against containerd 1.6: CRI names in k8s.io are one image; rmi <short id> removes all three, GC done', {
+  skip: !isRoot && 'needs root (containerd)',
+}, async () => {
+  const d = await startContainerd();
+  try {
+    await d.ctrOk('-n', 'k8s.io', 'content', 'fetch', '--plain-http', ref);
+    for (const alias of criNames().slice(1)) await d.ctrOk('-n', 'k8s.io', 'images', 'tag', ref, alias);
+    const names = async () =>
+      (await d.ctrOk('-n', 'k8s.io', 'images', 'ls', '-q')).split('\n').filter(Boolean).sort();
+    assert.deepEqual(await names(), [...criNames()].sort(), 'containerd lists three names');
+    await checkOneView(d.socket, names);
+    // The daemon collected the image's blobs before rmi returned (Delete with sync).
+    assert.equal((await d.ctrOk('-n', 'k8s.io', 'content', 'ls', '-q')).trim(), '');
+    // Reading works too: inspect through the daemon sees the image's config.
+    await d.ctrOk('-n', 'k8s.io', 'content', 'fetch', '--plain-http', ref);
+    const inspect = await cli.ok('--address', d.socket, '-n', 'k8s.io', 'image', 'inspect', ref);
+    assert.ok(inspect.includes(built[0]!.images[0]!.config.digest), inspect);
+    // What needs the store itself says so.
+    const df = await cli.run('--address', d.socket, 'system', 'df');
+    assert.notEqual(df.code, 0);
+    assert.match(df.stderr, /address|daemon|embedded/i);
+  } finally {
+    await d.stop();
+  }
+});
+
+test('against hoist serve: the same view and the same rmi', async () => {
+  const srv = await startServe();
+  try {
+    await srv.ctrOk('-n', 'k8s.io', 'content', 'fetch', '--plain-http', ref);
+    for (const alias of criNames().slice(1)) await srv.ctrOk('-n', 'k8s.io', 'images', 'tag', ref, alias);
+    const names = async () =>
+      (await srv.ctrOk('-n', 'k8s.io', 'images', 'ls', '-q')).split('\n').filter(Boolean).sort();
+    await checkOneView(srv.socket, names);
+  } finally {
+    await srv.cleanup();
+  }
+});
+
+test('an unreachable address: one clear error', async () => {
+  const r = await cli.run('--address', join(dir, 'nothing.sock'), 'images');
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /cannot reach the containerd API at .*nothing\.sock/);
+});
