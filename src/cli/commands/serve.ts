@@ -35,6 +35,8 @@ export function registerServeCommand(program: Command): void {
       const log = createLogger(flags.logLevel);
       // Loaded on use: the gRPC stack (grpc-js, protobuf) is ~130 modules no other command needs.
       const { startServer } = await import('../../server/server.ts');
+      const { criImageService } = await import('../../server/services/cri-images.ts');
+      const { createResolver, dockerCredentials } = await import('../../remotes/index.ts');
       const server = await startServer({
         root: s.config.root,
         // `hoist serve --address X`: commander hands X to the global --address; here it means where to listen.
@@ -47,6 +49,27 @@ export function registerServeCommand(program: Command): void {
         log,
         gcIntervalMs: parseDuration(s.config.gc.schedule),
         shutdownTimeoutMs: parseDuration(flags.shutdownTimeout),
+        extraServices: (deps) => [
+          criImageService(deps, {
+            // Like containerd's CRI: plain HTTP for loopback registries, the request's credentials first.
+            resolver: async (domain, auth) => {
+              const fromDockerConfig = dockerCredentials();
+              const host = domain.replace(/:\d+$/, '');
+              const loopback = host === 'localhost' || host === '::1' || host.startsWith('127.');
+              const plain = s.config.registry.plain_http;
+              return createResolver({
+                plainHttp: loopback ? [...plain, domain] : plain,
+                insecureSkipVerify: s.config.registry.insecure_skip_verify,
+                hostsDir: s.config.registry.config_path,
+                credentials: async (h) => (auth && h === auth.host ? auth.creds : fromDockerConfig(h)),
+                concurrency: s.config.max_concurrent_downloads,
+              });
+            },
+            snapshotter: s.config.snapshotter,
+            discardLayers: s.config.discard_unpacked_layers,
+            leaseExpiryMs: parseDuration(s.config.pull_lease_expiry),
+          }),
+        ],
       });
       await new Promise<void>((resolve) => {
         let signals = 0;
