@@ -14,11 +14,13 @@ import { type PluginInfo, PluginType, storePlugins } from './plugins.ts';
 import { CallTracker, type RpcEnv, serviceDefinition } from './rpc.ts';
 import type { RegisteredService, ServerDeps } from './service.ts';
 import { contentService } from './services/content.ts';
+import { diffService } from './services/diff.ts';
 import { eventsService } from './services/events.ts';
 import { imagesService } from './services/images.ts';
 import { introspectionService } from './services/introspection.ts';
 import { leasesService } from './services/leases.ts';
 import { namespacesService } from './services/namespaces.ts';
+import { snapshotsService } from './services/snapshots.ts';
 import { versionService } from './services/version.ts';
 import { prepareSocket, resolveGroup, secureSocket, socketPath } from './socket.ts';
 
@@ -63,6 +65,8 @@ function coreServices(deps: ServerDeps, stopping: AbortSignal): RegisteredServic
     contentService(deps),
     imagesService(deps),
     leasesService(deps),
+    snapshotsService(deps),
+    diffService(deps),
     eventsService(deps, stopping),
   ];
 }

@@ -102,10 +102,10 @@ test('bad requests get containerd codes: invalid digests, reads past the end, un
   await rejectsWith(unary(images, 'create', { image: { name: '' } }, meta), status.INVALID_ARGUMENT);
 
   // A service hoist does not serve (yet): Unimplemented, as ctr expects.
-  const snapshots = makeGenericClientConstructor(
+  const containers = makeGenericClientConstructor(
     {
       list: {
-        path: '/containerd.services.snapshots.v1.Snapshots/List',
+        path: '/containerd.services.containers.v1.Containers/ListStream',
         requestStream: false,
         responseStream: true,
         requestSerialize: () => Buffer.alloc(0),
@@ -114,9 +114,9 @@ test('bad requests get containerd codes: invalid digests, reads past the end, un
         responseDeserialize: (b: Buffer) => b,
       },
     },
-    'Snapshots',
+    'Containers',
   );
-  const snap = clients.raw(snapshots);
+  const snap = clients.raw(containers);
   await new Promise<void>((resolve) => {
     const call = snap.list!({}, meta) as NodeJS.EventEmitter;
     call.on('data', () => undefined);

@@ -1,0 +1,91 @@
+// The real ctr unpacks through hoist serve (Snapshots + Diff services): `ctr images pull` with unpack
+// into overlayfs and native, `ctr images check` sees it unpacked, `ctr snapshots ls|info|usage|tree|rm`
+// work, and the tree ctr unpacked through hoist equals `hoist image unpack --to`.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { Digest } from '../../src/core/digest.ts';
+import { chainIds } from '../../src/images/rootfs.ts';
+import { layer1, layer2, layer3 } from '../helpers/fixture-rootfs.ts';
+import { type BuiltEntry, pushLayout, writeOciLayout } from '../helpers/image-builder.ts';
+import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { type ServedStore, startServe } from '../helpers/serve.ts';
+import { describeTree, diffTrees } from '../helpers/tree.ts';
+
+const isRoot = process.getuid?.() === 0;
+let reg: TestRegistry;
+let dir: string;
+let built: BuiltEntry[];
+let ref: string;
+let srv: ServedStore;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'hoist-serve-sn-'));
+  built = await writeOciLayout(join(dir, 'layout'), [
+    { tag: 'v1', image: { layers: [await layer1(), await layer2(), await layer3()] } },
+  ]);
+  reg = await startRegistry();
+  await pushLayout(join(dir, 'layout'), 'sn/app:v1', reg.registryHost);
+  ref = `${reg.registryHost}/sn/app:v1`;
+  srv = await startServe();
+});
+
+after(async () => {
+  await srv?.cleanup();
+  await reg?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('ctr images pull unpacks through hoist serve; ctr snapshots commands; same tree as hoist', {
+  skip: !isRoot && 'needs root (fixture ownership, devices)',
+}, async () => {
+  const chains = chainIds(built[0]!.images[0]!.layers.map((l) => l.diffId as Digest));
+  for (const sn of ['overlayfs', 'native']) {
+    await srv.ctrOk('images', 'pull', '--plain-http', '--snapshotter', sn, ref);
+    const check = await srv.ctrOk('images', 'check', '--snapshotter', sn);
+    assert.match(check.split('\n').find((l) => l.startsWith(ref)) ?? '', /complete.*\strue\s*$/, check);
+    const ls = await srv.ctrOk('snapshots', '--snapshotter', sn, 'ls');
+    for (const c of chains) assert.ok(ls.includes(c), `${sn}: ${c} listed:\n${ls}`);
+    assert.match(ls, /Committed/);
+    const info = JSON.parse(await srv.ctrOk('snapshots', '--snapshotter', sn, 'info', chains[2]!)) as {
+      Parent: string;
+      Kind: string;
+    };
+    assert.equal(info.Parent, chains[1]);
+    assert.match(
+      await srv.ctrOk('snapshots', '--snapshotter', sn, 'usage', chains[0]!),
+      /KEY\s+SIZE\s+INODES/,
+    );
+    assert.match(
+      await srv.ctrOk('snapshots', '--snapshotter', sn, 'tree'),
+      new RegExp(chains[2]!.replace(':', '.')),
+    );
+  }
+
+  // The native snapshot ctr made through hoist, viewed and read, equals hoist's own extraction.
+  await srv.ctrOk('snapshots', '--snapshotter', 'native', 'view', 'tree-view', chains[2]!);
+  const mounts = await srv.ctrOk(
+    'snapshots',
+    '--snapshotter',
+    'native',
+    'mounts',
+    join(dir, 'm'),
+    'tree-view',
+  );
+  const source = mounts.trim().split(/\s+/)[3]!;
+  const plain = join(dir, 'plain');
+  const r = await srv.hoist('image', 'unpack', ref, '--to', plain);
+  assert.equal(r.code, 0, r.stderr);
+  const want = await describeTree(plain, { mtimes: true });
+  const got = await describeTree(source, { mtimes: true });
+  const diff = diffTrees(want, got, ['hoist image unpack --to', 'ctr via hoist serve']);
+  assert.deepEqual(diff, [], diff.join('\n'));
+
+  // rm: a parent with children is refused with containerd's message; the view goes.
+  const busy = await srv.ctr('snapshots', '--snapshotter', 'native', 'rm', chains[1]!);
+  assert.notEqual(busy.code, 0);
+  assert.match(busy.stderr, /cannot remove snapshot with child/);
+  await srv.ctrOk('snapshots', '--snapshotter', 'native', 'rm', 'tree-view');
+});
