@@ -91,7 +91,13 @@ async function withOutputFile(file: string, write: (out: Writable) => Promise<vo
     if (!out.closed) await new Promise<void>((r, j) => out.once('close', r).once('error', j));
     await rename(tmp, path);
   } catch (err) {
-    out.destroy();
+    // The stream opens its file asynchronously: wait until it has closed, or an early failure would
+    // remove the temp file before the open creates it, and leave it behind.
+    await new Promise<void>((resolve) => {
+      if (out.closed) resolve();
+      else out.once('close', () => resolve());
+      out.destroy();
+    });
     await rm(tmp, { force: true });
     throw err;
   }
