@@ -6,7 +6,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { Metadata } from '@grpc/grpc-js';
+import { ImageService } from '../../src/server/gen/k8s/cri/runtime/v1/api_pb.ts';
 import { startContainerd } from '../helpers/containerd.ts';
+import { TestClients, unary } from '../helpers/grpc-client.ts';
 import { type BuiltEntry, pushLayout, writeOciLayout } from '../helpers/image-builder.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { type HoistStore, tableRows, tempStore } from '../helpers/run-hoist.ts';
@@ -56,13 +59,18 @@ async function checkOneView(socket: string, listNames: () => Promise<string[]>):
   assert.deepEqual(await listNames(), [], 'every name is gone from the daemon');
 }
 
-test('against containerd 1.6: CRI names in k8s.io are one image; rmi <short id> removes all three, GC done', {
+test('against containerd 1.6: after a CRI pull, its three names are one image; rmi <short id> removes all three, GC done', {
   skip: !isRoot && 'needs root (containerd)',
 }, async () => {
-  const d = await startContainerd();
+  const d = await startContainerd({ cri: true });
   try {
-    await d.ctrOk('-n', 'k8s.io', 'content', 'fetch', '--plain-http', ref);
-    for (const alias of criNames().slice(1)) await d.ctrOk('-n', 'k8s.io', 'images', 'tag', ref, alias);
+    // A real CRI pull (as the kubelet does) through containerd's own CRI plugin.
+    const clients = new TestClients(d.socket);
+    try {
+      await unary(clients.client(ImageService), 'pullImage', { image: { image: ref } }, new Metadata());
+    } finally {
+      clients.close();
+    }
     const names = async () =>
       (await d.ctrOk('-n', 'k8s.io', 'images', 'ls', '-q')).split('\n').filter(Boolean).sort();
     assert.deepEqual(await names(), [...criNames()].sort(), 'containerd lists three names');
