@@ -302,7 +302,7 @@ test('bad requests get containerd codes: no namespace, unknown services', async 
   assert.match(unknown.stderr, /Containers\/List: not implemented/);
 });
 
-test('ctr events streams namespace and image events', async () => {
+test('ctr events streams namespace, image and snapshot events', async () => {
   const events = spawn(CTR, ['--address', srv.socket, 'events'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   events.stdout.on('data', (d: Buffer) => {
@@ -318,7 +318,9 @@ test('ctr events streams namespace and image events', async () => {
     await srv.ctrOk(...ns, 'content', 'fetch', '--plain-http', `${reg.host}/team/app:1`);
     await srv.ctrOk(...ns, 'images', 'tag', `${reg.host}/team/app:1`, 'example.com/ev:1');
     await srv.ctrOk(...ns, 'images', 'rm', 'example.com/ev:1');
-    for (let i = 0; !out.includes('example.com/ev:1') || !out.includes('/images/delete'); i++) {
+    await srv.ctrOk(...ns, 'snapshots', 'prepare', 'ev-snap');
+    await srv.ctrOk(...ns, 'snapshots', 'rm', 'ev-snap');
+    for (let i = 0; !out.includes('example.com/ev:1') || !out.includes('/snapshot/remove'); i++) {
       assert.ok(i < 200, `events missing from: ${out}`);
       await srv.ctrOk('version');
     }
@@ -327,6 +329,8 @@ test('ctr events streams namespace and image events', async () => {
     assert.ok(line('/images/create', 'example.com/ev:1'), out);
     assert.ok(line('/images/delete', 'example.com/ev:1'), out);
     assert.match(line('/images/create', 'example.com/ev:1')!, /events-test/);
+    assert.ok(line('/snapshot/prepare', 'ev-snap'), out);
+    assert.ok(line('/snapshot/remove', 'ev-snap'), out);
   } finally {
     events.kill('SIGTERM');
   }

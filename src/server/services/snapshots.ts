@@ -4,6 +4,11 @@ import type { Context } from '../../core/context.ts';
 import { HoistError } from '../../core/errors.ts';
 import type { Mount, SnapshotInfo, Snapshotter } from '../../snapshots/types.ts';
 import { timestamp } from '../convert.ts';
+import {
+  SnapshotCommitSchema,
+  SnapshotPrepareSchema,
+  SnapshotRemoveSchema,
+} from '../gen/containerd/events/snapshot_pb.ts';
 import { Kind, Snapshots } from '../gen/containerd/services/snapshots/v1/snapshots_pb.ts';
 import { defineService, type RegisteredService, type ServerDeps } from '../service.ts';
 
@@ -31,11 +36,17 @@ export function snapshotsService(deps: ServerDeps): RegisteredService {
   const opts = (labels: Record<string, string>) => ({ labels: { ...labels } });
   const parent = (p: string) => (p === '' ? undefined : p);
   return defineService('snapshots', Snapshots, {
-    prepare: async (req, call) => ({
-      mounts: toProtoMounts(
-        await pick(req.snapshotter).prepare(call.store(), req.key, parent(req.parent), opts(req.labels)),
-      ),
-    }),
+    prepare: async (req, call) => {
+      const sn = pick(req.snapshotter);
+      const ctx = call.store();
+      const mounts = await sn.prepare(ctx, req.key, parent(req.parent), opts(req.labels));
+      deps.events.publish(ctx.namespace, '/snapshot/prepare', SnapshotPrepareSchema, {
+        key: req.key,
+        parent: req.parent,
+        snapshotter: sn.name,
+      });
+      return { mounts: toProtoMounts(mounts) };
+    },
     view: async (req, call) => ({
       mounts: toProtoMounts(
         await pick(req.snapshotter).view(call.store(), req.key, parent(req.parent), opts(req.labels)),
@@ -45,11 +56,24 @@ export function snapshotsService(deps: ServerDeps): RegisteredService {
       mounts: toProtoMounts(await pick(req.snapshotter).mounts(call.store(), req.key)),
     }),
     commit: async (req, call) => {
-      await pick(req.snapshotter).commit(call.store(), req.name, req.key, opts(req.labels));
+      const sn = pick(req.snapshotter);
+      const ctx = call.store();
+      await sn.commit(ctx, req.name, req.key, opts(req.labels));
+      deps.events.publish(ctx.namespace, '/snapshot/commit', SnapshotCommitSchema, {
+        key: req.key,
+        name: req.name,
+        snapshotter: sn.name,
+      });
       return {};
     },
     remove: async (req, call) => {
-      await pick(req.snapshotter).remove(call.store(), req.key);
+      const sn = pick(req.snapshotter);
+      const ctx = call.store();
+      await sn.remove(ctx, req.key);
+      deps.events.publish(ctx.namespace, '/snapshot/remove', SnapshotRemoveSchema, {
+        key: req.key,
+        snapshotter: sn.name,
+      });
       deps.gc.schedule();
       return {};
     },
