@@ -2,13 +2,17 @@
 // into overlayfs and native, `ctr images check` sees it unpacked, `ctr snapshots ls|info|usage|tree|rm`
 // work, and the tree ctr unpacked through hoist equals `hoist image unpack --to`.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { gunzipSync } from 'node:zlib';
+import { Metadata } from '@grpc/grpc-js';
 import type { Digest } from '../../src/core/digest.ts';
 import { chainIds } from '../../src/images/rootfs.ts';
+import { Diff } from '../../src/server/gen/containerd/services/diff/v1/diff_pb.ts';
 import { layer1, layer2, layer3 } from '../helpers/fixture-rootfs.ts';
+import { TestClients, unary } from '../helpers/grpc-client.ts';
 import { type BuiltEntry, pushLayout, writeOciLayout } from '../helpers/image-builder.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { type ServedStore, startServe } from '../helpers/serve.ts';
@@ -88,4 +92,38 @@ test('ctr images pull unpacks through hoist serve; ctr snapshots commands; same 
   assert.notEqual(busy.code, 0);
   assert.match(busy.stderr, /cannot remove snapshot with child/);
   await srv.ctrOk('snapshots', '--snapshotter', 'native', 'rm', 'tree-view');
+});
+
+test('Diff.Diff: the layer between two native snapshots, stored as a gzip blob', {
+  skip: !isRoot && 'needs root (fixture ownership, devices)',
+}, async () => {
+  const chains = chainIds(built[0]!.images[0]!.layers.map((l) => l.diffId as Digest));
+  const sn = ['snapshots', '--snapshotter', 'native'];
+  await srv.ctrOk(...sn, 'prepare', 'd-work', chains[2]!);
+  await srv.ctrOk(...sn, 'view', 'd-left', chains[2]!);
+  const src = async (key: string) =>
+    (await srv.ctrOk(...sn, 'mounts', join(dir, 'm'), key)).trim().split(/\s+/)[3]!;
+  const work = await src('d-work');
+  const left = await src('d-left');
+  await writeFile(join(work, 'etc/added-by-diff'), 'hello\n');
+  const clients = new TestClients(srv.socket);
+  try {
+    const meta = new Metadata();
+    meta.set('containerd-namespace', 'default');
+    const bind = (source: string) => ({ type: 'bind', source, target: '', options: ['rbind', 'ro'] });
+    const r = await unary<{ diff: { digest: string; mediaType: string } }>(
+      clients.client(Diff),
+      'diff',
+      { left: [bind(left)], right: [bind(work)], mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' },
+      meta,
+    );
+    assert.equal(r.diff.mediaType, 'application/vnd.oci.image.layer.v1.tar+gzip');
+    const blob = await srv.ctr('content', 'get', r.diff.digest);
+    assert.equal(blob.code, 0, blob.stderr);
+    const tar = gunzipSync(Buffer.from(blob.stdout, 'latin1')).toString('latin1');
+    assert.ok(tar.includes('etc/added-by-diff'), 'the new file is in the layer');
+    assert.ok(!tar.includes('usr/bin/busybox'), 'unchanged files are not');
+  } finally {
+    clients.close();
+  }
 });
