@@ -8,10 +8,10 @@ import { BaseLabels, commitSnapshot, manifestFor } from '../../images/commit.ts'
 import { normalizeName, resolveImage } from '../../images/resolve.ts';
 import { snapshotterFor, unpackImage } from '../../images/unpack.ts';
 import { mountAll } from '../../snapshots/mount.ts';
+import { fetchMissing } from '../fetch-missing.ts';
 import { type PlatformFlags, platformSelector } from '../platform-flags.ts';
 import type { RegistryFlags } from '../registry-flags.ts';
 import { session } from '../session.ts';
-import { fetchMissing } from './unpack.ts';
 
 interface PrepareFlags extends PlatformFlags, RegistryFlags {
   from?: string;

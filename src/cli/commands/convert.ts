@@ -7,14 +7,13 @@ import type { Context } from '../../core/context.ts';
 import type { Digest } from '../../core/digest.ts';
 import { invalidArgument, isNotFound } from '../../core/errors.ts';
 import type { Compression } from '../../core/mediatypes.ts';
-import { formatReference, parseDockerRef, tryParseReference } from '../../core/reference.ts';
+import { formatReference, parseDockerRef } from '../../core/reference.ts';
 import { snapshotLayer } from '../../diff/differ.ts';
-import { ensureContent } from '../../images/ensure-content.ts';
 import { resolveImage } from '../../images/resolve.ts';
+import { fetchMissing } from '../fetch-missing.ts';
 import { type PlatformFlags, platformOptions, platformSelector } from '../platform-flags.ts';
-import { createProgress } from '../progress/progress.ts';
-import { type RegistryFlags, registryOptions, registryResolver } from '../registry-flags.ts';
-import { type Session, session } from '../session.ts';
+import { type RegistryFlags, registryOptions } from '../registry-flags.ts';
+import { session } from '../session.ts';
 
 interface ConvertFlags extends PlatformFlags, RegistryFlags {
   zstd?: boolean;
@@ -50,35 +49,6 @@ function rebuildFrom(backend: Backend) {
   };
 }
 
-function fetchMissing(s: Session, backend: Backend, source: string, flags: ConvertFlags) {
-  return async (ctx: Context): Promise<void> => {
-    const progress = createProgress({
-      stream: process.stderr,
-      mode: flags.quiet ? 'quiet' : process.stderr.isTTY ? 'tty' : 'plain',
-    });
-    try {
-      const r = await resolveImage(backend.images, ctx, source);
-      const target = r.group.names[0]!.record.target;
-      const named = r.group.names.map((n) => tryParseReference(n.name)).find((x) => x !== undefined);
-      await ensureContent(
-        backend,
-        await registryResolver(s.config, flags),
-        ctx,
-        target,
-        platformSelector(flags),
-        {
-          noFetch: flags.fetch === false,
-          progress: (key, state) => progress.update(key, state),
-          concurrency: s.config.max_concurrent_downloads,
-          ...(named ? { sourceRef: named } : {}),
-        },
-      );
-    } finally {
-      progress.done();
-    }
-  };
-}
-
 async function convertAction(src: string, dst: string, flags: ConvertFlags, command: Command): Promise<void> {
   const s = session(command);
   const backend = await s.backend();
@@ -99,7 +69,7 @@ async function convertAction(src: string, dst: string, flags: ConvertFlags, comm
     ...(compression ? { compression } : {}),
     ...(zstdLevel !== undefined ? { zstdLevel } : {}),
     oci: flags.oci === true,
-    fetchMissing: fetchMissing(s, backend, src, flags),
+    fetchMissing: fetchMissing(s, backend, source, flags),
     ...(flags.rebuildFromSnapshots ? { rebuildLayer: rebuildFrom(backend) } : {}),
   });
   for (const r of result.rebuilt) {

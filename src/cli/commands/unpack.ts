@@ -2,25 +2,21 @@
 // (a plain directory, like umoci), `hoist image mount` / `image unmount` (a read-only view).
 import { resolve as resolvePath } from 'node:path';
 import type { Command } from 'commander';
-import type { Backend } from '../../client/backend.ts';
 import type { Context } from '../../core/context.ts';
-import type { Descriptor } from '../../core/descriptor.ts';
 import { sha256 } from '../../core/digest.ts';
 import { HoistError, isNotFound } from '../../core/errors.ts';
 import { Labels } from '../../core/labels.ts';
 import { hostPlatform } from '../../core/platform.ts';
-import { tryParseReference } from '../../core/reference.ts';
-import { ensureContent } from '../../images/ensure-content.ts';
 import { extractImage } from '../../images/extract.ts';
 import { resolveImage } from '../../images/resolve.ts';
 import { snapshotterFor, unpackImage } from '../../images/unpack.ts';
 import { onePlatform } from '../../images/walk.ts';
 import { holdLease } from '../../leases/keeper.ts';
 import { mountAll, unmount } from '../../snapshots/mount.ts';
+import { fetchMissing } from '../fetch-missing.ts';
 import { humanSize } from '../output/units.ts';
 import { type PlatformFlags, platformOptions, platformSelector } from '../platform-flags.ts';
-import { createProgress } from '../progress/progress.ts';
-import { type RegistryFlags, registryOptions, registryResolver } from '../registry-flags.ts';
+import { type RegistryFlags, registryOptions } from '../registry-flags.ts';
 import { type Session, session } from '../session.ts';
 import { type UnpackFlags, unpackChoice, unpackOptions } from '../unpack-flags.ts';
 
@@ -37,44 +33,6 @@ async function targetOf(s: Session, name: string) {
 }
 
 const warn = (msg: string) => process.stderr.write(`warning: ${msg}\n`);
-
-/**
- * Layers the store lacks (discarded after an earlier unpack, interrupted pulls) are fetched from the
- * image's distribution sources, with progress; `--no-fetch` fails instead, naming them.
- */
-export function fetchMissing(
-  s: Session,
-  backend: Backend,
-  target: Descriptor,
-  flags: PlatformFlags & RegistryFlags & { fetch?: boolean; quiet?: boolean },
-): (ctx: Context) => Promise<void> {
-  return async (ctx) => {
-    const progress = createProgress({
-      stream: process.stderr,
-      mode: flags.quiet ? 'quiet' : process.stderr.isTTY ? 'tty' : 'plain',
-    });
-    try {
-      const named = (await backend.images.listByTarget(ctx, target.digest))
-        .map((r) => tryParseReference(r.name))
-        .find((r) => r !== undefined);
-      await ensureContent(
-        backend,
-        await registryResolver(s.config, flags),
-        ctx,
-        target,
-        platformSelector(flags),
-        {
-          noFetch: flags.fetch === false,
-          progress: (key, state) => progress.update(key, state),
-          concurrency: s.config.max_concurrent_downloads,
-          ...(named ? { sourceRef: named } : {}),
-        },
-      );
-    } finally {
-      progress.done();
-    }
-  };
-}
 
 async function unpackAction(name: string, flags: UnpackCommandFlags, command: Command): Promise<void> {
   const s = session(command);
