@@ -12,6 +12,7 @@ import {
 } from '@grpc/grpc-js';
 import type { Context } from '../../core/context.ts';
 import { type ErrorCode, ErrorCodes, HoistError } from '../../core/errors.ts';
+import { Content } from '../../server/gen/containerd/services/content/v1/content_pb.ts';
 import { serviceDefinition } from '../../server/rpc.ts';
 
 /** gRPC code → the catalogue's code for it (the first one listed for each gRPC code). */
@@ -95,6 +96,16 @@ export class GrpcChannel {
     } finally {
       call.cancel();
     }
+  }
+
+  /** The Content.Write bidirectional stream (see writer.ts). */
+  bidi(ctx: Context): unknown {
+    const c = this.#client(Content);
+    return (c.write as (meta: Metadata) => unknown).call(c, this.metadata(ctx));
+  }
+
+  mapError(err: ServiceError): HoistError {
+    return fromServiceError(err, this.address);
   }
 
   close(): void {

@@ -1,8 +1,14 @@
 // The store interfaces over containerd's gRPC API (as containerd's own proxies do): images, content
-// (reading, labels, deletion; writing is not offered through a daemon yet), namespaces and leases.
+// (reads, labels, deletion, resumable writes over the Write stream, ingest status), namespaces, leases.
 import { Readable } from 'node:stream';
 import { timestampDate } from '@bufbuild/protobuf/wkt';
-import type { ContentInfo, ContentStore, ContentWriter, IngestStatus } from '../../content/types.ts';
+import type {
+  ContentInfo,
+  ContentStore,
+  ContentWriter,
+  IngestStatus,
+  WriterOptions,
+} from '../../content/types.ts';
 import type { Context } from '../../core/context.ts';
 import type { Digest } from '../../core/digest.ts';
 import { HoistError } from '../../core/errors.ts';
@@ -16,11 +22,16 @@ import type {
   NamespaceStore,
 } from '../../metadata/types.ts';
 import { descriptorFromProto, descriptorToProto, fromInt64 } from '../../server/convert.ts';
-import { Content, type Info } from '../../server/gen/containerd/services/content/v1/content_pb.ts';
+import {
+  Content,
+  type Info,
+  type Status,
+} from '../../server/gen/containerd/services/content/v1/content_pb.ts';
 import { type Image, Images } from '../../server/gen/containerd/services/images/v1/images_pb.ts';
 import { Leases } from '../../server/gen/containerd/services/leases/v1/leases_pb.ts';
 import { Namespaces } from '../../server/gen/containerd/services/namespaces/v1/namespace_pb.ts';
 import type { GrpcChannel } from './channel.ts';
+import { openRemoteWriter } from './writer.ts';
 
 const date = (t: Parameters<typeof timestampDate>[0] | undefined) => (t ? timestampDate(t) : new Date(0));
 
@@ -163,21 +174,35 @@ export class GrpcContentStore implements ContentStore {
     return Buffer.concat(chunks);
   }
 
-  writer(_ctx: Context): Promise<ContentWriter> {
-    return Promise.reject(notThroughDaemon('writing content (pull, load, convert)'));
+  writer(ctx: Context, opts: WriterOptions): Promise<ContentWriter> {
+    return openRemoteWriter(this.#ch, ctx, opts);
   }
 
-  status(_ctx: Context, _ref: string): Promise<IngestStatus> {
-    return Promise.reject(notThroughDaemon('ingest status'));
+  async status(ctx: Context, ref: string): Promise<IngestStatus> {
+    const r = await this.#ch.unary(Content, Content.method.status, ctx, { ref });
+    return statusFromProto(r.status);
   }
 
-  listStatuses(_ctx: Context): Promise<IngestStatus[]> {
-    return Promise.reject(notThroughDaemon('ingest status'));
+  async listStatuses(ctx: Context, filters: string[] = []): Promise<IngestStatus[]> {
+    const r = await this.#ch.unary(Content, Content.method.listStatuses, ctx, { filters });
+    return r.statuses.map(statusFromProto);
   }
 
-  abort(_ctx: Context, _ref: string): Promise<void> {
-    return Promise.reject(notThroughDaemon('aborting ingests'));
+  async abort(ctx: Context, ref: string): Promise<void> {
+    await this.#ch.unary(Content, Content.method.abort, ctx, { ref });
   }
+}
+
+function statusFromProto(s: Status | undefined): IngestStatus {
+  const out: IngestStatus = {
+    ref: s?.ref ?? '',
+    offset: fromInt64(s?.offset ?? 0n, 'offset'),
+    total: fromInt64(s?.total ?? 0n, 'total'),
+    startedAt: date(s?.startedAt),
+    updatedAt: date(s?.updatedAt),
+  };
+  if (s?.expected) out.expected = s.expected as Digest;
+  return out;
 }
 
 export class GrpcNamespaceStore implements NamespaceStore {
