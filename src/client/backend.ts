@@ -1,10 +1,13 @@
 // What the image operations need from a store. The embedded SQLite store provides it today; a gRPC
 // proxy to `hoist serve` or to a real containerd provides the same shape (issue: hoist as a client).
 import type { ContentStore } from '../content/types.ts';
+import type { Context } from '../core/context.ts';
+import type { Descriptor } from '../core/descriptor.ts';
+import type { Digest } from '../core/digest.ts';
 import type { PrunedLease } from '../gc/collector.ts';
 import type { StoreUsage } from '../gc/usage.ts';
 import type { GcStats, ImageStore, LeaseManager, NamespaceStore } from '../metadata/types.ts';
-import type { Snapshotter } from '../snapshots/types.ts';
+import type { Mount, Snapshotter } from '../snapshots/types.ts';
 
 /** Store-wide housekeeping; only backends that own the disk (embedded, hoist serve) offer it. */
 export interface Maintenance {
@@ -20,6 +23,11 @@ export interface Backend {
   namespaces: NamespaceStore;
   /** Snapshotters by name (`overlayfs`, `native`). */
   snapshotters: ReadonlyMap<string, Snapshotter>;
+  /**
+   * Apply a layer on the daemon into the mounts of an active snapshot (containerd's Diff.Apply), returning
+   * the diffID it computed. Absent for the embedded store, which applies in process.
+   */
+  applyLayer?(ctx: Context, layer: Descriptor, mounts: Mount[]): Promise<Digest>;
   /** Run garbage collection and wait for it (containerd: a synchronous delete). */
   collectGarbage(): Promise<GcStats | undefined>;
   maintenance?: Maintenance;

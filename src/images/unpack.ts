@@ -77,6 +77,22 @@ async function committed(sn: Snapshotter, ctx: Context, key: string): Promise<bo
   }
 }
 
+/** Commit the active `key` as `chain`; another unpack that committed the same chain first wins. */
+async function commitChain(
+  sn: Snapshotter,
+  ctx: Context,
+  chain: Digest,
+  key: string,
+): Promise<'applied' | 'exists'> {
+  try {
+    await sn.commit(ctx, chain, key, { labels: {} });
+    return 'applied';
+  } catch (err) {
+    if (isAlreadyExists(err)) return 'exists';
+    throw err;
+  }
+}
+
 /** Apply one layer on top of `parent` and commit it as `chain`. */
 async function applyOne(
   backend: Backend,
@@ -91,9 +107,21 @@ async function applyOne(
   // containerd's key shape (`extract-<time>-<random> <chainID>`), so its tools read our snapshots alike.
   const key = `extract-${Date.now()}-${randomBytes(4).toString('hex')} ${chain}`;
   // Protected by the unpack's lease (ctx.lease) while it runs; collectable after a crash.
-  await sn.prepare(ctx, key, parent, { labels: {} });
+  const mounts = await sn.prepare(ctx, key, parent, { labels: {} });
   let ok = false;
   try {
+    if (backend.applyLayer) {
+      // Through a daemon: it applies into its own directories, as containerd's Diff.Apply does.
+      const applied = await backend.applyLayer(ctx, layer, mounts);
+      if (applied !== diffId)
+        throw new HoistError(
+          'HOIST_DIGEST_MISMATCH',
+          `layer diffID mismatch: expected ${diffId}, got ${applied}; the unpacked snapshot is discarded`,
+        );
+      const r = await commitChain(sn, ctx, chain, key);
+      ok = r === 'applied'; // 'exists': ours is redundant, removed below
+      return r;
+    }
     const target = await sn.applyTarget(ctx, key);
     const stream = await backend.content.reader(ctx, layer.digest);
     const applyOpts: Parameters<typeof applyLayer>[1] = {
@@ -113,15 +141,9 @@ async function applyOne(
         { hint: 'remove the image and pull it again' },
       );
     }
-    try {
-      await sn.commit(ctx, chain, key, { labels: {} });
-      ok = true;
-      return 'applied';
-    } catch (err) {
-      // Another unpack committed the same chain first: ours is redundant.
-      if (isAlreadyExists(err)) return 'exists';
-      throw err;
-    }
+    const r = await commitChain(sn, ctx, chain, key);
+    ok = r === 'applied'; // 'exists': ours is redundant, removed below
+    return r;
   } finally {
     if (!ok) await sn.remove(ctx, key).catch(() => undefined);
   }

@@ -109,7 +109,7 @@ test('an unreachable address: one clear error', async () => {
   assert.match(r.stderr, /cannot reach the containerd API at .*nothing\.sock/);
 });
 
-test('pull through --address fetches client-side and writes through the daemon (containerd 1.6, hoist serve)', {
+test('pull through --address fetches client-side, writes and unpacks through the daemon (containerd 1.6, hoist serve)', {
   skip: !isRoot && 'needs root (containerd)',
 }, async () => {
   const d = await startContainerd();
@@ -145,10 +145,25 @@ test('pull through --address fetches client-side and writes through the daemon (
       );
       assert.equal(again.code, 0, again.stderr);
       assert.match(again.stderr, /0 fetched/);
-      // Unpacking needs the daemon's snapshotters, which the client does not drive yet: a clear error.
-      const unpack = await cli.run('--address', socket, 'pull', '--plain-http', ref);
-      assert.notEqual(unpack.code, 0);
-      assert.match(unpack.stderr, /snapshotter/);
+      // With unpack (the default): Prepare, Diff.Apply on the daemon, Commit — as ctr does.
+      const unpack = await cli.run(
+        '--address',
+        socket,
+        'pull',
+        '--plain-http',
+        '--snapshotter',
+        'native',
+        ref,
+      );
+      assert.equal(unpack.code, 0, unpack.stderr);
+      const unpacked = await ctr('images', 'check', '--snapshotter', 'native');
+      assert.match(
+        unpacked.split('\n').find((l) => l.startsWith(ref)) ?? '',
+        /complete.*\strue\s*$/,
+        unpacked,
+      );
+      const checked = await cli.run('--address', socket, 'image', 'check', ref);
+      assert.match(checked.stdout, /native=true/, checked.stderr);
     }
   } finally {
     await srv.cleanup();

@@ -2,9 +2,11 @@
 // /run/containerd/containerd.sock) or `hoist serve`. Listing, inspecting, tagging and removing work on
 // the daemon's own records, so hoist's one-row-per-image view applies to a node's CRI images as they are.
 // Garbage collection belongs to the daemon: image deletes ask for `sync`, so it has run when rmi returns.
-// Snapshots, disk usage and prune need the store itself and are refused with a clear error.
+// Unpack goes as ctr's does (Snapshots.Prepare, Diff.Apply on the daemon, Commit); disk usage and prune
+// need the store itself and are refused with a clear error.
 import type { Backend } from '../backend.ts';
 import { GrpcChannel } from './channel.ts';
+import { GrpcSnapshotter, remoteApply } from './snapshots.ts';
 import { GrpcContentStore, GrpcImageStore, GrpcLeaseManager, GrpcNamespaceStore } from './stores.ts';
 
 export async function openGrpc(address: string): Promise<Backend> {
@@ -14,7 +16,11 @@ export async function openGrpc(address: string): Promise<Backend> {
     images: new GrpcImageStore(ch),
     leases: new GrpcLeaseManager(ch),
     namespaces: new GrpcNamespaceStore(ch),
-    snapshotters: new Map(),
+    snapshotters: new Map([
+      ['overlayfs', new GrpcSnapshotter(ch, 'overlayfs')],
+      ['native', new GrpcSnapshotter(ch, 'native')],
+    ]),
+    applyLayer: (ctx, layer, mounts) => remoteApply(ch, ctx, layer, mounts),
     // The daemon collected during the synchronous deletes; nothing to report from here.
     collectGarbage: async () => undefined,
     close: () => ch.close(),
