@@ -43,11 +43,18 @@ export function session(cmd: Command): Session {
     ctx: { namespace },
     backend() {
       // `serve` has its own --address (where to listen); only the global one picks a daemon to talk to.
-      const address = cmd.name() === 'serve' ? undefined : (g.address ?? process.env.HOIST_ADDRESS);
-      state.backend ??= address
-        ? import('../client/grpc/backend.ts').then((m) => m.openGrpc(address))
-        : openEmbedded(config.root);
-      return state.backend;
+      state.backend ??= (async (): Promise<Backend> => {
+        if (cmd.name() === 'serve') return openEmbedded(config.root);
+        // An explicit daemon, else the live `hoist serve` that owns this store, else the store itself.
+        const address =
+          g.address ??
+          process.env.HOIST_ADDRESS ??
+          (await import('../server/daemon-marker.ts').then((m) => m.liveDaemon(config.root)));
+        return address
+          ? import('../client/grpc/backend.ts').then((m) => m.openGrpc(address))
+          : openEmbedded(config.root);
+      })();
+      return state.backend as Promise<Backend>;
     },
   };
 }

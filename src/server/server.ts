@@ -7,6 +7,7 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { Backend } from '../client/backend.ts';
 import { openEmbedded } from '../client/embedded.ts';
+import { removeDaemonMarker, writeDaemonMarker } from './daemon-marker.ts';
 import { EventBus } from './events.ts';
 import { GcScheduler } from './gc-scheduler.ts';
 import type { Logger } from './log.ts';
@@ -155,6 +156,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     throw err;
   }
   gc.start();
+  // Tell CLI processes on the same store that a daemon owns it, so they go through it (session.ts).
+  await writeDaemonMarker(opts.root, path);
   log.info('serving', { address: path, root: opts.root, services: services.map((s) => s.service.typeName) });
 
   let stopped: Promise<void> | undefined;
@@ -184,6 +187,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     await Promise.race([env.calls.idle(), new Promise((r) => (timer = setTimeout(r, HANDLER_UNWIND_MS)))]);
     clearTimeout(timer);
     await gc.stop();
+    await removeDaemonMarker(opts.root, path);
     await backend.close();
     log.info('stopped', { address: path });
   };

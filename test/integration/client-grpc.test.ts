@@ -170,3 +170,22 @@ test('pull through --address fetches client-side, writes and unpacks through the
     await d.stop();
   }
 });
+
+test('on a store a live hoist serve owns, the CLI goes through the daemon; after it stops, the store again', async () => {
+  const srv = await startServe();
+  try {
+    await srv.ctrOk('content', 'fetch', '--plain-http', ref);
+    const listed = await srv.hoist('images');
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.equal(tableRows(listed.stdout).length, 1);
+    // Maintenance would race the daemon's writes: refused, naming the daemon.
+    const df = await srv.hoist('system', 'df');
+    assert.notEqual(df.code, 0);
+    assert.match(df.stderr, /hoist serve that owns this store/);
+    assert.equal(await srv.stop(), 0);
+    const after = await srv.hoist('system', 'df');
+    assert.equal(after.code, 0, after.stderr);
+  } finally {
+    await srv.cleanup();
+  }
+});

@@ -87,8 +87,10 @@ export function ensureMaintenance<T>(value: T | undefined): T {
   if (!value)
     throw new HoistError(
       'HOIST_NOT_IMPLEMENTED',
-      'disk usage, lease pruning and store maintenance need the store itself, not a daemon at --address',
-      { hint: 'run the command without --address / HOIST_ADDRESS, on the machine that holds the store' },
+      'disk usage, lease pruning and store maintenance need the store itself, not a daemon (--address, HOIST_ADDRESS, or the hoist serve that owns this store)',
+      {
+        hint: 'without --address on the machine that holds the store; a store owned by `hoist serve` is maintained by the daemon (its GC runs on schedule)',
+      },
     );
   return value;
 }
