@@ -28,6 +28,11 @@ export interface Backend {
    * the diffID it computed. Absent for the embedded store, which applies in process.
    */
   applyLayer?(ctx: Context, layer: Descriptor, mounts: Mount[]): Promise<Digest>;
+  /**
+   * Compute and store, on the daemon, the layer between two snapshots' mounts (containerd's Diff.Diff):
+   * the compressed blob's descriptor. Absent for the embedded store, which diffs in process.
+   */
+  diffLayer?(ctx: Context, left: Mount[], right: Mount[], mediaType: string): Promise<Descriptor>;
   /** Run garbage collection and wait for it (containerd: a synchronous delete). */
   collectGarbage(): Promise<GcStats | undefined>;
   maintenance?: Maintenance;

@@ -91,6 +91,63 @@ async function writeDoc(
   return { digest, size: bytes.length };
 }
 
+interface StoredLayer {
+  digest: Digest;
+  size: number;
+  diffId: Digest;
+}
+
+/** In process: the differ's tar → gzip → content store, hashing both sides on the way. */
+async function localLayer(
+  backend: Backend,
+  sn: Snapshotter,
+  ctx: Context,
+  key: string,
+  parentChain: Digest | undefined,
+): Promise<StoredLayer> {
+  const tarHash = new DigestVerifier();
+  const gz = new PassThrough({ highWaterMark: 1 << 20 });
+  const piping = pipeline(
+    await snapshotLayer(sn, ctx, key, parentChain),
+    hashing(tarHash),
+    createGzip({ chunkSize: 512 * 1024 }),
+    gz,
+  );
+  const [written] = await Promise.all([
+    writeBlob(backend.content, ctx, `commit-layer-${key}-${randomBytes(4).toString('hex')}`, gz),
+    piping,
+  ]);
+  const diffId = tarHash.digest();
+  await backend.content.update(ctx, { digest: written.digest, labels: { [Labels.uncompressed]: diffId } }, [
+    `labels.${Labels.uncompressed}`,
+  ]);
+  return { digest: written.digest, size: written.size, diffId };
+}
+
+/** Through a daemon: Diff.Diff between a view of the parent and the active snapshot, stored there. */
+async function daemonLayer(
+  backend: Backend,
+  sn: Snapshotter,
+  ctx: Context,
+  key: string,
+  parentChain: Digest | undefined,
+): Promise<StoredLayer> {
+  const viewKey = `commit-parent-${randomBytes(6).toString('hex')}`;
+  const left = parentChain ? await sn.view(ctx, viewKey, parentChain, { labels: {} }) : [];
+  try {
+    const right = await sn.mounts(ctx, key);
+    const d = await backend.diffLayer!(ctx, left, right, MediaType.OciLayerGzip);
+    const diffId = (await backend.content.info(ctx, d.digest)).labels[Labels.uncompressed] as
+      | Digest
+      | undefined;
+    if (!diffId)
+      throw new HoistError('HOIST_INTERNAL', `the daemon stored layer ${d.digest} without its diffID label`);
+    return { digest: d.digest, size: d.size, diffId };
+  } finally {
+    if (parentChain) await sn.remove(ctx, viewKey).catch(() => undefined);
+  }
+}
+
 export async function commitSnapshot(
   backend: Backend,
   ctx: Context,
@@ -125,30 +182,18 @@ export async function commitSnapshot(
         `snapshot ${key} is not on top of its base image's layers`,
       );
 
-    // The layer: tar of the changes → gzip → content store, hashing both sides on the way.
-    const tarHash = new DigestVerifier();
-    const gz = new PassThrough({ highWaterMark: 1 << 20 });
-    const piping = pipeline(
-      await snapshotLayer(sn, lctx, key, parentChain),
-      hashing(tarHash),
-      createGzip({ chunkSize: 512 * 1024 }),
-      gz,
-    );
-    const [written] = await Promise.all([
-      writeBlob(backend.content, lctx, `commit-layer-${key}-${randomBytes(4).toString('hex')}`, gz),
-      piping,
-    ]);
-    const diffId = tarHash.digest();
-    await backend.content.update(
-      lctx,
-      { digest: written.digest, labels: { [Labels.uncompressed]: diffId } },
-      [`labels.${Labels.uncompressed}`],
-    );
+    const {
+      digest: layerDigest,
+      size: layerSize,
+      diffId,
+    } = backend.diffLayer
+      ? await daemonLayer(backend, sn, lctx, key, parentChain)
+      : await localLayer(backend, sn, lctx, key, parentChain);
     const docker = rawManifest.mediaType === MediaType.DockerManifest;
     const layer: Descriptor = {
       mediaType: docker ? MediaType.DockerLayerGzip : MediaType.OciLayerGzip,
-      digest: written.digest,
-      size: written.size,
+      digest: layerDigest,
+      size: layerSize,
     };
 
     // Config: the base config plus the new diff_id and a history entry.

@@ -2,7 +2,7 @@
 // stored under the CRI's three names in `k8s.io` shows as one row (`--all`: three), and `rmi <short id>`
 // removes all three and containerd collects the blobs before rmi returns; the same against `hoist serve`.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -187,5 +187,46 @@ test('on a store a live hoist serve owns, the CLI goes through the daemon; after
     assert.equal(after.code, 0, after.stderr);
   } finally {
     await srv.cleanup();
+  }
+});
+
+test('snapshot prepare and commit through --address (containerd 1.6 and hoist serve): Diff.Diff on the daemon', {
+  skip: !isRoot && 'needs root (containerd)',
+}, async () => {
+  const d = await startContainerd();
+  const srv = await startServe();
+  try {
+    for (const [socket, ctr] of [
+      [d.socket, (...a: string[]) => d.ctrOk(...a)],
+      [srv.socket, (...a: string[]) => srv.ctrOk(...a)],
+    ] as const) {
+      const h = (...a: string[]) => cli.ok('--address', socket, ...a);
+      await h('pull', '--plain-http', '--snapshotter', 'native', ref);
+      const work = (await h('snapshot', '--snapshotter', 'native', 'prepare', 'work', '--from', ref)).trim();
+      await writeFile(join(work, 'etc', 'committed.txt'), 'through the daemon\n');
+      const out = await h(
+        'commit',
+        '--snapshotter',
+        'native',
+        '-m',
+        'via daemon',
+        'work',
+        'local/committed:1',
+      );
+      assert.match(out, /docker\.io\/local\/committed:1 sha256:[0-9a-f]{64}/);
+      const check = await ctr('images', 'check', '--snapshotter', 'native');
+      assert.match(
+        check.split('\n').find((l) => l.startsWith('docker.io/local/committed:1')) ?? '',
+        /complete.*\strue\s*$/,
+        check,
+      );
+      const plain = join(dir, `committed-${socket === d.socket ? 'ctrd' : 'hoist'}`);
+      await h('image', 'unpack', 'local/committed:1', '--to', plain);
+      assert.equal(await readFile(join(plain, 'etc', 'committed.txt'), 'utf8'), 'through the daemon\n');
+      assert.equal(await readFile(join(plain, 'etc', 'os-release'), 'utf8'), 'ID=fixture\n');
+    }
+  } finally {
+    await srv.cleanup();
+    await d.stop();
   }
 });

@@ -72,13 +72,13 @@ export function registerPrepareCommand(snap: Command): void {
         process.stdout.write(`${resolvePath(all.mount)}\n`);
         return;
       }
-      const dirs = await sn.dirs(s.ctx, key);
-      if (!dirs.layered || dirs.parents.length === 0) {
-        process.stdout.write(`${dirs.dir}\n`);
+      // A bind mount is the snapshot's whole tree (native, or an overlay base): a directory to change.
+      // An overlay mount is only usable mounted: say how (the upper directory alone is not the tree).
+      const m = mounts[0]!;
+      if (m.type === 'bind' || m.type === 'rbind') {
+        process.stdout.write(`${m.source}\n`);
         return;
       }
-      // overlayfs: the upper directory alone is not the image's tree; say how to mount it.
-      const m = mounts[0]!;
       process.stdout.write(`mount -t ${m.type} ${m.source} -o ${m.options.join(',')} DIR\n`);
     });
 }

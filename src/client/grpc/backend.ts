@@ -6,7 +6,7 @@
 // need the store itself and are refused with a clear error.
 import type { Backend } from '../backend.ts';
 import { GrpcChannel } from './channel.ts';
-import { GrpcSnapshotter, remoteApply } from './snapshots.ts';
+import { GrpcSnapshotter, remoteApply, remoteDiff } from './snapshots.ts';
 import { GrpcContentStore, GrpcImageStore, GrpcLeaseManager, GrpcNamespaceStore } from './stores.ts';
 
 export async function openGrpc(address: string): Promise<Backend> {
@@ -21,6 +21,7 @@ export async function openGrpc(address: string): Promise<Backend> {
       ['native', new GrpcSnapshotter(ch, 'native')],
     ]),
     applyLayer: (ctx, layer, mounts) => remoteApply(ch, ctx, layer, mounts),
+    diffLayer: (ctx, left, right, mediaType) => remoteDiff(ch, ctx, left, right, mediaType),
     // The daemon collected during the synchronous deletes; nothing to report from here.
     collectGarbage: async () => undefined,
     close: () => ch.close(),

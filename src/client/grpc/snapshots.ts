@@ -177,3 +177,25 @@ export async function remoteApply(
   });
   return (r.applied?.digest ?? '') as Digest;
 }
+
+/** Diff.Diff on the daemon: the layer between two mounts, compressed and stored there. */
+export async function remoteDiff(
+  ch: GrpcChannel,
+  ctx: Context,
+  left: Mount[],
+  right: Mount[],
+  mediaType: string,
+): Promise<Descriptor> {
+  const toProto = (ms: Mount[]) =>
+    ms.map((m) => ({ type: m.type, source: m.source, target: m.target ?? '', options: m.options }));
+  const r = await ch.unary(Diff, Diff.method.diff, ctx, {
+    left: toProto(left),
+    right: toProto(right),
+    mediaType,
+  });
+  return {
+    mediaType: r.diff?.mediaType ?? mediaType,
+    digest: (r.diff?.digest ?? '') as Digest,
+    size: Number(r.diff?.size ?? 0n),
+  };
+}
