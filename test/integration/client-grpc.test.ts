@@ -2,10 +2,12 @@
 // stored under the CRI's three names in `k8s.io` shows as one row (`--all`: three), and `rmi <short id>`
 // removes all three and containerd collects the blobs before rmi returns; the same against `hoist serve`.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
 import { Metadata } from '@grpc/grpc-js';
 import { ImageService } from '../../src/server/gen/k8s/cri/runtime/v1/api_pb.ts';
 import { startContainerd } from '../helpers/containerd.ts';
@@ -16,6 +18,7 @@ import { type HoistStore, tableRows, tempStore } from '../helpers/run-hoist.ts';
 import { startServe } from '../helpers/serve.ts';
 
 const isRoot = process.getuid?.() === 0;
+const skopeo = async (...args: string[]) => (await promisify(execFile)('skopeo', args)).stdout;
 let reg: TestRegistry;
 let dir: string;
 let built: BuiltEntry[];
@@ -228,5 +231,32 @@ test('snapshot prepare and commit through --address (containerd 1.6 and hoist se
   } finally {
     await srv.cleanup();
     await d.stop();
+  }
+});
+
+test('save, load, convert, push and inspect through --address (hoist serve)', async () => {
+  const srv = await startServe();
+  try {
+    const h = (...a: string[]) => cli.ok('--address', srv.socket, ...a);
+    await h('pull', '--plain-http', '--unpack=false', ref);
+    const tar = join(dir, 'through-daemon.tar');
+    await h('save', '-o', tar, ref);
+    await h('-n', 'other', 'load', '--unpack=false', '-i', tar);
+    assert.ok(
+      (await srv.ctrOk('-n', 'other', 'images', 'ls', '-q')).includes(ref),
+      'loaded through the daemon',
+    );
+    await h('image', 'convert', '--zstd', ref, 'local/zstd:1');
+    assert.match(await h('image', 'check', 'local/zstd:1'), /\scomplete\s/);
+    await h('tag', 'local/zstd:1', `${reg.registryHost}/node/zstd:1`);
+    await h('push', '--plain-http', `${reg.registryHost}/node/zstd:1`);
+    // The registry holds the zstd image the daemon converted: skopeo reads its manifest.
+    const raw = JSON.parse(
+      await skopeo('inspect', '--raw', '--tls-verify=false', `docker://${reg.registryHost}/node/zstd:1`),
+    ) as { layers: { mediaType: string }[] };
+    assert.ok(raw.layers.length > 0);
+    for (const l of raw.layers) assert.equal(l.mediaType, 'application/vnd.oci.image.layer.v1.tar+zstd');
+  } finally {
+    await srv.cleanup();
   }
 });
