@@ -5,6 +5,7 @@ import type { Context } from '../core/context.ts';
 import type { Descriptor } from '../core/descriptor.ts';
 import type { Digest } from '../core/digest.ts';
 import type { PrunedLease } from '../gc/collector.ts';
+import type { ConsistencyOptions, ConsistencyReport } from '../gc/consistency.ts';
 import type { StoreUsage } from '../gc/usage.ts';
 import type { GcStats, ImageStore, LeaseManager, NamespaceStore } from '../metadata/types.ts';
 import type { Mount, Snapshotter } from '../snapshots/types.ts';
@@ -14,6 +15,8 @@ export interface Maintenance {
   usage(): Promise<StoreUsage>;
   /** Remove expired leases and leases whose owner process is gone; never a live owner's lease. */
   pruneLeases(): Promise<PrunedLease[]>;
+  /** Is the store consistent: records against the disk, images' content present or fetchable. */
+  check(opts?: ConsistencyOptions): Promise<ConsistencyReport>;
 }
 
 export interface Backend {

@@ -1,4 +1,5 @@
 // The embedded backend: the local SQLite + file store under one root, used with no daemon.
+import { checkConsistency } from '../gc/consistency.ts';
 import { type LocalStore, openLocalStore } from '../metadata/store.ts';
 import type { Backend } from './backend.ts';
 
@@ -15,6 +16,7 @@ export async function openEmbedded(root: string): Promise<Backend & { store: Loc
     maintenance: {
       usage: () => store.gc.usage(),
       pruneLeases: () => store.gc.pruneLeases(),
+      check: (opts) => checkConsistency(store, opts),
     },
     close: () => store.close(),
   };

@@ -1,5 +1,6 @@
 // `hoist system df` and `hoist system prune`: where the disk goes, and getting it back.
 import type { Command } from 'commander';
+import type { ConsistencyReport } from '../../gc/consistency.ts';
 import { pruneImages } from '../../images/prune.ts';
 import { renderTable } from '../output/tabwriter.ts';
 import { humanSize } from '../output/units.ts';
@@ -90,4 +91,35 @@ export function registerSystemCommands(program: Command): void {
       if (gc?.removedSnapshots) process.stdout.write(`Deleted snapshots: ${gc.removedSnapshots}\n`);
       process.stdout.write(`Total reclaimed space: ${humanSize(bytes)}\n`);
     });
+  system
+    .command('check')
+    .description(
+      'Check the store is consistent: database intact, every record backed on disk, every image complete or fetchable (exit 1 on a problem)',
+    )
+    .option('--verify', 'also re-hash every blob (reads every byte)')
+    .option('--format <format>', 'table or json', 'table')
+    .action(async (flags: { verify?: boolean; format: string }, command: Command) => {
+      const s = session(command);
+      const b = await s.backend();
+      const r = await ensureMaintenance(b.maintenance).check({ verify: flags.verify === true });
+      if (flags.format === 'json') process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+      else process.stdout.write(renderConsistency(r));
+      if (!r.ok) process.exitCode = 1;
+    });
+}
+
+function renderConsistency(r: ConsistencyReport): string {
+  const c = r.checked;
+  let out = `Checked ${c.images} images, ${c.contentRecords} content records, ${c.blobFiles} blob files, ${c.snapshots} snapshots, ${c.ingests} ingests`;
+  out += c.verifiedBlobs > 0 ? ` (${c.verifiedBlobs} blobs re-hashed)\n` : '\n';
+  const rows = (findings: ConsistencyReport['problems']) => [
+    ['KIND', 'NAMESPACE', 'SUBJECT', 'DETAIL'],
+    ...findings.map((f) => [f.kind, f.namespace ?? '', f.subject, f.detail]),
+  ];
+  if (r.problems.length > 0) out += `\nProblems (${r.problems.length}):\n${renderTable(rows(r.problems))}`;
+  if (r.notes.length > 0) out += `\nNotes (${r.notes.length}, accounted for):\n${renderTable(rows(r.notes))}`;
+  out += r.ok
+    ? '\nThe store is consistent.\n'
+    : '\nThe store is NOT consistent. Re-pull the images named above (`hoist pull`), or remove them (`hoist rmi`) and run `hoist system prune`.\n';
+  return out;
 }
