@@ -20,6 +20,7 @@ import { eventsService } from './services/events.ts';
 import { imagesService } from './services/images.ts';
 import { introspectionService } from './services/introspection.ts';
 import { leasesService } from './services/leases.ts';
+import { maintenanceService } from './services/maintenance.ts';
 import { namespacesService } from './services/namespaces.ts';
 import { snapshotsService } from './services/snapshots.ts';
 import { versionService } from './services/version.ts';
@@ -69,6 +70,7 @@ function coreServices(deps: ServerDeps, stopping: AbortSignal): RegisteredServic
     snapshotsService(deps),
     diffService(deps),
     eventsService(deps, stopping),
+    maintenanceService(deps),
   ];
 }
 

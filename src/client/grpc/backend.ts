@@ -3,14 +3,16 @@
 // the daemon's own records, so hoist's one-row-per-image view applies to a node's CRI images as they are.
 // Garbage collection belongs to the daemon: image deletes ask for `sync`, so it has run when rmi returns.
 // Unpack goes as ctr's does (Snapshots.Prepare, Diff.Apply on the daemon, Commit); disk usage and prune
-// need the store itself and are refused with a clear error.
+// go to hoist serve's maintenance service (a containerd has none: refused with a clear error).
 import type { Backend } from '../backend.ts';
 import { GrpcChannel } from './channel.ts';
+import { GrpcMaintenance } from './maintenance.ts';
 import { GrpcSnapshotter, remoteApply, remoteDiff } from './snapshots.ts';
 import { GrpcContentStore, GrpcImageStore, GrpcLeaseManager, GrpcNamespaceStore } from './stores.ts';
 
 export async function openGrpc(address: string): Promise<Backend> {
   const ch = new GrpcChannel(address);
+  const maintenance = new GrpcMaintenance(ch);
   return {
     content: new GrpcContentStore(ch),
     images: new GrpcImageStore(ch),
@@ -22,8 +24,10 @@ export async function openGrpc(address: string): Promise<Backend> {
     ]),
     applyLayer: (ctx, layer, mounts) => remoteApply(ch, ctx, layer, mounts),
     diffLayer: (ctx, left, right, mediaType) => remoteDiff(ch, ctx, left, right, mediaType),
-    // The daemon collected during the synchronous deletes; nothing to report from here.
-    collectGarbage: async () => undefined,
+    // hoist serve collects on request (prune) and reports; a containerd collected during the
+    // synchronous deletes and has nothing to report.
+    collectGarbage: () => maintenance.collectGarbage(),
+    maintenance,
     close: () => ch.close(),
   };
 }
