@@ -31,6 +31,10 @@ function fromServiceError(err: ServiceError, address: string): HoistError {
       },
     );
   }
+  // Another writer holds the ingest ref (containerd: "ref … locked for …", hoist: "ref … locked by …"):
+  // the same condition as an embedded store's lock, so pulls wait for the other writer as they do there.
+  if (err.code === 14 /* UNAVAILABLE */ && /\bref .* locked\b/.test(err.details))
+    return new HoistError('HOIST_LOCKED', err.details, { cause: err });
   const code = FROM_GRPC.get(err.code) ?? 'HOIST_INTERNAL';
   return new HoistError(code, err.details || err.message, { cause: err });
 }
