@@ -11,7 +11,7 @@ import { type RunOptions, type RunResult, run, type Sample, sampleOf, sleep, vmH
 const USER_HZ = 100;
 
 /** A process's user + system CPU time so far, from /proc/<pid>/stat (fields 14 and 15), in ms. */
-async function cpuMsOf(pid: number): Promise<number> {
+export async function cpuMsOf(pid: number): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
   // The command name (field 2) is in parentheses and may contain spaces: split after the last ')'.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -39,12 +39,19 @@ export interface Containerd {
   stop(): Promise<void>;
 }
 
-function containerdConfig(dir: string): string {
+function containerdConfig(dir: string, cri: boolean): string {
+  const disabled = [
+    ...(cri ? [] : ['io.containerd.grpc.v1.cri']),
+    'io.containerd.snapshotter.v1.btrfs',
+    'io.containerd.snapshotter.v1.zfs',
+    'io.containerd.snapshotter.v1.devmapper',
+    'io.containerd.snapshotter.v1.aufs',
+  ];
   return [
     'version = 2',
     `root = "${join(dir, 'root')}"`,
     `state = "${join(dir, 'state')}"`,
-    'disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]',
+    `disabled_plugins = [${disabled.map((p) => JSON.stringify(p)).join(', ')}]`,
     '[grpc]',
     `  address = "${join(dir, 'containerd.sock')}"`,
     '[ttrpc]',
@@ -65,11 +72,14 @@ process.once('exit', () => {
   for (const c of liveDaemons) c.kill('SIGKILL');
 });
 
-/** Start containerd on a scratch root/state dir with its own socket; resolves once `ctr version` answers. */
-export async function startContainerd(): Promise<Containerd> {
+/**
+ * Start containerd on a scratch root/state dir with its own socket; resolves once `ctr version` answers.
+ * `cri`: also its CRI plugin (the image service is all the benches use).
+ */
+export async function startContainerd(opts: { cri?: boolean } = {}): Promise<Containerd> {
   const dir = await mkdtemp(join(tmpdir(), 'hoist-bench-ctrd-'));
   const configFile = join(dir, 'config.toml');
-  await writeFile(configFile, containerdConfig(dir));
+  await writeFile(configFile, containerdConfig(dir, opts.cri === true));
   const socket = join(dir, 'containerd.sock');
   const child = spawn(CONTAINERD, ['--config', configFile], {
     stdio: ['ignore', 'ignore', 'pipe'],

@@ -33,9 +33,15 @@ const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
 export class SummaryCache {
   #content: ContentStore;
   #cache = new Map<string, Promise<ImageSummary>>();
+  #maxEntries: number;
 
-  constructor(content: ContentStore) {
+  /**
+   * `maxEntries` bounds a long-lived cache (the daemon's CRI service keeps one: summaries of
+   * content-addressed targets never change, and re-reading 1,000 configs per ListImages is its cost).
+   */
+  constructor(content: ContentStore, opts: { maxEntries?: number } = {}) {
     this.#content = content;
+    this.#maxEntries = opts.maxEntries ?? Number.POSITIVE_INFINITY;
   }
 
   get(ctx: Context, target: Descriptor): Promise<ImageSummary> {
@@ -44,7 +50,16 @@ export class SummaryCache {
     if (!p) {
       p = summarize(this.#content, ctx, target);
       this.#cache.set(key, p);
-      p.catch(() => this.#cache.delete(key));
+      // Not kept: failures, and summaries without a readable manifest (its content may arrive later).
+      p.then(
+        (s) => s.primary === undefined && this.#cache.delete(key),
+        () => this.#cache.delete(key),
+      );
+      // Oldest first (a Map iterates in insertion order).
+      for (const k of this.#cache.keys()) {
+        if (this.#cache.size <= this.#maxEntries) break;
+        this.#cache.delete(k);
+      }
     }
     return p;
   }

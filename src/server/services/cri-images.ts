@@ -43,8 +43,7 @@ interface Grouped {
 const PINNED = 'io.cri-containerd.pinned';
 
 /** Every CRI image in k8s.io: records grouped by target, then by config digest (the CRI image ID). */
-async function criImages(deps: ServerDeps, ctx: Context): Promise<Grouped[]> {
-  const summaries = new SummaryCache(deps.backend.content);
+async function criImages(deps: ServerDeps, ctx: Context, summaries: SummaryCache): Promise<Grouped[]> {
   const byId = new Map<string, Grouped>();
   for (const g of groupByTarget(await deps.backend.images.list(ctx))) {
     const s = await summaries.get(ctx, g.names[0]!.record.target).catch(() => undefined);
@@ -89,7 +88,12 @@ async function criImages(deps: ServerDeps, ctx: Context): Promise<Grouped[]> {
 }
 
 /** The CRI image a user string names (ID, ID prefix or reference), or undefined. */
-async function findImage(deps: ServerDeps, ctx: Context, spec: string): Promise<Grouped | undefined> {
+async function findImage(
+  deps: ServerDeps,
+  ctx: Context,
+  spec: string,
+  summaries: SummaryCache,
+): Promise<Grouped | undefined> {
   let target: Digest;
   try {
     target = (await resolveImage(deps.backend.images, ctx, spec)).group.target;
@@ -97,7 +101,7 @@ async function findImage(deps: ServerDeps, ctx: Context, spec: string): Promise<
     if (isNotFound(err)) return undefined;
     throw err;
   }
-  const all = await criImages(deps, ctx);
+  const all = await criImages(deps, ctx, summaries);
   return (
     all.find((g) => g.names.some((n) => n === spec)) ??
     all.find((g) => g.id === target) ??
@@ -149,14 +153,17 @@ export function criImageService(deps: ServerDeps, opts: CriOptions): RegisteredS
     namespace: CRI_NAMESPACE,
     ...(signal ? { signal } : {}),
   });
+  // Kept for the daemon's life, like containerd's CRI image cache: what a target's manifest and config say
+  // never changes, and reading them again for every ListImages was most of its cost.
+  const summaries = new SummaryCache(deps.backend.content, { maxEntries: 50_000 });
   return defineService('cri', ImageService, {
     async listImages(_req, call) {
       // containerd 1.6 ignores the filter; so does hoist, so both answer alike.
-      return { images: (await criImages(deps, ctxOf(call.signal))).map((g) => g.image) };
+      return { images: (await criImages(deps, ctxOf(call.signal), summaries)).map((g) => g.image) };
     },
     async imageStatus(req, call) {
       const ctx = ctxOf(call.signal);
-      const found = await findImage(deps, ctx, req.image?.image ?? '');
+      const found = await findImage(deps, ctx, req.image?.image ?? '', summaries);
       if (!found) return {};
       const info: Record<string, string> = {};
       if (req.verbose)
@@ -179,7 +186,7 @@ export function criImageService(deps: ServerDeps, opts: CriOptions): RegisteredS
     },
     async removeImage(req, call) {
       const ctx = ctxOf(call.signal);
-      const found = await findImage(deps, ctx, req.image?.image ?? '');
+      const found = await findImage(deps, ctx, req.image?.image ?? '', summaries);
       if (!found) return {};
       for (const name of found.names) {
         await deps.backend.images.delete(ctx, name).catch((err: unknown) => {
