@@ -30,7 +30,10 @@ export async function resolveImage(images: ImageStore, ctx: Context, input: stri
   const name = normalizeName(input);
   try {
     const rec = await images.get(ctx, name);
-    const group = groupByTarget(await images.listByTarget(ctx, rec.target.digest))[0]!;
+    const group = groupByTarget(await images.listByTarget(ctx, rec.target.digest))[0];
+    // Removed (or moved to another target) by someone else between the two reads.
+    if (!group || !group.names.some((n) => n.name === rec.name))
+      throw notFound(`image ${JSON.stringify(rec.name)}: not found`);
     return { group, name: rec.name };
   } catch (err) {
     if (!(err instanceof HoistError) || err.code !== 'HOIST_NOT_FOUND') throw err;

@@ -38,6 +38,8 @@ export class MetadataDb {
   #queue: Promise<unknown> = Promise.resolve();
   #inside = new AsyncLocalStorage<true>();
   #closed = false;
+  /** Transactions ended (committed or rolled back) on this connection: part of changeStamp(). */
+  #transactions = 0;
 
   private constructor(path: string, db: DatabaseSync) {
     this.path = path;
@@ -131,6 +133,17 @@ export class MetadataDb {
     return { changes: Number(r.changes) };
   }
 
+  /**
+   * A token that changes whenever the database may have changed: another connection committed (SQLite's
+   * `data_version`) or a transaction of this one ended. Undefined while a transaction is open on this
+   * connection (its reads may see uncommitted rows). Read caches key on it (images.list).
+   */
+  changeStamp(): string | undefined {
+    if (this.#closed || this.#db.isTransaction) return undefined;
+    const v = this.get<{ data_version: number }>('PRAGMA data_version')?.data_version;
+    return `${v}.${this.#transactions}`;
+  }
+
   /** True while the caller runs inside this db's transaction (nested calls join it). */
   get inTransaction(): boolean {
     return this.#inside.getStore() === true;
@@ -151,6 +164,8 @@ export class MetadataDb {
       } catch (err) {
         if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
         throw err;
+      } finally {
+        this.#transactions++;
       }
     };
     const result = this.#queue.then(run, run);

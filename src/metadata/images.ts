@@ -75,6 +75,12 @@ function imageField(r: ImageRecord, path: readonly string[]): string | undefined
 
 export class SqliteImageStore implements ImageStore {
   #db: MetadataDb;
+  /**
+   * Each namespace's decoded records, valid while the database's change stamp holds. A daemon answers
+   * `ctr images ls` and CRI ListImages over thousands of names; decoding every row (labels JSON, dates)
+   * per call was most of their cost. Records are frozen: callers share them.
+   */
+  #listed = new Map<string, { stamp: string; records: readonly ImageRecord[] }>();
 
   constructor(db: MetadataDb) {
     this.#db = db;
@@ -93,15 +99,25 @@ export class SqliteImageStore implements ImageStore {
   async list(ctx: Context, filters?: string[]): Promise<ImageRecord[]> {
     const ns = namespaceOf(ctx);
     const filter = compileFilters(filters);
-    const out: ImageRecord[] = [];
-    for (const row of this.#db.iterate<ImageRow>(
-      `SELECT ${COLUMNS} FROM images WHERE ns = ? ORDER BY name`,
-      ns,
-    )) {
-      const r = toRecord(row);
-      if (filter.match((path) => imageField(r, path))) out.push(r);
-    }
-    return out;
+    const all = this.#all(ns);
+    return filters?.length ? all.filter((r) => filter.match((path) => imageField(r, path))) : [...all];
+  }
+
+  /** Changes whenever the namespace's records may have changed (undefined: cannot tell). */
+  version(_ctx: Context): string | undefined {
+    return this.#db.changeStamp();
+  }
+
+  #all(ns: string): readonly ImageRecord[] {
+    const stamp = this.#db.changeStamp();
+    const cached = this.#listed.get(ns);
+    if (stamp !== undefined && cached?.stamp === stamp) return cached.records;
+    const records = this.#db
+      .all<ImageRow>(`SELECT ${COLUMNS} FROM images WHERE ns = ? ORDER BY name`, ns)
+      .map((row) => freezeRecord(toRecord(row)));
+    if (stamp === undefined) this.#listed.delete(ns);
+    else this.#listed.set(ns, { stamp, records });
+    return records;
   }
 
   async listByTarget(ctx: Context, target: Digest): Promise<ImageRecord[]> {
@@ -222,4 +238,11 @@ export class SqliteImageStore implements ImageStore {
       this.#db.run('DELETE FROM images WHERE ns = ? AND name = ?', ns, name);
     });
   }
+}
+
+function freezeRecord(r: ImageRecord): ImageRecord {
+  Object.freeze(r.labels);
+  if (r.target.annotations) Object.freeze(r.target.annotations);
+  Object.freeze(r.target);
+  return Object.freeze(r);
 }

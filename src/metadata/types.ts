@@ -28,6 +28,11 @@ export interface ImageStore {
   ): Promise<ImageRecord>;
   /** `image "<name>": not found`. With `target`, deletes only if the record still points there. */
   delete(ctx: Context, name: string, opts?: { target?: Digest }): Promise<void>;
+  /**
+   * A token that changes whenever the namespace's images may have changed, for callers that cache what
+   * they derive from list(); absent or undefined when the store cannot tell (then do not cache).
+   */
+  version?(ctx: Context): string | undefined;
 }
 
 export interface Lease {

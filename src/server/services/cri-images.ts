@@ -43,7 +43,28 @@ interface Grouped {
 const PINNED = 'io.cri-containerd.pinned';
 
 /** Every CRI image in k8s.io: records grouped by target, then by config digest (the CRI image ID). */
-async function criImages(deps: ServerDeps, ctx: Context, summaries: SummaryCache): Promise<Grouped[]> {
+/** What criImages derives, kept while the store's image version holds (containerd's CRI keeps a cache too). */
+interface CriCache {
+  summaries: SummaryCache;
+  listed?: { version: string; images: Promise<Grouped[]> };
+}
+
+async function criImages(deps: ServerDeps, ctx: Context, cache: CriCache): Promise<Grouped[]> {
+  const version = deps.backend.images.version?.(ctx);
+  if (version !== undefined && cache.listed?.version === version) return cache.listed.images;
+  const images = groupCriImages(deps, ctx, cache.summaries);
+  if (version === undefined) cache.listed = undefined;
+  else {
+    const listed = { version, images };
+    cache.listed = listed;
+    images.catch(() => {
+      if (cache.listed === listed) cache.listed = undefined;
+    });
+  }
+  return images;
+}
+
+async function groupCriImages(deps: ServerDeps, ctx: Context, summaries: SummaryCache): Promise<Grouped[]> {
   const byId = new Map<string, Grouped>();
   for (const g of groupByTarget(await deps.backend.images.list(ctx))) {
     const s = await summaries.get(ctx, g.names[0]!.record.target).catch(() => undefined);
@@ -92,7 +113,7 @@ async function findImage(
   deps: ServerDeps,
   ctx: Context,
   spec: string,
-  summaries: SummaryCache,
+  cache: CriCache,
 ): Promise<Grouped | undefined> {
   let target: Digest;
   try {
@@ -101,7 +122,7 @@ async function findImage(
     if (isNotFound(err)) return undefined;
     throw err;
   }
-  const all = await criImages(deps, ctx, summaries);
+  const all = await criImages(deps, ctx, cache);
   return (
     all.find((g) => g.names.some((n) => n === spec)) ??
     all.find((g) => g.id === target) ??
@@ -155,15 +176,15 @@ export function criImageService(deps: ServerDeps, opts: CriOptions): RegisteredS
   });
   // Kept for the daemon's life, like containerd's CRI image cache: what a target's manifest and config say
   // never changes, and reading them again for every ListImages was most of its cost.
-  const summaries = new SummaryCache(deps.backend.content, { maxEntries: 50_000 });
+  const cache: CriCache = { summaries: new SummaryCache(deps.backend.content, { maxEntries: 50_000 }) };
   return defineService('cri', ImageService, {
     async listImages(_req, call) {
       // containerd 1.6 ignores the filter; so does hoist, so both answer alike.
-      return { images: (await criImages(deps, ctxOf(call.signal), summaries)).map((g) => g.image) };
+      return { images: (await criImages(deps, ctxOf(call.signal), cache)).map((g) => g.image) };
     },
     async imageStatus(req, call) {
       const ctx = ctxOf(call.signal);
-      const found = await findImage(deps, ctx, req.image?.image ?? '', summaries);
+      const found = await findImage(deps, ctx, req.image?.image ?? '', cache);
       if (!found) return {};
       const info: Record<string, string> = {};
       if (req.verbose)
@@ -186,7 +207,7 @@ export function criImageService(deps: ServerDeps, opts: CriOptions): RegisteredS
     },
     async removeImage(req, call) {
       const ctx = ctxOf(call.signal);
-      const found = await findImage(deps, ctx, req.image?.image ?? '', summaries);
+      const found = await findImage(deps, ctx, req.image?.image ?? '', cache);
       if (!found) return {};
       for (const name of found.names) {
         await deps.backend.images.delete(ctx, name).catch((err: unknown) => {
