@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run benchmarks (default: issue 2's pull, images list, rmi; others by name: pull-unpack convert save-load push serve-api), one after the other, each interleaving hoist
+# Run benchmarks (default: issue 2's pull, images list, rmi; others by name: pull-unpack convert save-load push serve), one after the other, each interleaving hoist
 # with its anchors (ctr / skopeo). Output: bench/results/<UTC time>/<bench>.md (the tables and goals,
 # stdout) and <bench>.log (progress, stderr), and all.md with the three reports in one file.
 #   bench/run-all.sh                  # all of them, BENCH_RUNS=5
