@@ -32,7 +32,7 @@ export async function resolveImage(images: ImageStore, ctx: Context, input: stri
     const rec = await images.get(ctx, name);
     const group = groupByTarget(await images.listByTarget(ctx, rec.target.digest))[0];
     // Removed (or moved to another target) by someone else between the two reads.
-    if (!group || !group.names.some((n) => n.name === rec.name))
+    if (!group?.names.some((n) => n.name === rec.name))
       throw notFound(`image ${JSON.stringify(rec.name)}: not found`);
     return { group, name: rec.name };
   } catch (err) {
