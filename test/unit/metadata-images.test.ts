@@ -140,3 +140,45 @@ test('list filters and listByTarget', async () => {
     ['docker.io/library/b:1'],
   );
 });
+
+test('list answers from its cache only while nothing changed: own writes, another connection, rollbacks', async () => {
+  const a = await store();
+  const b = await openLocalStore(a.root); // a second connection, as another process has
+  stores.push(b);
+  const names = async (s: LocalStore) => (await s.images.list(ctx)).map((r) => r.name);
+  await a.images.create(ctx, { name: 'x/one:1', target: target('one'), labels: {} });
+  assert.deepEqual(await names(a), ['x/one:1']);
+  const v1 = a.images.version(ctx);
+  assert.equal(a.images.version(ctx), v1, 'stable while nothing changes');
+  // Another connection's commit is seen at once.
+  await b.images.create(ctx, { name: 'x/two:1', target: target('two'), labels: {} });
+  assert.notEqual(a.images.version(ctx), v1);
+  assert.deepEqual(await names(a), ['x/one:1', 'x/two:1']);
+  // This connection's own update and delete.
+  await a.images.update(ctx, { name: 'x/one:1', target: target('one'), labels: { k: 'v' } }, ['labels']);
+  assert.deepEqual((await a.images.list(ctx)).find((r) => r.name === 'x/one:1')?.labels, { k: 'v' });
+  await a.images.delete(ctx, 'x/two:1');
+  assert.deepEqual(await names(a), ['x/one:1']);
+  assert.deepEqual(await names(b), ['x/one:1']);
+  // Inside an open transaction nothing is cached (its reads see its own uncommitted rows), and a
+  // rollback leaves the committed list.
+  await assert.rejects(
+    a.db.transaction(async () => {
+      await a.images.create(ctx, { name: 'x/three:1', target: target('three'), labels: {} });
+      assert.equal(a.images.version(ctx), undefined);
+      assert.deepEqual(await names(a), ['x/one:1', 'x/three:1']);
+      throw new Error('roll back');
+    }),
+    /roll back/,
+  );
+  assert.deepEqual(await names(a), ['x/one:1']);
+  // Filters apply to the cached records; callers share them, so they are frozen.
+  assert.deepEqual(
+    (await a.images.list(ctx, ['labels.k==v'])).map((r) => r.name),
+    ['x/one:1'],
+  );
+  const [rec] = await a.images.list(ctx);
+  assert.throws(() => {
+    (rec!.labels as Record<string, string>).k = 'changed';
+  }, TypeError);
+});
