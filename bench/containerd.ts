@@ -11,7 +11,7 @@ import { type RunOptions, type RunResult, run, type Sample, sampleOf, sleep, vmH
 const USER_HZ = 100;
 
 /** A process's user + system CPU time so far, from /proc/<pid>/stat (fields 14 and 15), in ms. */
-export async function cpuMsOf(pid: number): Promise<number> {
+async function cpuMsOf(pid: number): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
   // The command name (field 2) is in parentheses and may contain spaces: split after the last ')'.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -97,7 +97,17 @@ export async function startContainerd(opts: { cri?: boolean } = {}): Promise<Con
     if (Date.now() > deadline) throw new Error(`containerd did not answer on ${socket}: ${stderr}`);
     await sleep(50);
   }
+  return daemonHandle(child, dir, socket);
+}
+
+/**
+ * The handle a bench uses for any daemon that answers ctr on `socket` (containerd here, hoist serve in
+ * bench/hoist-serve.ts): timed ctr with the daemon's CPU and peak RSS, and a stop that removes `dir`.
+ */
+export function daemonHandle(child: ChildProcess, dir: string, socket: string): Containerd {
+  liveDaemons.add(child);
   const pid = child.pid!;
+  const ctr = (args: string[], opts: RunOptions = {}) => run(CTR, ['-a', socket, ...args], opts);
   return {
     dir,
     socket,

@@ -48,6 +48,21 @@ function criNames(): string[] {
   return [ref, `${reg.registryHost}/node/app@${img.manifest.digest}`, img.config.digest];
 }
 
+/** Run `fn` against a fresh containerd 1.6 and a fresh hoist serve, one after the other. */
+async function onBothDaemons(
+  fn: (socket: string, ctr: (...args: string[]) => Promise<string>, which: 'ctrd' | 'hoist') => Promise<void>,
+): Promise<void> {
+  const d = await startContainerd();
+  const srv = await startServe();
+  try {
+    await fn(d.socket, (...a) => d.ctrOk(...a), 'ctrd');
+    await fn(srv.socket, (...a) => srv.ctrOk(...a), 'hoist');
+  } finally {
+    await srv.cleanup();
+    await d.stop();
+  }
+}
+
 async function checkOneView(socket: string, listNames: () => Promise<string[]>): Promise<void> {
   const hoist = (...args: string[]) => cli.ok('--address', socket, '-n', 'k8s.io', ...args);
   const rows = tableRows(await hoist('images'));
@@ -116,63 +131,41 @@ test('an unreachable address: one clear error', async () => {
 test('pull through --address fetches client-side, writes and unpacks through the daemon (containerd 1.6, hoist serve)', {
   skip: !isRoot && 'needs root (containerd)',
 }, async () => {
-  const d = await startContainerd();
-  const srv = await startServe();
-  try {
-    for (const [socket, ctr] of [
-      [d.socket, (...a: string[]) => d.ctrOk(...a)],
-      [srv.socket, (...a: string[]) => srv.ctrOk(...a)],
-    ] as const) {
-      const out = await cli.run(
-        '--address',
-        socket,
-        'pull',
-        '--plain-http',
-        '--unpack=false',
-        '--progress',
-        'plain',
-        ref,
-      );
-      assert.equal(out.code, 0, out.stderr);
-      const check = await ctr('images', 'check');
-      assert.match(check.split('\n').find((l) => l.startsWith(ref)) ?? '', /\scomplete\s/, check);
-      // A second pull finds everything there ("exists"), as ctr does.
-      const again = await cli.run(
-        '--address',
-        socket,
-        'pull',
-        '--plain-http',
-        '--unpack=false',
-        '--progress',
-        'plain',
-        ref,
-      );
-      assert.equal(again.code, 0, again.stderr);
-      assert.match(again.stderr, /0 fetched/);
-      // With unpack (the default): Prepare, Diff.Apply on the daemon, Commit — as ctr does.
-      const unpack = await cli.run(
-        '--address',
-        socket,
-        'pull',
-        '--plain-http',
-        '--snapshotter',
-        'native',
-        ref,
-      );
-      assert.equal(unpack.code, 0, unpack.stderr);
-      const unpacked = await ctr('images', 'check', '--snapshotter', 'native');
-      assert.match(
-        unpacked.split('\n').find((l) => l.startsWith(ref)) ?? '',
-        /complete.*\strue\s*$/,
-        unpacked,
-      );
-      const checked = await cli.run('--address', socket, 'image', 'check', ref);
-      assert.match(checked.stdout, /native=true/, checked.stderr);
-    }
-  } finally {
-    await srv.cleanup();
-    await d.stop();
-  }
+  await onBothDaemons(async (socket, ctr) => {
+    const out = await cli.run(
+      '--address',
+      socket,
+      'pull',
+      '--plain-http',
+      '--unpack=false',
+      '--progress',
+      'plain',
+      ref,
+    );
+    assert.equal(out.code, 0, out.stderr);
+    const check = await ctr('images', 'check');
+    assert.match(check.split('\n').find((l) => l.startsWith(ref)) ?? '', /\scomplete\s/, check);
+    // A second pull finds everything there ("exists"), as ctr does.
+    const again = await cli.run(
+      '--address',
+      socket,
+      'pull',
+      '--plain-http',
+      '--unpack=false',
+      '--progress',
+      'plain',
+      ref,
+    );
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /0 fetched/);
+    // With unpack (the default): Prepare, Diff.Apply on the daemon, Commit — as ctr does.
+    const unpack = await cli.run('--address', socket, 'pull', '--plain-http', '--snapshotter', 'native', ref);
+    assert.equal(unpack.code, 0, unpack.stderr);
+    const unpacked = await ctr('images', 'check', '--snapshotter', 'native');
+    assert.match(unpacked.split('\n').find((l) => l.startsWith(ref)) ?? '', /complete.*\strue\s*$/, unpacked);
+    const checked = await cli.run('--address', socket, 'image', 'check', ref);
+    assert.match(checked.stdout, /native=true/, checked.stderr);
+  });
 });
 
 test('on a store a live hoist serve owns, the CLI goes through the daemon (df, check, prune too); after it stops, the store again', async () => {
@@ -210,42 +203,24 @@ test('on a store a live hoist serve owns, the CLI goes through the daemon (df, c
 test('snapshot prepare and commit through --address (containerd 1.6 and hoist serve): Diff.Diff on the daemon', {
   skip: !isRoot && 'needs root (containerd)',
 }, async () => {
-  const d = await startContainerd();
-  const srv = await startServe();
-  try {
-    for (const [socket, ctr] of [
-      [d.socket, (...a: string[]) => d.ctrOk(...a)],
-      [srv.socket, (...a: string[]) => srv.ctrOk(...a)],
-    ] as const) {
-      const h = (...a: string[]) => cli.ok('--address', socket, ...a);
-      await h('pull', '--plain-http', '--snapshotter', 'native', ref);
-      const work = (await h('snapshot', '--snapshotter', 'native', 'prepare', 'work', '--from', ref)).trim();
-      await writeFile(join(work, 'etc', 'committed.txt'), 'through the daemon\n');
-      const out = await h(
-        'commit',
-        '--snapshotter',
-        'native',
-        '-m',
-        'via daemon',
-        'work',
-        'local/committed:1',
-      );
-      assert.match(out, /docker\.io\/local\/committed:1 sha256:[0-9a-f]{64}/);
-      const check = await ctr('images', 'check', '--snapshotter', 'native');
-      assert.match(
-        check.split('\n').find((l) => l.startsWith('docker.io/local/committed:1')) ?? '',
-        /complete.*\strue\s*$/,
-        check,
-      );
-      const plain = join(dir, `committed-${socket === d.socket ? 'ctrd' : 'hoist'}`);
-      await h('image', 'unpack', 'local/committed:1', '--to', plain);
-      assert.equal(await readFile(join(plain, 'etc', 'committed.txt'), 'utf8'), 'through the daemon\n');
-      assert.equal(await readFile(join(plain, 'etc', 'os-release'), 'utf8'), 'ID=fixture\n');
-    }
-  } finally {
-    await srv.cleanup();
-    await d.stop();
-  }
+  await onBothDaemons(async (socket, ctr, which) => {
+    const h = (...a: string[]) => cli.ok('--address', socket, ...a);
+    await h('pull', '--plain-http', '--snapshotter', 'native', ref);
+    const work = (await h('snapshot', '--snapshotter', 'native', 'prepare', 'work', '--from', ref)).trim();
+    await writeFile(join(work, 'etc', 'committed.txt'), 'through the daemon\n');
+    const out = await h('commit', '--snapshotter', 'native', '-m', 'via daemon', 'work', 'local/committed:1');
+    assert.match(out, /docker\.io\/local\/committed:1 sha256:[0-9a-f]{64}/);
+    const check = await ctr('images', 'check', '--snapshotter', 'native');
+    assert.match(
+      check.split('\n').find((l) => l.startsWith('docker.io/local/committed:1')) ?? '',
+      /complete.*\strue\s*$/,
+      check,
+    );
+    const plain = join(dir, `committed-${which}`);
+    await h('image', 'unpack', 'local/committed:1', '--to', plain);
+    assert.equal(await readFile(join(plain, 'etc', 'committed.txt'), 'utf8'), 'through the daemon\n');
+    assert.equal(await readFile(join(plain, 'etc', 'os-release'), 'utf8'), 'ID=fixture\n');
+  });
 });
 
 test('save, load, convert, push and inspect through --address (hoist serve)', async () => {
