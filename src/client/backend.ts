@@ -10,7 +10,10 @@ import type { StoreUsage } from '../gc/usage.ts';
 import type { GcStats, ImageStore, LeaseManager, NamespaceStore } from '../metadata/types.ts';
 import type { Mount, Snapshotter } from '../snapshots/types.ts';
 
-/** Store-wide housekeeping; only backends that own the disk (embedded, hoist serve) offer it. */
+/**
+ * Store-wide housekeeping. The embedded store does it itself; over gRPC hoist serve's maintenance service
+ * does it, and a containerd (which has no such service) fails each call with HOIST_NOT_IMPLEMENTED.
+ */
 export interface Maintenance {
   usage(): Promise<StoreUsage>;
   /** Remove expired leases and leases whose owner process is gone; never a live owner's lease. */
@@ -38,6 +41,6 @@ export interface Backend {
   diffLayer?(ctx: Context, left: Mount[], right: Mount[], mediaType: string): Promise<Descriptor>;
   /** Run garbage collection and wait for it (containerd: a synchronous delete). */
   collectGarbage(): Promise<GcStats | undefined>;
-  maintenance?: Maintenance;
+  maintenance: Maintenance;
   close(): Promise<void> | void;
 }

@@ -104,6 +104,11 @@ test('against containerd 1.6: after a CRI pull, its three names are one image; r
     assert.notEqual(df.code, 0);
     assert.match(df.stderr, /no store maintenance service/);
     assert.match(df.stderr, /ctr content ls/);
+    // Leases still list there, without the bytes only a usage service could tell.
+    const lease = (await d.ctrOk('leases', 'create', '--id', 'from-ctr')).trim();
+    const leases = await cli.run('--address', d.socket, 'lease', 'ls');
+    assert.equal(leases.code, 0, leases.stderr);
+    assert.ok(leases.stdout.includes('from-ctr'), `${lease}\n${leases.stdout}`);
   } finally {
     await d.stop();
   }

@@ -5,7 +5,6 @@ import { pruneImages } from '../../images/prune.ts';
 import { renderTable } from '../output/tabwriter.ts';
 import { humanSize } from '../output/units.ts';
 import { session } from '../session.ts';
-import { ensureMaintenance } from './leases.ts';
 
 export function registerSystemCommands(program: Command): void {
   const system = program.command('system').description('Store-wide disk usage and cleanup');
@@ -16,7 +15,7 @@ export function registerSystemCommands(program: Command): void {
     .action(async (flags: { format: string }, command: Command) => {
       const s = session(command);
       const b = await s.backend();
-      const u = await ensureMaintenance(b.maintenance).usage();
+      const u = await b.maintenance.usage();
       const images = await b.images.list(s.ctx);
       const targets = new Set(images.map((i) => i.target.digest));
       const liveLeases = u.leases.filter((l) => l.alive);
@@ -81,7 +80,7 @@ export function registerSystemCommands(program: Command): void {
     .action(async (flags: { all?: boolean }, command: Command) => {
       const s = session(command);
       const b = await s.backend();
-      const m = ensureMaintenance(b.maintenance);
+      const m = b.maintenance;
       const leases = await m.pruneLeases();
       for (const l of leases) process.stdout.write(`Deleted lease: ${l.namespace}/${l.id} (${l.reason})\n`);
       const pruned = await pruneImages(b, s.ctx, { all: flags.all === true });
@@ -101,7 +100,7 @@ export function registerSystemCommands(program: Command): void {
     .action(async (flags: { verify?: boolean; format: string }, command: Command) => {
       const s = session(command);
       const b = await s.backend();
-      const r = await ensureMaintenance(b.maintenance).check({ verify: flags.verify === true });
+      const r = await b.maintenance.check({ verify: flags.verify === true });
       if (flags.format === 'json') process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
       else process.stdout.write(renderConsistency(r));
       if (!r.ok) process.exitCode = 1;

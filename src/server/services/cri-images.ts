@@ -221,7 +221,7 @@ export function criImageService(deps: ServerDeps, opts: CriOptions): RegisteredS
     },
     async imageFsInfo() {
       const mountpoint = `${deps.root}/snapshots/${opts.snapshotter}`;
-      const usage = await deps.backend.maintenance?.usage().catch(() => undefined);
+      const usage = await deps.backend.maintenance.usage().catch(() => undefined);
       const sn = usage?.snapshots.bySnapshotter.find((s) => s.snapshotter === opts.snapshotter);
       await statfs(deps.root).catch(() => undefined);
       return {
