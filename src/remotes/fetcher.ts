@@ -17,7 +17,7 @@ import {
   isRetryableNetworkError,
   networkError,
 } from './http.ts';
-import type { Limiter } from './limiter.ts';
+import type { Limiter } from '../core/limiter.ts';
 import { registryRequest, statusError, type TransportOptions, tryHosts } from './transport.ts';
 import type { Fetcher, FetchOptions } from './types.ts';
 

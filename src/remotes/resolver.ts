@@ -10,7 +10,7 @@ import { Authorizer } from './auth.ts';
 import { createFetcher } from './fetcher.ts';
 import { configureHosts, type RegistryHost } from './hosts.ts';
 import { DEFAULT_USER_AGENT, discard, type HttpResponse, header, readSmallBody } from './http.ts';
-import { Limiter } from './limiter.ts';
+import { Limiter } from '../core/limiter.ts';
 import { createPusher } from './pusher.ts';
 import { registryRequest, statusError, type TransportOptions, tryHosts } from './transport.ts';
 import type { Resolved, Resolver, ResolverOptions } from './types.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { HoistError } from '../../src/core/errors.ts';
-import { Limiter } from '../../src/remotes/limiter.ts';
+import { Limiter } from '../../src/core/limiter.ts';
 
 test('at most N holders; slots pass to waiters in order; release is idempotent', async () => {
   const limiter = new Limiter(2);

@@ -1,6 +1,6 @@
-// A counting semaphore: at most `limit` blob downloads per resolver run at once (containerd's
+// A counting semaphore, e.g. at most `limit` blob downloads per resolver run at once (containerd's
 // max_concurrent_downloads, default 3). A slot is held until the download stream ends or is destroyed.
-import { HoistError } from '../core/errors.ts';
+import { HoistError } from './errors.ts';
 
 export class Limiter {
   #limit: number;
