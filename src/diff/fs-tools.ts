@@ -1,7 +1,8 @@
 // What Node cannot do itself: mknod(2) and setxattr(2). We run the standard tools (coreutils `mknod`,
 // `setfattr` from the Debian package `attr`) and keep the number of processes small: device nodes are
-// rare, and all xattrs of a layer go to one `setfattr --restore` run.
-import { spawn } from 'node:child_process';
+// rare, and all xattrs of a layer go to one `setfattr --restore` run. The applier runs in a worker thread
+// with synchronous calls, so it uses the synchronous forms; the differ (main thread) reads asynchronously.
+import { spawn, spawnSync } from 'node:child_process';
 import { HoistError } from '../core/errors.ts';
 
 interface RunResult {
@@ -27,17 +28,7 @@ function run(cmd: string, args: string[], input?: string, signal?: AbortSignal):
       if (stderr.length < 64 * 1024) stderr += d;
     });
     child.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') {
-        reject(
-          new HoistError(
-            'HOIST_FAILED_PRECONDITION',
-            `${cmd} is not installed; hoist needs it to apply layers`,
-            {
-              hint: `install the '${PACKAGE_OF[cmd] ?? cmd}' package`,
-            },
-          ),
-        );
-      } else reject(err);
+      reject(err.code === 'ENOENT' ? notInstalled(cmd) : err);
     });
     child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr: stderr.trim() }));
     if (input !== undefined) {
@@ -47,21 +38,44 @@ function run(cmd: string, args: string[], input?: string, signal?: AbortSignal):
   });
 }
 
+function notInstalled(cmd: string): HoistError {
+  return new HoistError(
+    'HOIST_FAILED_PRECONDITION',
+    `${cmd} is not installed; hoist needs it to apply layers`,
+    {
+      hint: `install the '${PACKAGE_OF[cmd] ?? cmd}' package`,
+    },
+  );
+}
+
+function runSync(cmd: string, args: string[], input?: string): RunResult {
+  const r = spawnSync(cmd, args, {
+    input: input === undefined ? undefined : Buffer.from(input, 'latin1'),
+    stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  if (r.error) {
+    if ((r.error as NodeJS.ErrnoException).code === 'ENOENT') throw notInstalled(cmd);
+    throw r.error;
+  }
+  return {
+    code: r.status ?? 1,
+    stdout: r.stdout.toString('latin1'),
+    stderr: r.stderr
+      .toString('utf8')
+      .slice(0, 64 * 1024)
+      .trim(),
+  };
+}
+
 export type NodeKind = 'char' | 'block' | 'fifo';
 
 /** Create a device node or FIFO at `path` (an ASCII temp name) with permission bits `mode`. */
-export async function makeNode(
-  path: string,
-  kind: NodeKind,
-  mode: number,
-  major = 0,
-  minor = 0,
-  signal?: AbortSignal,
-): Promise<void> {
+export function makeNode(path: string, kind: NodeKind, mode: number, major = 0, minor = 0): void {
   const args = ['-m', (mode & 0o7777).toString(8), '--', path];
   if (kind === 'fifo') args.push('p');
   else args.push(kind === 'char' ? 'c' : 'b', String(major), String(minor));
-  const r = await run('mknod', args, undefined, signal);
+  const r = runSync('mknod', args);
   if (r.code !== 0) {
     throw new HoistError(
       'HOIST_DENIED',
@@ -101,12 +115,12 @@ export interface XattrOutcome {
  * Set xattrs without following symlinks (`setfattr -h`), all in one process. Paths must already be
  * real paths inside the root (the applier guarantees it). Fails on anything but ENOTSUP.
  */
-export async function setXattrs(writes: XattrWrite[], signal?: AbortSignal): Promise<XattrOutcome> {
+export function setXattrs(writes: XattrWrite[]): XattrOutcome {
   if (writes.length === 0) return { unsupported: [] };
   let dump = '';
   for (const w of writes)
     dump += `# file: ${quote(w.path)}\n${quote(w.name)}=0x${w.value.toString('hex')}\n\n`;
-  const r = await run('setfattr', ['-h', '--restore=-'], dump, signal);
+  const r = runSync('setfattr', ['-h', '--restore=-'], dump);
   if (r.code === 0) return { unsupported: [] };
   const lines = r.stderr.split('\n').filter((l) => l !== '');
   const unsupported = lines.filter((l) => /not supported/i.test(l));
@@ -125,14 +139,11 @@ function unquote(text: string): string {
   return text.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(Number.parseInt(oct, 8)));
 }
 
-/** All xattrs of one file (not following a symlink), for copying a lower layer's file up. */
-export async function readXattrs(path: Buffer, signal?: AbortSignal): Promise<Array<[string, Buffer]>> {
-  const r = await run(
-    'getfattr',
-    ['-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', '--', path.toString()],
-    undefined,
-    signal,
-  );
+function getfattrArgs(path: Buffer): string[] {
+  return ['-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', '--', path.toString()];
+}
+
+function parseGetfattr(r: RunResult): Array<[string, Buffer]> {
   if (r.code !== 0) {
     throw new HoistError(
       'HOIST_INTERNAL',
@@ -148,4 +159,14 @@ export async function readXattrs(path: Buffer, signal?: AbortSignal): Promise<Ar
     out.push([unquote(line.slice(0, eq)), Buffer.from(value.slice(2), 'hex')]);
   }
   return out;
+}
+
+/** All xattrs of one file (not following a symlink), e.g. for the differ. */
+export async function readXattrs(path: Buffer, signal?: AbortSignal): Promise<Array<[string, Buffer]>> {
+  return parseGetfattr(await run('getfattr', getfattrArgs(path), undefined, signal));
+}
+
+/** readXattrs for the applier's worker thread (copying a lower layer's file up). */
+export function readXattrsSync(path: Buffer): Array<[string, Buffer]> {
+  return parseGetfattr(runSync('getfattr', getfattrArgs(path)));
 }

@@ -6,53 +6,68 @@
 // work deferred to the end of the layer (xattrs, directory times) only names real paths, flushed or
 // forgotten before anything under them is removed.
 import { randomBytes } from 'node:crypto';
-import { constants, type Stats } from 'node:fs';
 import {
-  chmod,
-  lchown,
-  link,
-  lstat,
-  lutimes,
-  mkdir,
-  open,
-  rename,
-  rm,
-  symlink,
-  unlink,
-} from 'node:fs/promises';
-import { makeNode, readXattrs, setXattrs, type XattrWrite } from './fs-tools.ts';
+  chmodSync,
+  closeSync,
+  constants,
+  fchmodSync,
+  fchownSync,
+  futimesSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  type Stats,
+  symlinkSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import { HoistError } from '../core/errors.ts';
+import { makeNode, readXattrsSync, setXattrs, type XattrWrite } from './fs-tools.ts';
+import type { LayerEntry } from './layer-entry.ts';
 import { copyUpFile, LowerDirs } from './lowers.ts';
 import { cleanName, display, joinRel, type RelPath, RootResolver, refuseEntry } from './root-path.ts';
 import { clearOpaqueDir, parseWhiteout, WHITEOUT_PREFIX, WhiteoutDevices } from './whiteouts.ts';
 
-/** One tar entry, decoded: names are latin1 byte strings, times are seconds. */
-export interface LayerEntry {
-  name: string;
-  linkname: string;
-  typeflag: number;
-  mode: number;
-  uid: number;
-  gid: number;
-  mtime: number;
-  atime: number;
-  devmajor: number;
-  devminor: number;
-  xattrs: Array<[name: string, value: Buffer]>;
-}
+export type { LayerEntry } from './layer-entry.ts';
 
 export interface WriterOptions {
   root: string;
   whiteouts: 'delete' | 'overlay';
   /** Overlay only: the lower layers' directories, nearest first (see lowers.ts). */
   lowers?: string[] | undefined;
+  /**
+   * Overlay only, instead of `lowers`: apply before the lower layers exist (parallel unpack). What the
+   * lowers would have decided is left for settleDeferred() once they are there: the parent directories
+   * this layer had to create are reported by finish(), and a hardlink to a file this layer does not hold
+   * fails with NEEDS_LOWERS (the caller applies the layer again, with its lowers).
+   */
+  deferLowers?: boolean;
   privileged: boolean;
-  signal?: AbortSignal | undefined;
   warn: (message: string) => void;
 }
 
+/** A parent directory the layer did not list but needed; settled against the lowers afterwards. */
+export interface CreatedDir {
+  rel: RelPath;
+  /** A directory entry for it came later in the layer: its metadata is the layer's, not the lower's. */
+  explicit: boolean;
+}
+
+/** Receives a regular file's body, then end(). */
+export interface FileBody {
+  write(chunk: Buffer): void;
+  end(): void;
+}
+
+/** Thrown in deferLowers mode when only the lower layers can answer (a hardlink to a lower file). */
+export const NEEDS_LOWERS = 'needs its lower layers';
+
 const FILE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
-/** File bodies are gathered into writes of about this size (bounded memory, few syscalls). */
-const WRITE_BATCH = 1024 * 1024;
 
 interface DirTimes {
   mode: number;
@@ -79,6 +94,9 @@ export class LayerWriter {
   #xattrs: XattrWrite[] = [];
   #xattrPaths = new Set<RelPath>();
   readonly #dirs = new Map<RelPath, DirTimes>();
+  /** deferLowers: parent directories created by the walk, in order, and those listed later. */
+  readonly #created: RelPath[] = [];
+  readonly #explicit = new Set<RelPath>();
   readonly #skippedDevices: string[] = [];
   readonly #skippedXattrs: string[] = [];
   readonly #unsupportedXattrs: string[] = [];
@@ -87,40 +105,51 @@ export class LayerWriter {
   constructor(opts: WriterOptions) {
     this.#opts = opts;
     this.#layerPaths = opts.whiteouts === 'delete' ? new Set<RelPath>() : null;
+    const lowers =
+      opts.whiteouts === 'overlay' && opts.lowers && !opts.deferLowers
+        ? new LowerDirs(opts.lowers)
+        : undefined;
     this.#resolver = new RootResolver(opts.root, {
       onCreate: (rel, lower) => this.#parentCreated(rel, lower),
-      lowers: opts.whiteouts === 'overlay' && opts.lowers ? new LowerDirs(opts.lowers) : undefined,
+      lowers,
     });
-    this.#devices = new WhiteoutDevices(this.#resolver, opts.signal);
+    this.#devices = new WhiteoutDevices(this.#resolver);
   }
 
-  /** Apply one entry; `body` must be consumed (the caller drains what is left). */
-  async write(e: LayerEntry, body: AsyncIterable<Buffer>): Promise<void> {
+  /**
+   * Apply one entry. A regular file returns the sink for its body (write each chunk, then end());
+   * everything else is done when this returns.
+   */
+  begin(e: LayerEntry): FileBody | null {
     const comps = cleanName(e.name);
     if (comps === null) throw refuseEntry(e.name, 'escapes the snapshot root');
-    if (comps.length === 0) return; // the root itself: its metadata belongs to the snapshotter
+    if (comps.length === 0) return null; // the root itself: its metadata belongs to the snapshotter
     const base = comps[comps.length - 1]!;
-    if (base.startsWith(WHITEOUT_PREFIX)) return this.#whiteout(e, comps.slice(0, -1), base);
-    const parent = await this.#resolver.resolveDir(comps.slice(0, -1), e.name, true);
+    if (base.startsWith(WHITEOUT_PREFIX)) {
+      this.#whiteout(e, comps.slice(0, -1), base);
+      return null;
+    }
+    const parent = this.#resolver.resolveDir(comps.slice(0, -1), e.name, true);
     const rel = joinRel(parent!, base);
+    let body: FileBody | null = null;
     switch (e.typeflag) {
       case 0:
       case 7:
-        await this.#file(e, rel, body);
+        body = this.#file(e, rel);
         break;
       case 5:
-        await this.#dir(e, rel);
+        this.#dir(e, rel);
         break;
       case 2:
-        await this.#symlink(e, rel);
+        this.#symlink(e, rel);
         break;
       case 1:
-        await this.#hardlink(e, rel);
+        this.#hardlink(e, rel);
         break;
       case 3:
       case 4:
       case 6:
-        await this.#node(e, rel);
+        this.#node(e, rel);
         break;
       default:
         throw refuseEntry(
@@ -129,22 +158,21 @@ export class LayerWriter {
         );
     }
     this.#layerPaths?.add(rel);
+    return body;
   }
 
-  /** Finish the layer: xattrs, directory modes and times (after their contents), one warning per kind. */
-  async finish(): Promise<void> {
-    await this.#flushXattrs();
-    const dirs = [...this.#dirs];
-    for (let i = 0; i < dirs.length; i += 32) {
-      await Promise.all(
-        dirs.slice(i, i + 32).map(async ([rel, t]) => {
-          const abs = this.#resolver.abs(rel);
-          if (!this.#opts.privileged) await chmod(abs, t.mode);
-          await lutimes(abs, t.atime, t.mtime);
-        }),
-      );
+  /**
+   * Finish the layer: xattrs, directory modes and times (after their contents), one warning per kind.
+   * Returns, in deferLowers mode, the parent directories left for settleDeferred().
+   */
+  finish(): CreatedDir[] {
+    this.#flushXattrs();
+    for (const [rel, t] of this.#dirs) {
+      const abs = this.#resolver.abs(rel);
+      if (!this.#opts.privileged) chmodSync(abs, t.mode);
+      lutimesSync(abs, t.atime, t.mtime);
     }
-    await this.dispose();
+    this.dispose();
     const { warn } = this.#opts;
     if (this.#skippedDevices.length > 0) {
       warn(
@@ -166,114 +194,123 @@ export class LayerWriter {
           'is not running as root; mount the overlay with the userxattr option',
       );
     }
+    return this.#created.map((rel) => ({ rel, explicit: this.#explicit.has(rel) }));
   }
 
   /** Remove helper files (whiteout templates); safe to call more than once. */
-  async dispose(): Promise<void> {
-    await this.#devices.dispose();
+  dispose(): void {
+    this.#devices.dispose();
   }
 
   // --- entry kinds -------------------------------------------------------------------------------
 
-  async #file(e: LayerEntry, rel: RelPath, body: AsyncIterable<Buffer>): Promise<void> {
+  #file(e: LayerEntry, rel: RelPath): FileBody {
     const abs = this.#resolver.abs(rel);
-    const fh = await this.#create(rel, () => open(abs, FILE_FLAGS, 0o600));
-    try {
-      let batch: Buffer[] = [];
-      let batched = 0;
-      for await (const chunk of body) {
-        batch.push(chunk);
-        batched += chunk.length;
-        if (batched >= WRITE_BATCH) {
-          await fh.writev(batch);
-          batch = [];
-          batched = 0;
+    const fd = this.#create(rel, () => openSync(abs, FILE_FLAGS, 0o600));
+    const privileged = this.#opts.privileged;
+    let open = true;
+    const close = () => {
+      if (open) closeSync(fd);
+      open = false;
+    };
+    return {
+      write(chunk: Buffer) {
+        try {
+          let off = 0;
+          while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
+        } catch (err) {
+          close();
+          throw err;
         }
-      }
-      if (batch.length > 0) await fh.writev(batch);
-      // chown clears setuid/setgid, so the mode comes after it; times come after the last write.
-      if (this.#opts.privileged) await fh.chown(e.uid, e.gid);
-      await fh.chmod(e.mode);
-      await fh.utimes(e.atime, e.mtime);
-    } finally {
-      await fh.close();
-    }
-    this.#queueXattrs(e, rel, true);
+      },
+      end: () => {
+        try {
+          // chown clears setuid/setgid, so the mode comes after it; times come after the last write.
+          if (privileged) fchownSync(fd, e.uid, e.gid);
+          fchmodSync(fd, e.mode);
+          futimesSync(fd, e.atime, e.mtime);
+        } finally {
+          close();
+        }
+        this.#queueXattrs(e, rel, true);
+      },
+    };
   }
 
-  async #dir(e: LayerEntry, rel: RelPath): Promise<void> {
+  #dir(e: LayerEntry, rel: RelPath): void {
     const abs = this.#resolver.abs(rel);
     try {
-      await mkdir(abs, { mode: 0o700 });
+      mkdirSync(abs, { mode: 0o700 });
     } catch (err) {
       if (errnoOf(err) !== 'EEXIST') throw err;
       // A directory over a directory keeps its contents (as tar does); anything else is replaced.
-      if (!(await lstat(abs)).isDirectory()) {
-        await this.#remove(rel);
-        await mkdir(abs, { mode: 0o700 });
+      if (!lstatSync(abs).isDirectory()) {
+        this.#remove(rel);
+        mkdirSync(abs, { mode: 0o700 });
       }
     }
     this.#resolver.noteDir(rel);
-    if (this.#opts.privileged) await lchown(abs, e.uid, e.gid);
+    if (this.#opts.deferLowers) this.#explicit.add(rel);
+    if (this.#opts.privileged) lchownSync(abs, e.uid, e.gid);
     // Without root, keep the directory writable until the end of the layer; the real mode comes last.
-    await chmod(abs, this.#opts.privileged ? e.mode : e.mode | 0o700);
+    chmodSync(abs, this.#opts.privileged ? e.mode : e.mode | 0o700);
     this.#dirs.set(rel, { mode: e.mode, atime: e.atime, mtime: e.mtime });
     this.#queueXattrs(e, rel, true);
   }
 
-  async #symlink(e: LayerEntry, rel: RelPath): Promise<void> {
+  #symlink(e: LayerEntry, rel: RelPath): void {
     // The target is stored as written; it is only ever followed by RootResolver, inside the root.
     const abs = this.#resolver.abs(rel);
-    await this.#create(rel, () => symlink(Buffer.from(e.linkname, 'latin1'), abs));
-    if (this.#opts.privileged) await lchown(abs, e.uid, e.gid);
-    await lutimes(abs, e.atime, e.mtime);
+    this.#create(rel, () => symlinkSync(Buffer.from(e.linkname, 'latin1'), abs));
+    if (this.#opts.privileged) lchownSync(abs, e.uid, e.gid);
+    lutimesSync(abs, e.atime, e.mtime);
     this.#queueXattrs(e, rel, false);
   }
 
-  async #hardlink(e: LayerEntry, rel: RelPath): Promise<void> {
+  #hardlink(e: LayerEntry, rel: RelPath): void {
     const comps = cleanName(e.linkname);
     if (comps === null) {
       throw refuseEntry(e.name, `is a hardlink to '${display(e.linkname)}', outside the snapshot root`);
     }
-    const target = comps.length === 0 ? null : await this.#resolver.resolveTarget(comps, e.name);
+    const target = comps.length === 0 ? null : this.#resolver.resolveTarget(comps, e.name);
     const missing = () =>
       refuseEntry(e.name, `is a hardlink to '${display(e.linkname)}', which is not in the snapshot`);
-    if (target === null) throw missing();
+    if (target === null) throw this.#opts.deferLowers ? needsLowers(e) : missing();
     const targetAbs = this.#resolver.abs(target);
-    let tst = await lstat(targetAbs).catch(() => null);
-    if (tst === null) tst = await this.#copyUp(e, target);
+    let tst = lstatSync(targetAbs, { throwIfNoEntry: false }) ?? null;
+    if (tst === null && this.#opts.deferLowers) throw needsLowers(e);
+    if (tst === null) tst = this.#copyUp(e, target);
     if (tst === null) throw missing();
     if (!tst.isFile()) {
       throw refuseEntry(e.name, `is a hardlink to '${display(e.linkname)}', which is not a regular file`);
     }
-    const existing = await lstat(this.#resolver.abs(rel)).catch(() => null);
+    const existing = lstatSync(this.#resolver.abs(rel), { throwIfNoEntry: false });
     if (existing && existing.ino === tst.ino && existing.dev === tst.dev) return; // already that file
-    await this.#create(rel, () => link(targetAbs, this.#resolver.abs(rel)));
+    this.#create(rel, () => linkSync(targetAbs, this.#resolver.abs(rel)));
   }
 
   /**
    * A hardlink to a file only a lower layer has: copy it into the upper directory first (content, owner,
    * mode, times, xattrs), as overlayfs does before link(2). Returns its stat, or null if there is none.
    */
-  async #copyUp(e: LayerEntry, target: RelPath): Promise<Stats | null> {
+  #copyUp(e: LayerEntry, target: RelPath): Stats | null {
     const lowers = this.#resolver.lowers;
     if (!lowers) return null;
     const slash = target.lastIndexOf('/');
     const dir = slash === -1 ? '' : target.slice(0, slash);
-    const hit = await lowers.lookup(dir, target.slice(slash + 1));
+    const hit = lowers.lookup(dir, target.slice(slash + 1));
     if (hit === null) return null;
     if (hit.kind !== 'file') {
       throw refuseEntry(e.name, `is a hardlink to '${display(e.linkname)}', which is not a regular file`);
     }
-    await this.#resolver.resolveDir(dir === '' ? [] : dir.split('/'), e.name, true);
+    this.#resolver.resolveDir(dir === '' ? [] : dir.split('/'), e.name, true);
     const abs = this.#resolver.abs(target);
-    await copyUpFile(hit, abs, this.#opts.privileged);
-    const xattrs = await readXattrs(hit.abs, this.#opts.signal);
-    this.#queueXattrs({ ...e, xattrs }, target, true);
-    return lstat(abs);
+    copyUpFile(hit, abs, this.#opts.privileged);
+    this.#queueXattrs({ ...e, xattrs: readXattrsSync(hit.abs) }, target, true);
+    return lstatSync(abs);
   }
 
-  async #node(e: LayerEntry, rel: RelPath): Promise<void> {
+  #node(e: LayerEntry, rel: RelPath): void {
     const kind = e.typeflag === 6 ? 'fifo' : e.typeflag === 3 ? 'char' : 'block';
     if (kind !== 'fifo' && !this.#opts.privileged) {
       this.#skippedDevices.push(display(rel));
@@ -282,30 +319,29 @@ export class LayerWriter {
     // mknod gets an ASCII name of our choosing in the root; the node is then renamed into place, so the
     // tool never resolves an entry-controlled path.
     const tmp = `.hoist-node-${randomBytes(8).toString('hex')}`;
-    const { devmajor, devminor, mode } = e;
-    await makeNode(this.#resolver.abs(tmp).toString(), kind, mode, devmajor, devminor, this.#opts.signal);
+    makeNode(this.#resolver.abs(tmp).toString(), kind, e.mode, e.devmajor, e.devminor);
     const abs = this.#resolver.abs(rel);
     try {
-      await this.#remove(rel);
-      await rename(this.#resolver.abs(tmp), abs);
+      this.#remove(rel);
+      renameSync(this.#resolver.abs(tmp), abs);
     } catch (err) {
-      await rm(this.#resolver.abs(tmp), { force: true });
+      rmSync(this.#resolver.abs(tmp), { force: true });
       throw err;
     }
-    if (this.#opts.privileged) await lchown(abs, e.uid, e.gid);
-    await chmod(abs, e.mode);
-    await lutimes(abs, e.atime, e.mtime);
+    if (this.#opts.privileged) lchownSync(abs, e.uid, e.gid);
+    chmodSync(abs, e.mode);
+    lutimesSync(abs, e.atime, e.mtime);
     this.#queueXattrs(e, rel, false);
   }
 
-  async #whiteout(e: LayerEntry, parentComps: string[], base: string): Promise<void> {
+  #whiteout(e: LayerEntry, parentComps: string[], base: string): void {
     const wh = parseWhiteout(base);
     if (wh === null) throw refuseEntry(e.name, 'is not a valid whiteout');
     if (wh.kind === 'meta') return;
     const overlay = this.#opts.whiteouts === 'overlay';
     // The overlay form records the whiteout in the upper directory, so its parent must exist; the delete
     // form has nothing to do when the parent is missing.
-    const dir = await this.#resolver.resolveDir(parentComps, e.name, overlay);
+    const dir = this.#resolver.resolveDir(parentComps, e.name, overlay);
     if (dir === null) return;
     if (wh.kind === 'opaque') {
       if (overlay) {
@@ -314,58 +350,54 @@ export class LayerWriter {
         this.#pushXattr(dir, name, Buffer.from('y'));
         return;
       }
-      await this.#flushXattrs();
-      const removed = await clearOpaqueDir(this.#resolver, dir, this.#layerPaths!);
+      this.#flushXattrs();
+      const removed = clearOpaqueDir(this.#resolver, dir, this.#layerPaths!);
       if (removed.length > 0) this.#forgetDirs(removed);
       return;
     }
     const rel = joinRel(dir, wh.name);
-    await this.#remove(rel);
-    if (overlay) await this.#devices.create(rel, e.uid, e.gid, this.#opts.privileged);
+    this.#remove(rel);
+    if (overlay) this.#devices.create(rel, e.uid, e.gid, this.#opts.privileged);
   }
 
   // --- helpers -----------------------------------------------------------------------------------
 
   /** A missing parent directory was created: it is this layer's, and mirrors the lower one if any. */
-  async #parentCreated(rel: RelPath, lower: Stats | undefined): Promise<void> {
+  #parentCreated(rel: RelPath, lower: Stats | undefined): void {
     this.#layerPaths?.add(rel);
+    if (this.#opts.deferLowers) this.#created.push(rel);
     if (!lower) return;
     const abs = this.#resolver.abs(rel);
-    if (this.#opts.privileged) await lchown(abs, lower.uid, lower.gid);
+    if (this.#opts.privileged) lchownSync(abs, lower.uid, lower.gid);
     const mode = lower.mode & 0o7777;
-    await chmod(abs, this.#opts.privileged ? mode : mode | 0o700);
+    chmodSync(abs, this.#opts.privileged ? mode : mode | 0o700);
     this.#dirs.set(rel, { mode, atime: lower.atime.getTime() / 1000, mtime: lower.mtime.getTime() / 1000 });
   }
 
   /** Run `make` (which creates `rel` exclusively); when something is already there, replace it once. */
-  async #create<T>(rel: RelPath, make: () => Promise<T>): Promise<T> {
+  #create<T>(rel: RelPath, make: () => T): T {
     try {
-      return await make();
+      return make();
     } catch (err) {
       if (errnoOf(err) !== 'EEXIST') throw err;
     }
-    await this.#remove(rel);
+    this.#remove(rel);
     return make();
   }
 
   /** Remove whatever is at `rel` (a directory with its contents), never following a symlink. */
-  async #remove(rel: RelPath): Promise<void> {
+  #remove(rel: RelPath): void {
     const abs = this.#resolver.abs(rel);
-    let st: import('node:fs').Stats;
-    try {
-      st = await lstat(abs);
-    } catch (err) {
-      if (errnoOf(err) === 'ENOENT') return;
-      throw err;
-    }
+    const st = lstatSync(abs, { throwIfNoEntry: false });
+    if (st === undefined) return;
     if (st.isDirectory()) {
       // Deferred xattrs may name paths below it: set them now, while the paths are still ours.
-      await this.#flushXattrs();
-      await rm(abs, { recursive: true, force: true });
+      this.#flushXattrs();
+      rmSync(abs, { recursive: true, force: true });
       this.#forgetDirs([rel]);
     } else {
-      if (this.#xattrPaths.has(rel)) await this.#flushXattrs();
-      await unlink(abs);
+      if (this.#xattrPaths.has(rel)) this.#flushXattrs();
+      unlinkSync(abs);
     }
   }
 
@@ -399,12 +431,51 @@ export class LayerWriter {
     this.#xattrPaths.add(rel);
   }
 
-  async #flushXattrs(): Promise<void> {
+  #flushXattrs(): void {
     if (this.#xattrs.length === 0) return;
     const writes = this.#xattrs;
     this.#xattrs = [];
     this.#xattrPaths = new Set();
-    const r = await setXattrs(writes, this.#opts.signal);
-    this.#unsupportedXattrs.push(...r.unsupported);
+    this.#unsupportedXattrs.push(...setXattrs(writes).unsupported);
   }
+}
+
+function needsLowers(e: LayerEntry): HoistError {
+  return new HoistError(
+    'HOIST_FAILED_PRECONDITION',
+    `layer entry '${display(e.name)}' is a hardlink to '${display(e.linkname)}', which ${NEEDS_LOWERS}`,
+  );
+}
+
+/**
+ * After a deferLowers apply, once the lower layers exist: give each parent directory the layer created
+ * the metadata of the lower directory it stands for (as the walk with lowers would have), or answer
+ * false when the lowers would have resolved the path differently (a symlink or a file there): the layer
+ * must then be applied again with its lowers.
+ */
+export function settleDeferred(
+  root: string,
+  lowerDirs: string[],
+  created: CreatedDir[],
+  privileged: boolean,
+): boolean {
+  const lowers = new LowerDirs(lowerDirs);
+  const resolver = new RootResolver(root);
+  const dirs: Array<[Buffer, Stats]> = [];
+  for (const { rel, explicit } of created) {
+    const slash = rel.lastIndexOf('/');
+    const hit = lowers.lookup(slash === -1 ? '' : rel.slice(0, slash), rel.slice(slash + 1));
+    if (hit === null) continue;
+    if (hit.kind !== 'dir') return false;
+    if (!explicit) dirs.push([resolver.abs(rel), hit.stat]);
+  }
+  // Deepest first, so setting a directory's times is not undone by work in a directory below it.
+  for (const [abs, st] of dirs.reverse()) {
+    // The layer may have replaced the directory since (a whiteout, a symlink): never follow anything.
+    if (!lstatSync(abs, { throwIfNoEntry: false })?.isDirectory()) continue;
+    if (privileged) lchownSync(abs, st.uid, st.gid);
+    chmodSync(abs, st.mode & 0o7777);
+    lutimesSync(abs, st.atime, st.mtime);
+  }
+  return true;
 }

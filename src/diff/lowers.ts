@@ -9,8 +9,16 @@
 // Lookups never follow anything on the host: every component is checked with lstat in each lower
 // directory. Not modelled: opaque markers in lower layers (reading trusted.overlay.opaque needs a
 // process per directory), so a lookup can see through one.
-import { constants, type Stats } from 'node:fs';
-import { chmod, copyFile, lchown, lstat, lutimes, readlink } from 'node:fs/promises';
+import {
+  chmodSync,
+  constants,
+  copyFileSync,
+  lchownSync,
+  lstatSync,
+  lutimesSync,
+  readlinkSync,
+  type Stats,
+} from 'node:fs';
 import { resolve } from 'node:path';
 import type { RelPath } from './root-path.ts';
 
@@ -26,9 +34,9 @@ function isWhiteout(st: Stats): boolean {
   return st.isCharacterDevice() && st.rdev === 0;
 }
 
-async function lstatOrNull(p: Buffer): Promise<Stats | null> {
+function lstatOrNull(p: Buffer): Stats | null {
   try {
-    return await lstat(p);
+    return lstatSync(p);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return null;
@@ -56,15 +64,15 @@ export class LowerDirs {
   }
 
   /** Is `rel` a directory in lower i, reached through directories only (no symlinks followed)? */
-  async #state(i: number, rel: RelPath): Promise<State> {
+  #state(i: number, rel: RelPath): State {
     if (rel === '') return 'dir';
     const memo = this.#states[i]!.get(rel);
     if (memo !== undefined) return memo;
     const slash = rel.lastIndexOf('/');
-    const up = await this.#state(i, slash === -1 ? '' : rel.slice(0, slash));
+    const up = this.#state(i, slash === -1 ? '' : rel.slice(0, slash));
     let state: State = up;
     if (up === 'dir') {
-      const st = await lstatOrNull(this.#abs(i, rel));
+      const st = lstatOrNull(this.#abs(i, rel));
       state = st === null ? 'missing' : st.isDirectory() ? 'dir' : 'other';
     }
     this.#states[i]!.set(rel, state);
@@ -76,19 +84,19 @@ export class LowerDirs {
    * the nearest lower layer that has the path decides; a whiteout or a non-directory at `dir` hides
    * everything further down. Null when nothing is there.
    */
-  async lookup(dir: RelPath, name: string): Promise<LowerHit | null> {
+  lookup(dir: RelPath, name: string): LowerHit | null {
     const rel = dir === '' ? name : `${dir}/${name}`;
     for (let i = 0; i < this.#dirs.length; i++) {
-      const at = await this.#state(i, dir);
+      const at = this.#state(i, dir);
       if (at === 'missing') continue;
       if (at === 'other') return null;
       const abs = this.#abs(i, rel);
-      const st = await lstatOrNull(abs);
+      const st = lstatOrNull(abs);
       if (st === null) continue;
       if (isWhiteout(st)) return null;
       if (st.isDirectory()) return { kind: 'dir', stat: st, abs };
       if (st.isSymbolicLink())
-        return { kind: 'symlink', target: (await readlink(abs, 'buffer')).toString('latin1') };
+        return { kind: 'symlink', target: readlinkSync(abs, 'buffer').toString('latin1') };
       if (st.isFile()) return { kind: 'file', stat: st, abs };
       return { kind: 'other' };
     }
@@ -97,14 +105,10 @@ export class LowerDirs {
 }
 
 /** Copy a lower layer's file to `dest` (which must not exist) with its owner, mode and times. */
-export async function copyUpFile(
-  hit: { stat: Stats; abs: Buffer },
-  dest: Buffer,
-  chown: boolean,
-): Promise<void> {
+export function copyUpFile(hit: { stat: Stats; abs: Buffer }, dest: Buffer, chown: boolean): void {
   // A reflink where the filesystem has them (btrfs, xfs): instant and shares the blocks.
-  await copyFile(hit.abs, dest, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
-  if (chown) await lchown(dest, hit.stat.uid, hit.stat.gid); // before chmod: chown clears setuid
-  await chmod(dest, hit.stat.mode & 0o7777);
-  await lutimes(dest, hit.stat.atime, hit.stat.mtime);
+  copyFileSync(hit.abs, dest, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
+  if (chown) lchownSync(dest, hit.stat.uid, hit.stat.gid); // before chmod: chown clears setuid
+  chmodSync(dest, hit.stat.mode & 0o7777);
+  lutimesSync(dest, hit.stat.atime, hit.stat.mtime);
 }

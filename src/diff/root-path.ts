@@ -8,10 +8,12 @@
 // past `/`) has no honest use, so writing through one is refused rather than silently clamped. The final
 // component is never followed: the caller replaces whatever is there.
 //
+// Synchronous: the applier runs in a worker thread, where a blocking lstat costs less than a round trip
+// through the thread pool.
+//
 // Names are "byte strings": latin1-decoded, one character per byte, so file names that are not UTF-8
 // survive unchanged; they become Buffers only at the fs call (`abs`).
-import type { Stats } from 'node:fs';
-import { lstat, mkdir, readlink } from 'node:fs/promises';
+import { lstatSync, mkdirSync, readlinkSync, type Stats } from 'node:fs';
 import { resolve } from 'node:path';
 import { HoistError } from '../core/errors.ts';
 import type { LowerDirs } from './lowers.ts';
@@ -69,14 +71,9 @@ interface WalkOptions {
   entry: string;
 }
 
-function isMissing(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException).code;
-  return code === 'ENOENT';
-}
-
 export interface ResolverOptions {
   /** Told about every directory the walk creates, with the lower layer's directory it stands for. */
-  onCreate?: (rel: RelPath, lower: Stats | undefined) => Promise<void> | void;
+  onCreate?: (rel: RelPath, lower: Stats | undefined) => void;
   /** Overlay only: the layers below, consulted for what the upper directory does not have. */
   lowers?: LowerDirs | undefined;
 }
@@ -116,7 +113,7 @@ export class RootResolver {
    * The real (symlink-free) path of directory `components`, walked chroot-style. Missing directories are
    * created when `create`, else the answer is null. A component that is not a directory is refused.
    */
-  async resolveDir(components: string[], entry: string, create: boolean): Promise<RelPath | null> {
+  resolveDir(components: string[], entry: string, create: boolean): RelPath | null {
     const key = components.join('/');
     if (this.#knownDirs.has(key)) return key;
     return this.#walk(components, { create, followFinal: true, entry });
@@ -126,11 +123,11 @@ export class RootResolver {
    * The real path of `components` with every symlink followed inside the root; null when missing. With
    * lower layers the path may exist only there (the caller copies it up).
    */
-  async resolveTarget(components: string[], entry: string): Promise<RelPath | null> {
+  resolveTarget(components: string[], entry: string): RelPath | null {
     return this.#walk(components, { create: false, followFinal: true, entry });
   }
 
-  async #walk(components: string[], opts: WalkOptions): Promise<RelPath | null> {
+  #walk(components: string[], opts: WalkOptions): RelPath | null {
     // `todo` is a stack (next component last) so a symlink's target can be spliced in front.
     const todo = components.slice().reverse();
     const cur: string[] = [];
@@ -169,12 +166,9 @@ export class RootResolver {
         cur.push(part);
         continue;
       }
-      const st = await lstat(this.abs(rel)).catch((err: unknown) => {
-        if (isMissing(err)) return null;
-        throw err;
-      });
+      const st = lstatSync(this.abs(rel), { throwIfNoEntry: false }) ?? null;
       if (st === null) {
-        const hit = this.lowers ? await this.lowers.lookup(cur.join('/'), part) : null;
+        const hit = this.lowers ? this.lowers.lookup(cur.join('/'), part) : null;
         if (hit?.kind === 'symlink') {
           follow(rel, hit.target);
           continue;
@@ -189,8 +183,8 @@ export class RootResolver {
           return null;
         }
         if (hit !== null && hit.kind !== 'dir') throw notADir(rel);
-        await mkdir(this.abs(rel), { mode: 0o755 });
-        await this.#onCreate(rel, hit?.kind === 'dir' ? hit.stat : undefined);
+        mkdirSync(this.abs(rel), { mode: 0o755 });
+        this.#onCreate(rel, hit?.kind === 'dir' ? hit.stat : undefined);
         this.#knownDirs.add(rel);
         cur.push(part);
         continue;
@@ -201,7 +195,7 @@ export class RootResolver {
         continue;
       }
       if (st.isSymbolicLink()) {
-        follow(rel, (await readlink(this.abs(rel), { encoding: 'buffer' })).toString('latin1'));
+        follow(rel, readlinkSync(this.abs(rel), { encoding: 'buffer' }).toString('latin1'));
         continue;
       }
       if (todo.length === 0 && opts.followFinal && !opts.create) {

@@ -6,7 +6,7 @@
 // - 'overlay' (overlayfs upper directory): the whiteout is stored the way overlayfs reads it: a 0:0
 //   character device for a deleted name, xattr `trusted.overlay.opaque=y` on an opaque directory.
 import { randomBytes } from 'node:crypto';
-import { lchown, link, lstat, readdir, rm } from 'node:fs/promises';
+import { lchownSync, linkSync, lstatSync, readdirSync, rmSync } from 'node:fs';
 import { makeNode } from './fs-tools.ts';
 import { joinRel, type RelPath, type RootResolver } from './root-path.ts';
 
@@ -29,26 +29,26 @@ export function parseWhiteout(base: string): Whiteout | null {
  * Delete what `dir` holds except the paths this layer created (and, inside directories this layer
  * created, recurse). Returns the directories removed, so the caller can forget state under them.
  */
-export async function clearOpaqueDir(
+export function clearOpaqueDir(
   resolver: RootResolver,
   dir: RelPath,
   layerPaths: ReadonlySet<RelPath>,
-): Promise<RelPath[]> {
+): RelPath[] {
   const removed: RelPath[] = [];
-  const visit = async (d: RelPath) => {
-    const names = await readdir(resolver.abs(d), { encoding: 'buffer' });
+  const visit = (d: RelPath) => {
+    const names = readdirSync(resolver.abs(d), { encoding: 'buffer' });
     for (const raw of names) {
       const rel = joinRel(d, raw.toString('latin1'));
-      const st = await lstat(resolver.abs(rel));
+      const st = lstatSync(resolver.abs(rel));
       if (layerPaths.has(rel)) {
-        if (st.isDirectory()) await visit(rel);
+        if (st.isDirectory()) visit(rel);
         continue;
       }
-      await rm(resolver.abs(rel), { recursive: true, force: true });
+      rmSync(resolver.abs(rel), { recursive: true, force: true });
       if (st.isDirectory()) removed.push(rel);
     }
   };
-  await visit(dir);
+  visit(dir);
   return removed;
 }
 
@@ -60,29 +60,27 @@ export async function clearOpaqueDir(
 export class WhiteoutDevices {
   readonly #resolver: RootResolver;
   readonly #templates = new Map<string, RelPath>();
-  readonly #signal: AbortSignal | undefined;
 
-  constructor(resolver: RootResolver, signal?: AbortSignal) {
+  constructor(resolver: RootResolver) {
     this.#resolver = resolver;
-    this.#signal = signal;
   }
 
   /** Make a whiteout at `rel` (which must not exist), owned by uid:gid when `chown`. */
-  async create(rel: RelPath, uid: number, gid: number, chown: boolean): Promise<void> {
+  create(rel: RelPath, uid: number, gid: number, chown: boolean): void {
     const owner = chown ? `${uid}:${gid}` : 'self';
     let template = this.#templates.get(owner);
     if (template === undefined) {
       template = `.hoist-whiteout-${randomBytes(8).toString('hex')}`;
-      await makeNode(this.#resolver.abs(template).toString(), 'char', 0, 0, 0, this.#signal);
+      makeNode(this.#resolver.abs(template).toString(), 'char', 0, 0, 0);
       this.#templates.set(owner, template);
-      if (chown) await lchown(this.#resolver.abs(template), uid, gid);
+      if (chown) lchownSync(this.#resolver.abs(template), uid, gid);
     }
-    await link(this.#resolver.abs(template), this.#resolver.abs(rel));
+    linkSync(this.#resolver.abs(template), this.#resolver.abs(rel));
   }
 
   /** Remove the templates (the whiteouts linked to them stay). */
-  async dispose(): Promise<void> {
-    for (const t of this.#templates.values()) await rm(this.#resolver.abs(t), { force: true });
+  dispose(): void {
+    for (const t of this.#templates.values()) rmSync(this.#resolver.abs(t), { force: true });
     this.#templates.clear();
   }
 }

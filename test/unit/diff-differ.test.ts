@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { applyTar } from '../../src/diff/apply.ts';
+import { MediaType } from '../../src/core/mediatypes.ts';
+import { applyLayer } from '../../src/diff/apply.ts';
 import { diffDirs } from '../../src/diff/differ.ts';
 import { layer1, layer2, layer3 } from '../helpers/fixture-rootfs.ts';
 import { describeTree, diffTrees } from '../helpers/tree.ts';
@@ -40,7 +41,11 @@ async function assertRoundTrip(
   const target = join(dir, `rt-${Math.random().toString(36).slice(2)}`);
   if (lower) cp(lower, target);
   else await mkdir(target);
-  await applyTar(Readable.from([layer]), { root: target, whiteouts: 'delete' });
+  await applyLayer(Readable.from([layer]), {
+    root: target,
+    whiteouts: 'delete',
+    mediaType: MediaType.OciLayer,
+  });
   const want = await describeTree(expected, { ...opts, hardlinks });
   const got = await describeTree(target, { ...opts, hardlinks });
   const diff = diffTrees(want, got, ['snapshot', `${what} re-applied`]);

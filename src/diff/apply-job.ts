@@ -1,0 +1,164 @@
+// One layer apply, start to end, as the applier's worker thread runs it: the blob's bytes come in,
+// are decompressed (zlib on the thread pool), parsed by TarReader and written by LayerWriter with
+// synchronous file-system calls, all in one pass; the diffID is the hash of the tar as it went by.
+//
+//   source ─▶ gunzip/zstd ─▶ TarReader (diffID) ─▶ LayerWriter
+//
+// When the diffID differs from the one the image config promises, the apply fails and the caller
+// discards the snapshot directory (containerd: "wrong diff id calculated on extraction").
+import { statSync } from 'node:fs';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Digest } from '../core/digest.ts';
+import { HoistError, toHoistError } from '../core/errors.ts';
+import { decompressorFor, layerCompressionOf } from './decompress.ts';
+import { layerEntryOf } from './layer-entry.ts';
+import { type CreatedDir, type FileBody, LayerWriter } from './layer-writer.ts';
+import { display } from './root-path.ts';
+import { TarReader } from './tar-reader.ts';
+
+export interface ApplyJob {
+  /** An existing directory: the snapshot's writable directory. */
+  root: string;
+  /** The layer's media type; it picks the decompressor (unknown types are refused). */
+  mediaType: string;
+  /** 'delete' for plain directories (native snapshotter), 'overlay' for an overlayfs upper directory. */
+  whiteouts: 'delete' | 'overlay';
+  /**
+   * Overlay only: the lower layers' directories (the parent snapshot's first). Missing parent directories
+   * then take the lower one's owner and mode, writes through a lower layer's symlink follow it (inside
+   * the root), and a hardlink to a lower file copies it up first, so the merged view is what a mount
+   * would show. containerd passes the same (`archive.WithParents`).
+   */
+  parents?: string[];
+  /** Overlay only: apply before the lowers exist; see LayerWriter's deferLowers and settleDeferred. */
+  deferLowers?: boolean;
+  /** Create devices, chown, set trusted and security xattrs. */
+  privileged: boolean;
+  /** The diffID from the image config (`rootfs.diff_ids[i]`); a different result fails the apply. */
+  expectedDiffId?: string;
+}
+
+export interface ApplyJobResult {
+  /** sha256 of the uncompressed tar. */
+  diffId: Digest;
+  /** Bytes of the uncompressed tar. */
+  size: number;
+  /** Tar entries applied (whiteouts included). */
+  entries: number;
+  /** deferLowers: the parent directories to settle against the lowers. */
+  created: CreatedDir[];
+}
+
+/** Decompressed chunks of this size: few hand-offs between zlib's thread and ours, bounded memory. */
+const INFLATE_CHUNK = 512 * 1024;
+
+/** The error for a failing entry, naming it; HoistErrors pass unchanged. */
+function entryError(err: unknown, name: string): HoistError {
+  if (err instanceof HoistError) return err;
+  const h = toHoistError(err);
+  return new HoistError(h.code, `applying layer entry '${display(name)}': ${h.message}`, {
+    cause: err,
+    ...(h.hint ? { hint: h.hint } : {}),
+  });
+}
+
+export async function runApplyJob(
+  job: ApplyJob,
+  source: AsyncIterable<Buffer>,
+  warn: (message: string) => void,
+  signal?: AbortSignal,
+): Promise<ApplyJobResult> {
+  const compression = layerCompressionOf(job.mediaType);
+  if (!statSync(job.root, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new HoistError('HOIST_INVALID_ARGUMENT', `cannot apply a layer to ${job.root}: not a directory`);
+  }
+  const writer = new LayerWriter({
+    root: job.root,
+    whiteouts: job.whiteouts,
+    lowers: job.parents,
+    deferLowers: job.deferLowers === true,
+    privileged: job.privileged,
+    warn,
+  });
+  let body: FileBody | null = null;
+  let current = '';
+  const reader = new TarReader({
+    entry(h) {
+      current = h.name;
+      try {
+        body = writer.begin(layerEntryOf(h));
+      } catch (err) {
+        throw entryError(err, h.name);
+      }
+    },
+    data(chunk) {
+      try {
+        body?.write(chunk);
+      } catch (err) {
+        body = null;
+        throw entryError(err, current);
+      }
+    },
+    endEntry() {
+      const b = body;
+      body = null;
+      try {
+        b?.end();
+      } catch (err) {
+        throw entryError(err, current);
+      }
+    },
+  });
+  const sink = new Writable({
+    highWaterMark: INFLATE_CHUNK,
+    write(chunk: Buffer, _enc, cb) {
+      try {
+        reader.push(chunk);
+        cb();
+      } catch (err) {
+        cb(err as Error);
+      }
+    },
+  });
+  const decompressor = decompressorFor(job.mediaType, INFLATE_CHUNK);
+  let decompressError: unknown;
+  decompressor?.on('error', (err) => {
+    decompressError ??= err;
+  });
+  try {
+    const stages = decompressor ? [Readable.from(source), decompressor, sink] : [Readable.from(source), sink];
+    await pipeline(stages, signal ? { signal } : {});
+    reader.end();
+  } catch (err) {
+    writer.dispose();
+    if (err instanceof HoistError) throw err;
+    if (signal?.aborted || (err as Error).name === 'AbortError') {
+      throw new HoistError('HOIST_CANCELLED', 'applying the layer was cancelled', { cause: err });
+    }
+    if (err === decompressError) {
+      throw new HoistError(
+        'HOIST_INVALID_ARGUMENT',
+        `layer is not a valid ${compression} stream: ${(err as Error).message}`,
+        { cause: err, hint: 'the layer blob is corrupt or truncated; pull the image again' },
+      );
+    }
+    throw entryError(err, current);
+  }
+  let created: CreatedDir[];
+  try {
+    created = writer.finish();
+  } catch (err) {
+    writer.dispose();
+    throw toHoistError(err);
+  }
+  const diffId = reader.verifier.digest();
+  if (job.expectedDiffId !== undefined && job.expectedDiffId !== diffId) {
+    throw new HoistError(
+      'HOIST_DIGEST_MISMATCH',
+      `layer diffID mismatch: expected ${job.expectedDiffId}, got ${diffId}; the unpacked snapshot is discarded`,
+      { hint: 'the layer does not match the image config (a corrupt or tampered image); pull it again' },
+    );
+  }
+  return { diffId, size: reader.verifier.bytes, entries: reader.entries, created };
+}

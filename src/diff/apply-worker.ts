@@ -1,0 +1,87 @@
+// The applier's worker thread: runs one job at a time for the pool in apply.ts. Layer bytes arrive as
+// messages (with credit-based flow control: the main thread keeps a few chunks in flight, and each chunk
+// taken here returns one credit), file-system calls are synchronous, and only the result, warnings and
+// errors go back.
+import { parentPort } from 'node:worker_threads';
+import { toHoistError } from '../core/errors.ts';
+import { type ApplyJob, runApplyJob } from './apply-job.ts';
+import { type CreatedDir, settleDeferred } from './layer-writer.ts';
+
+export type ToWorker =
+  | { kind: 'apply'; job: ApplyJob }
+  | { kind: 'chunk'; data: Uint8Array }
+  | { kind: 'end' }
+  | { kind: 'settle'; root: string; parents: string[]; created: CreatedDir[]; privileged: boolean };
+
+export type FromWorker =
+  | { kind: 'credit' }
+  | { kind: 'warning'; message: string }
+  | { kind: 'done'; result: unknown }
+  | { kind: 'error'; error: { code: string; message: string; hint?: string } };
+
+const port = parentPort!;
+const post = (m: FromWorker) => port.postMessage(m);
+
+/** The chunks of the running apply, as an async iterable fed by messages. */
+class Inbox {
+  #queue: Buffer[] = [];
+  #ended = false;
+  #wake: (() => void) | null = null;
+  push(data: Uint8Array): void {
+    this.#queue.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+    this.#wake?.();
+  }
+  end(): void {
+    this.#ended = true;
+    this.#wake?.();
+  }
+  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
+    for (;;) {
+      const next = this.#queue.shift();
+      if (next !== undefined) {
+        post({ kind: 'credit' });
+        yield next;
+        continue;
+      }
+      if (this.#ended) return;
+      await new Promise<void>((r) => {
+        this.#wake = r;
+      });
+      this.#wake = null;
+    }
+  }
+}
+
+let inbox: Inbox | null = null;
+
+function fail(err: unknown): void {
+  const h = toHoistError(err);
+  post({ kind: 'error', error: { code: h.code, message: h.message, ...(h.hint ? { hint: h.hint } : {}) } });
+}
+
+port.on('message', (m: ToWorker) => {
+  switch (m.kind) {
+    case 'apply': {
+      const box = new Inbox();
+      inbox = box;
+      runApplyJob(m.job, box, (message) => post({ kind: 'warning', message })).then(
+        (result) => post({ kind: 'done', result }),
+        fail,
+      );
+      break;
+    }
+    case 'chunk':
+      inbox?.push(m.data);
+      break;
+    case 'end':
+      inbox?.end();
+      break;
+    case 'settle':
+      try {
+        post({ kind: 'done', result: settleDeferred(m.root, m.parents, m.created, m.privileged) });
+      } catch (err) {
+        fail(err);
+      }
+      break;
+  }
+});
