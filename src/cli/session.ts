@@ -6,6 +6,7 @@ import { openEmbedded } from '../client/embedded.ts';
 import { type HoistConfig, loadConfig } from '../config/config.ts';
 import { type Context, isIdentifier } from '../core/context.ts';
 import { invalidArgument } from '../core/errors.ts';
+import { setUnpackConcurrency } from '../diff/apply.ts';
 
 export interface Session {
   config: HoistConfig;
@@ -31,6 +32,7 @@ export function session(cmd: Command): Session {
   const isRoot = process.getuid?.() === 0;
   const config = loadConfig({ path: g.config, env: process.env, isRoot });
   if (g.root) config.root = g.root;
+  setUnpackConcurrency(config.max_concurrent_unpacks);
   const namespace = g.namespace ?? process.env.HOIST_NAMESPACE ?? config.namespace;
   if (!isIdentifier(namespace))
     throw invalidArgument(

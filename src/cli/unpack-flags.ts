@@ -4,9 +4,11 @@
 import type { Command } from 'commander';
 import type { HoistConfig } from '../config/config.ts';
 import { invalidArgument } from '../core/errors.ts';
+import { setUnpackConcurrency } from '../diff/apply.ts';
 
 export interface UnpackFlags {
   unpack?: boolean;
+  maxConcurrentUnpacks?: string;
   snapshotter?: string;
   discardUnpackedLayers?: boolean;
 }
@@ -45,10 +47,22 @@ export function unpackOptions(cmd: Command, withToggle = true): Command {
       '--discard-unpacked-layers',
       'drop the compressed layers once unpacked (default: config `discard_unpacked_layers`); save and push fetch them again',
     )
-    .option('--no-discard-unpacked-layers', 'keep the compressed layers whatever the config says');
+    .option('--no-discard-unpacked-layers', 'keep the compressed layers whatever the config says')
+    .option(
+      '--max-concurrent-unpacks <n>',
+      'layers applied at once (default: config `max_concurrent_unpacks`, the number of cores up to 4)',
+    );
 }
 
 export function unpackChoice(flags: UnpackFlags, config: HoistConfig): UnpackChoice {
+  if (flags.maxConcurrentUnpacks !== undefined) {
+    const n = Number(flags.maxConcurrentUnpacks);
+    if (!Number.isInteger(n) || n < 1)
+      throw invalidArgument(
+        `invalid --max-concurrent-unpacks ${JSON.stringify(flags.maxConcurrentUnpacks)}: use a whole number ≥ 1`,
+      );
+    setUnpackConcurrency(n);
+  }
   return {
     unpack: flags.unpack ?? true,
     snapshotter: flags.snapshotter ?? config.snapshotter,

@@ -1,6 +1,6 @@
 // hoist's configuration file: TOML, every key known and typed, unknown keys are errors naming the key.
 import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { availableParallelism, homedir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'smol-toml';
 import { HoistError } from '../core/errors.ts';
@@ -17,6 +17,8 @@ export interface HoistConfig {
   /** Go-style duration ("1h"): how long an interrupted pull's data outlives its process. */
   pull_lease_expiry: string;
   max_concurrent_downloads: number;
+  /** Layers applied at once (worker threads); like containerd 2's max_concurrent_unpacks. */
+  max_concurrent_unpacks: number;
   registry: {
     config_path: string;
     plain_http: string[];
@@ -43,6 +45,7 @@ const SCHEMA: Record<string, Kind> = {
   discard_unpacked_layers: 'boolean',
   pull_lease_expiry: 'duration',
   max_concurrent_downloads: 'number',
+  max_concurrent_unpacks: 'number',
   registry: 'table',
   'registry.config_path': 'string',
   'registry.plain_http': 'string[]',
@@ -71,6 +74,8 @@ export function defaults(env: NodeJS.ProcessEnv, isRoot: boolean): HoistConfig {
     discard_unpacked_layers: false,
     pull_lease_expiry: '1h',
     max_concurrent_downloads: 3,
+    // One per core (up to 4): an apply keeps a core busy (inflate + file-system calls).
+    max_concurrent_unpacks: Math.min(4, availableParallelism()),
     registry: {
       config_path: isRoot
         ? '/etc/hoist/certs.d'

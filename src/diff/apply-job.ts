@@ -13,7 +13,7 @@ import type { Digest } from '../core/digest.ts';
 import { HoistError, toHoistError } from '../core/errors.ts';
 import { decompressorFor, layerCompressionOf } from './decompress.ts';
 import { layerEntryOf } from './layer-entry.ts';
-import { type CreatedDir, type FileBody, LayerWriter } from './layer-writer.ts';
+import { type CreatedDir, type FileBody, LayerWriter, NeedsLowers } from './layer-writer.ts';
 import { display } from './root-path.ts';
 import { TarReader } from './tar-reader.ts';
 
@@ -48,6 +48,8 @@ export interface ApplyJobResult {
   entries: number;
   /** deferLowers: the parent directories to settle against the lowers. */
   created: CreatedDir[];
+  /** deferLowers: the layer stopped because only its lowers can apply it; apply it again on them. */
+  needsLowers?: true;
 }
 
 /** Decompressed chunks of this size: few hand-offs between zlib's thread and ours, bounded memory. */
@@ -89,7 +91,7 @@ export async function runApplyJob(
       try {
         body = writer.begin(layerEntryOf(h));
       } catch (err) {
-        throw entryError(err, h.name);
+        throw err instanceof NeedsLowers ? err : entryError(err, h.name);
       }
     },
     data(chunk) {
@@ -132,6 +134,9 @@ export async function runApplyJob(
     reader.end();
   } catch (err) {
     writer.dispose();
+    if (err instanceof NeedsLowers) {
+      return { diffId: '' as Digest, size: 0, entries: 0, created: [], needsLowers: true };
+    }
     if (err instanceof HoistError) throw err;
     if (signal?.aborted || (err as Error).name === 'AbortError') {
       throw new HoistError('HOIST_CANCELLED', 'applying the layer was cancelled', { cause: err });

@@ -135,7 +135,9 @@ function converse<T>(
     let aborting = false;
     const onExit = (code: number) =>
       finish(
-        aborting ? cancelled() : new HoistError('HOIST_INTERNAL', `the layer applier's worker exited (${code})`),
+        aborting
+          ? cancelled()
+          : new HoistError('HOIST_INTERNAL', `the layer applier's worker exited (${code})`),
       );
     const onAbort = () => {
       // Stop the writes first; the caller removes the tree only after we reject.

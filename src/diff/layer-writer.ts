@@ -26,7 +26,6 @@ import {
   unlinkSync,
   writeSync,
 } from 'node:fs';
-import { HoistError } from '../core/errors.ts';
 import { makeNode, readXattrsSync, setXattrs, type XattrWrite } from './fs-tools.ts';
 import type { LayerEntry } from './layer-entry.ts';
 import { copyUpFile, LowerDirs } from './lowers.ts';
@@ -44,7 +43,7 @@ export interface WriterOptions {
    * Overlay only, instead of `lowers`: apply before the lower layers exist (parallel unpack). What the
    * lowers would have decided is left for settleDeferred() once they are there: the parent directories
    * this layer had to create are reported by finish(), and a hardlink to a file this layer does not hold
-   * fails with NEEDS_LOWERS (the caller applies the layer again, with its lowers).
+   * stops the apply with NeedsLowers (the caller applies the layer again, with its lowers).
    */
   deferLowers?: boolean;
   privileged: boolean;
@@ -65,7 +64,7 @@ export interface FileBody {
 }
 
 /** Thrown in deferLowers mode when only the lower layers can answer (a hardlink to a lower file). */
-export const NEEDS_LOWERS = 'needs its lower layers';
+export class NeedsLowers extends Error {}
 
 const FILE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
@@ -440,11 +439,8 @@ export class LayerWriter {
   }
 }
 
-function needsLowers(e: LayerEntry): HoistError {
-  return new HoistError(
-    'HOIST_FAILED_PRECONDITION',
-    `layer entry '${display(e.name)}' is a hardlink to '${display(e.linkname)}', which ${NEEDS_LOWERS}`,
-  );
+function needsLowers(e: LayerEntry): NeedsLowers {
+  return new NeedsLowers(`'${display(e.name)}' is a hardlink to '${display(e.linkname)}', not in this layer`);
 }
 
 /**

@@ -8,18 +8,17 @@
 // so the compressed layers become collectable (containerd's discard_unpacked_layers); the manifest and
 // config stay, and so do the layers' distribution-source labels on the manifest, so save/push can fetch
 // the layers again.
-import { randomBytes } from 'node:crypto';
 import type { Backend } from '../client/backend.ts';
 import type { Context } from '../core/context.ts';
 import { type Descriptor, type Manifest, parseImageConfig } from '../core/descriptor.ts';
 import type { Digest } from '../core/digest.ts';
-import { HoistError, isAlreadyExists, isNotFound } from '../core/errors.ts';
+import { HoistError, isNotFound } from '../core/errors.ts';
 import { Labels } from '../core/labels.ts';
-import { applyLayer } from '../diff/apply.ts';
 import { holdLease } from '../leases/keeper.ts';
 import type { Snapshotter } from '../snapshots/types.ts';
 import { applyRefLabels, manifestRefLabels } from './gc-labels.ts';
 import { chainIds } from './rootfs.ts';
+import { applyAhead, applyOnParent, type LayerOutcome } from './unpack-layer.ts';
 import { MAX_MANIFEST_BYTES, type PlatformSelector, walkImage } from './walk.ts';
 
 export type UnpackProgress = (event: {
@@ -77,73 +76,6 @@ async function committed(sn: Snapshotter, ctx: Context, key: string): Promise<bo
   }
 }
 
-/** Commit the active `key` as `chain`; another unpack that committed the same chain first wins. */
-async function commitChain(
-  sn: Snapshotter,
-  ctx: Context,
-  chain: Digest,
-  key: string,
-): Promise<'applied' | 'exists'> {
-  try {
-    await sn.commit(ctx, chain, key, { labels: {} });
-    return 'applied';
-  } catch (err) {
-    if (isAlreadyExists(err)) return 'exists';
-    throw err;
-  }
-}
-
-/** Apply one layer on top of `parent` and commit it as `chain`. */
-async function applyOne(
-  backend: Backend,
-  sn: Snapshotter,
-  ctx: Context,
-  layer: Descriptor,
-  diffId: Digest,
-  chain: Digest,
-  parent: Digest | undefined,
-  opts: UnpackOptions,
-): Promise<'applied' | 'exists'> {
-  // containerd's key shape (`extract-<time>-<random> <chainID>`), so its tools read our snapshots alike.
-  const key = `extract-${Date.now()}-${randomBytes(4).toString('hex')} ${chain}`;
-  // Protected by the unpack's lease (ctx.lease) while it runs; collectable after a crash.
-  const mounts = await sn.prepare(ctx, key, parent, { labels: {} });
-  let ok = false;
-  try {
-    if (backend.applyLayer) {
-      // Through a daemon: it applies into its own directories, as containerd's Diff.Apply does.
-      const applied = await backend.applyLayer(ctx, layer, mounts);
-      if (applied !== diffId)
-        throw new HoistError(
-          'HOIST_DIGEST_MISMATCH',
-          `layer diffID mismatch: expected ${diffId}, got ${applied}; the unpacked snapshot is discarded`,
-        );
-      const r = await commitChain(sn, ctx, chain, key);
-      ok = r === 'applied'; // 'exists': ours is redundant, removed below
-      return r;
-    }
-    const target = await sn.applyTarget(ctx, key);
-    const stream = await backend.content.reader(ctx, layer.digest);
-    const applyOpts: Parameters<typeof applyLayer>[1] = {
-      root: target.dir,
-      mediaType: layer.mediaType,
-      whiteouts: target.whiteouts,
-      expectedDiffId: diffId,
-      parents: target.parents,
-    };
-    if (ctx.signal) applyOpts.signal = ctx.signal;
-    if (opts.onWarning) applyOpts.onWarning = opts.onWarning;
-    // A blob damaged on disk fails gzip's/zstd's checksums or the diffID, as in containerd's applier,
-    // which hashes only the uncompressed stream.
-    await applyLayer(stream, applyOpts);
-    const r = await commitChain(sn, ctx, chain, key);
-    ok = r === 'applied'; // 'exists': ours is redundant, removed below
-    return r;
-  } finally {
-    if (!ok) await sn.remove(ctx, key).catch(() => undefined);
-  }
-}
-
 /** Unpack one platform manifest (pull calls this per manifest, pipelined behind its downloads). */
 export async function unpackManifest(
   backend: Backend,
@@ -173,34 +105,7 @@ export async function unpackManifest(
     applied: 0,
     existed: 0,
   };
-  let parent: Digest | undefined;
-  for (const [i, layer] of manifest.layers.entries()) {
-    const chain = chains[i]!;
-    const diffId = diffIds[i]!;
-    const event = { layer, index: i, count: manifest.layers.length };
-    if (await committed(sn, ctx, chain)) {
-      result.existed++;
-      opts.progress?.({ ...event, state: 'exists' });
-    } else {
-      await opts.ready?.(layer.digest);
-      opts.progress?.({ ...event, state: 'unpacking' });
-      const r = await applyOne(backend, sn, ctx, layer, diffId, chain, parent, opts).catch((err: unknown) => {
-        throw inLayer(err, desc.digest, layer, i, manifest.layers.length);
-      });
-      if (r === 'applied') result.applied++;
-      else result.existed++;
-      opts.progress?.({ ...event, state: 'unpacked' });
-    }
-    await backend.content
-      .update(ctx, { digest: layer.digest, labels: { [Labels.uncompressed]: diffId } }, [
-        `labels.${Labels.uncompressed}`,
-      ])
-      .catch((err: unknown) => {
-        // A discarded layer has no record to label; the snapshot is what matters.
-        if (!isNotFound(err)) throw err;
-      });
-    parent = chain;
-  }
+  await unpackLayers({ backend, sn, ctx, desc, manifest, diffIds, chains, opts, result });
   if (chains.length > 0) {
     const key = `${Labels.gcRefSnapshot}${sn.name}`;
     await backend.content.update(ctx, { digest: manifest.config.digest, labels: { [key]: result.chainId } }, [
@@ -211,6 +116,102 @@ export async function unpackManifest(
   // Layers fetched again for this unpack (after an earlier discard) are kept unless discard is asked for.
   else await applyRefLabels(backend.content, ctx, desc.digest, manifestRefLabels(manifest));
   return result;
+}
+
+interface LayersJob {
+  backend: Backend;
+  sn: Snapshotter;
+  ctx: Context;
+  desc: Descriptor;
+  manifest: Manifest;
+  diffIds: Digest[];
+  chains: Digest[];
+  opts: UnpackOptions;
+  result: UnpackResult;
+}
+
+/**
+ * Apply the layers, committing them in order. Each layer starts as soon as its blob is in the store:
+ * with a snapshotter that can rebase (overlayfs) and the local applier, a layer whose parent is not
+ * committed yet is applied ahead of it in its own directory (unpack-layer.ts), so layers apply in
+ * parallel (bounded by max_concurrent_unpacks, the applier's worker pool); otherwise it waits for its
+ * parent. One failure cancels the layers in flight; all have stopped when this returns.
+ */
+async function unpackLayers(j: LayersJob): Promise<void> {
+  const { backend, sn, manifest, opts, result } = j;
+  const parallel = sn.rebase && !backend.applyLayer;
+  const stop = new AbortController();
+  const outer = j.ctx.signal;
+  const onOuterAbort = () => stop.abort(outer?.reason);
+  if (outer?.aborted) onOuterAbort();
+  outer?.addEventListener('abort', onOuterAbort, { once: true });
+  const ctx: Context = { ...j.ctx, signal: stop.signal };
+  const count = manifest.layers.length;
+  const done: boolean[] = [];
+  let below: Promise<unknown> = Promise.resolve();
+  const jobs = manifest.layers.map((layer, i) => {
+    const chain = j.chains[i]!;
+    const step = {
+      backend,
+      sn,
+      ctx,
+      layer,
+      diffId: j.diffIds[i]!,
+      chain,
+      parent: i === 0 ? undefined : j.chains[i - 1],
+      onWarning: opts.onWarning,
+    };
+    const parentDone = below;
+    const event = { layer, index: i, count };
+    const job = (async () => {
+      if (await committed(sn, ctx, chain)) {
+        result.existed++;
+        opts.progress?.({ ...event, state: 'exists' });
+      } else {
+        await opts.ready?.(layer.digest);
+        opts.progress?.({ ...event, state: 'unpacking' });
+        let r: LayerOutcome;
+        if (!parallel || i === 0 || done[i - 1]) {
+          await parentDone;
+          r = await applyOnParent(step);
+        } else {
+          const ahead = await applyAhead(step);
+          await parentDone.catch(async (err: unknown) => {
+            await ahead.discard();
+            throw err;
+          });
+          r = await ahead.finish();
+        }
+        if (r === 'applied') result.applied++;
+        else result.existed++;
+        opts.progress?.({ ...event, state: 'unpacked' });
+      }
+      await parentDone; // a committed chain is only reported after the chains below it
+      await backend.content
+        .update(ctx, { digest: layer.digest, labels: { [Labels.uncompressed]: step.diffId } }, [
+          `labels.${Labels.uncompressed}`,
+        ])
+        .catch((err: unknown) => {
+          // A discarded layer has no record to label; the snapshot is what matters.
+          if (!isNotFound(err)) throw err;
+        });
+      done[i] = true;
+    })().catch((err: unknown) => {
+      stop.abort(err);
+      throw inLayer(err, j.desc.digest, layer, i, count);
+    });
+    below = job;
+    return job;
+  });
+  try {
+    const settled = await Promise.allSettled(jobs);
+    const failures = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as unknown] : []));
+    // The layer that failed explains more than the cancellations it caused in the others.
+    const cause = failures.find((e) => !(e instanceof HoistError && e.code === 'HOIST_CANCELLED'));
+    if (cause !== undefined || failures.length > 0) throw cause ?? failures[0];
+  } finally {
+    outer?.removeEventListener('abort', onOuterAbort);
+  }
 }
 
 /** Say which layer of which manifest an apply error is about (the applier only knows entry names). */

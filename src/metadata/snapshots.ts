@@ -144,13 +144,24 @@ export class SnapshotRecords {
     return this.get(ns, s.key)!.backendId;
   }
 
-  /** Rename the active `key` to the committed `name` (same backend directory); labels are replaced. */
-  commit(ns: string, key: string, name: string, labels: Record<string, string>, now: number): void {
+  /**
+   * Rename the active `key` to the committed `name` (same backend directory); labels are replaced. A
+   * `parent` rebases it (the caller checked it is committed and that `key` had none).
+   */
+  commit(
+    ns: string,
+    key: string,
+    name: string,
+    labels: Record<string, string>,
+    now: number,
+    parent?: string,
+  ): void {
     this.#db.run(
       `UPDATE snapshots SET key = ?, kind = 'committed', labels = ?, size = NULL, inodes = NULL,
-         created_at = ?, updated_at = ? WHERE ns = ? AND snapshotter = ? AND key = ?`,
+         parent = coalesce(?, parent), created_at = ?, updated_at = ? WHERE ns = ? AND snapshotter = ? AND key = ?`,
       name,
       labelsJson(labels),
+      parent ?? null,
       now,
       now,
       ns,

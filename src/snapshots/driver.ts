@@ -13,6 +13,8 @@ export interface SnapshotDirs {
 
 export interface SnapshotDriver {
   readonly name: 'native' | 'overlayfs';
+  /** A snapshot's directory does not depend on its parent's (so a parent can be given at commit). */
+  readonly rebase: boolean;
   /** Fill a new snapshot's fs/ before it is recorded; `parentFs` is the committed parent's fs/. */
   populate(fs: string, parentFs: string | undefined, signal?: AbortSignal): Promise<void>;
   /** Mounts for an active or view snapshot; `parents` are the parents' fs/ dirs, nearest first. */

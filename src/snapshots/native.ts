@@ -48,6 +48,7 @@ export function copyTree(from: string, to: string, signal?: AbortSignal): Promis
 
 export const nativeDriver: SnapshotDriver = {
   name: 'native',
+  rebase: false,
   async populate(fs: string, parentFs: string | undefined, signal?: AbortSignal): Promise<void> {
     if (parentFs !== undefined) await copyTree(parentFs, fs, signal);
   },

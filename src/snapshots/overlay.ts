@@ -8,6 +8,7 @@ import type { Mount } from './types.ts';
 
 export const overlayDriver: SnapshotDriver = {
   name: 'overlayfs',
+  rebase: true,
   async populate(): Promise<void> {
     // Nothing to copy: the parents stay where they are and become lower directories.
   },

@@ -31,6 +31,7 @@ import { removeTree, SnapshotStorage } from './storage.ts';
 import type {
   ApplyTarget,
   CleanupResult,
+  CommitOptions,
   LayerDirs,
   Mount,
   SnapshotInfo,
@@ -75,6 +76,7 @@ function snapshotField(info: SnapshotInfo, path: readonly string[]): string | un
 
 export class LocalSnapshotter implements Snapshotter {
   readonly name: 'native' | 'overlayfs';
+  readonly rebase: boolean;
   readonly storage: SnapshotStorage;
   #db: MetadataDb;
   #records: SnapshotRecords;
@@ -85,6 +87,7 @@ export class LocalSnapshotter implements Snapshotter {
 
   constructor(deps: LocalSnapshotterDeps) {
     this.name = deps.driver.name;
+    this.rebase = deps.driver.rebase;
     this.#db = deps.db;
     this.#driver = deps.driver;
     this.#owner = deps.owner;
@@ -214,10 +217,15 @@ export class LocalSnapshotter implements Snapshotter {
     return { dir: this.storage.fs(rec.backendId), whiteouts, parents };
   }
 
-  async commit(ctx: Context, name: string, key: string, opts?: SnapshotOptions): Promise<void> {
+  async commit(ctx: Context, name: string, key: string, opts?: CommitOptions): Promise<void> {
     const ns = namespaceOf(ctx);
     requireName(name, 'name');
     const labels = snapshotLabels(opts);
+    const parent = opts?.parent === '' ? undefined : opts?.parent;
+    if (parent !== undefined && !this.rebase)
+      throw invalidArgument(
+        `snapshotter ${this.name} cannot rebase a snapshot onto a parent: invalid argument`,
+      );
     const committed = await this.#db.transaction(() => {
       const lease = requireContextLease(this.#db, ns, ctx);
       if (lease) addLeaseResource(this.#db, ns, lease, this.#leaseType, name);
@@ -226,7 +234,14 @@ export class LocalSnapshotter implements Snapshotter {
       if (!rec) throw doesNotExist(key);
       if (rec.kind !== 'active')
         throw failedPrecondition(`snapshot ${JSON.stringify(key)} is not active: failed precondition`);
-      this.#records.commit(ns, key, name, labels, Date.now());
+      if (parent !== undefined) {
+        if (rec.parent !== undefined)
+          throw failedPrecondition(
+            `snapshot ${JSON.stringify(key)} already has parent ${JSON.stringify(rec.parent)}: failed precondition`,
+          );
+        this.#requireParent(ns, parent);
+      }
+      this.#records.commit(ns, key, name, labels, Date.now(), parent);
       if (lease) removeLeaseResource(this.#db, ns, lease, this.#leaseType, key);
       return true;
     });

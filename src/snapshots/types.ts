@@ -55,6 +55,15 @@ export interface SnapshotOptions {
   labels?: Record<string, string>;
 }
 
+export interface CommitOptions extends SnapshotOptions {
+  /**
+   * Rebase: commit an active snapshot that was prepared without a parent on top of the committed
+   * `parent` (containerd 2's "rebase" capability). Only where `rebase` is true; lets layers be applied
+   * in parallel, each into its own directory, and stacked in order afterwards.
+   */
+  parent?: string;
+}
+
 export interface CleanupResult {
   /** Backend directories removed (crash leftovers with no record). */
   removed: number;
@@ -62,6 +71,8 @@ export interface CleanupResult {
 
 export interface Snapshotter {
   readonly name: 'native' | 'overlayfs';
+  /** Whether commit takes a `parent` (layers stay separate directories: overlayfs, not native). */
+  readonly rebase: boolean;
   /**
    * Create an active (writable) snapshot on top of the committed `parent`. `snapshot "<key>": already
    * exists` (the lease still gets the key), `parent snapshot <p> does not exist: not found`, `parent "<p>"
@@ -73,7 +84,7 @@ export interface Snapshotter {
   /** Mounts of an active or view snapshot. */
   mounts(ctx: Context, key: string): Promise<Mount[]>;
   /** Turn the active snapshot `key` into the committed `name`; labels replace the active's labels. */
-  commit(ctx: Context, name: string, key: string, opts?: SnapshotOptions): Promise<void>;
+  commit(ctx: Context, name: string, key: string, opts?: CommitOptions): Promise<void>;
   /** `cannot remove snapshot with child: failed precondition` while anything is built on it. */
   remove(ctx: Context, key: string): Promise<void>;
   /** `snapshot <key> does not exist: not found`. */

@@ -126,8 +126,9 @@ describe('pulling a hostile image fails cleanly', { skip: !isRoot && 'needs root
           [],
           'no active snapshot is left',
         );
-        // Only the base layer's snapshot was committed, and it is intact.
-        assert.equal(snaps.length, 1, JSON.stringify(snaps));
+        // At most the base layer's snapshot was committed: layers apply in parallel, so the failure of
+        // layer 2 may cancel the base before it commits.
+        assert.ok(snaps.length <= 1, JSON.stringify(snaps));
       });
     }
   }

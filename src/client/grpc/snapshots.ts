@@ -54,6 +54,8 @@ const mountsFromProto = (
 
 export class GrpcSnapshotter implements Snapshotter {
   readonly name: 'native' | 'overlayfs';
+  /** containerd 1.6's Snapshots API has no rebase (commit with a parent). */
+  readonly rebase = false;
   readonly #ch: GrpcChannel;
 
   constructor(ch: GrpcChannel, name: 'native' | 'overlayfs') {
