@@ -40,12 +40,15 @@ export function defaultUnpackConcurrency(): number {
 
 const WORKER_URL = new URL(`./apply-worker${import.meta.url.slice(-3)}`, import.meta.url);
 
+/** An idle worker is kept this long for the next layer, then stopped (a daemon goes back to its idle size). */
+const IDLE_MS = 5000;
+
 /**
- * Worker threads, started on demand and kept (unref'd, so they never hold the process open) for the next
- * layer. A worker whose job failed or was cancelled is terminated, not reused.
+ * Worker threads, started on demand and kept for the next layer for a few seconds (unref'd, so they never
+ * hold the process open). A worker whose job failed or was cancelled is terminated, not reused.
  */
 class WorkerPool {
-  #idle: Worker[] = [];
+  #idle: Array<{ worker: Worker; timer: NodeJS.Timeout }> = [];
   #slots: Limiter;
   #size: number;
 
@@ -62,7 +65,9 @@ class WorkerPool {
 
   async run<T>(signal: AbortSignal | undefined, use: (w: Worker) => Promise<T>): Promise<T> {
     const release = await this.#slots.acquire(signal);
-    const worker = this.#idle.pop() ?? new Worker(WORKER_URL);
+    const kept = this.#idle.pop();
+    if (kept) clearTimeout(kept.timer);
+    const worker = kept?.worker ?? new Worker(WORKER_URL);
     worker.ref();
     let healthy = false;
     try {
@@ -72,7 +77,14 @@ class WorkerPool {
     } finally {
       if (healthy && this.#idle.length < this.#size) {
         worker.unref();
-        this.#idle.push(worker);
+        const entry = {
+          worker,
+          timer: setTimeout(() => {
+            this.#idle = this.#idle.filter((e) => e !== entry);
+            void worker.terminate();
+          }, IDLE_MS).unref(),
+        };
+        this.#idle.push(entry);
       } else {
         await worker.terminate();
       }
