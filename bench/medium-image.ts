@@ -1,16 +1,11 @@
 // The "medium image" of issue 2's benchmarks, and the loopback registry that serves it: 5 gzip layers,
 // 300 MiB of files (text-like, so gzip works about as hard as on real layers), built deterministically
 // and cached as an OCI layout under the temp dir.
-import { existsSync } from 'node:fs';
-import { readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import { pushLayout, writeOciLayout } from '../test/helpers/image-builder.ts';
-import { startRegistry, type TestRegistry } from '../test/helpers/registry.ts';
-import { log, mib } from './lib.ts';
+import { writeOciLayout } from '../test/helpers/image-builder.ts';
+import { type BenchRegistry, type CountedImage, cachedLayout, registryWith } from './fixture-image.ts';
 
 /** Uncompressed file bytes per layer (the tar adds headers): 300 MiB in all. */
 export const MEDIUM_LAYER_MIB = [96, 72, 60, 42, 30];
@@ -21,7 +16,7 @@ const FILE_MIB = 8;
 const LAYOUT_VERSION = 'medium-v1';
 
 /** mulberry32: a tiny, fast, seeded PRNG (reproducible layers → reproducible digests). */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -37,7 +32,7 @@ function prng(seed: number): () => number {
  * drawn at random from the pool: gzip's 32 KiB window almost never sees a line twice, so it has to code
  * word by word (ratio ≈ 2.5–3×, like source code or logs), while generating is a memcpy per line.
  */
-function linePool(seed: number): Buffer[] {
+export function linePool(seed: number): Buffer[] {
   const rnd = prng(seed);
   const letters = 'etaoinshrdlcumwfgypbvkjxqz';
   const vocab: string[] = [];
@@ -91,64 +86,36 @@ function textLayerTar(layer: number, mib: number, pool: Buffer[]): Readable {
   return pack as unknown as Readable;
 }
 
-export interface MediumImage {
-  layoutDir: string;
-  /** Sum of the compressed layer sizes plus config and manifest. */
-  compressedBytes: number;
-  uncompressedBytes: number;
-  manifestDigest: string;
-}
+/** The medium image's layout (the shared fixture type; kept under this name for the benches using it). */
+export type MediumImage = CountedImage;
+export type { BenchRegistry } from './fixture-image.ts';
 
 /**
  * Build the medium image as an OCI layout, cached under the temp dir (the generator is deterministic);
  * BENCH_REBUILD=1 forces a rebuild.
  */
-export async function mediumLayout(): Promise<MediumImage> {
-  const dir = join(tmpdir(), `hoist-bench-${LAYOUT_VERSION}`);
-  const meta = join(dir, 'bench-meta.json');
-  if (process.env.BENCH_REBUILD !== '1' && existsSync(meta)) {
-    return JSON.parse(await readFile(meta, 'utf8')) as MediumImage;
-  }
-  await rm(dir, { recursive: true, force: true });
-  const started = performance.now();
-  const pool = linePool(42);
-  const built = await writeOciLayout(dir, [
-    {
-      tag: MEDIUM_TAG,
-      image: {
-        layers: MEDIUM_LAYER_MIB.map((mib, i) => ({ tar: () => textLayerTar(i, mib, pool) })),
-        config: { Cmd: ['/bin/sh'] },
+export function mediumLayout(): Promise<MediumImage> {
+  return cachedLayout(LAYOUT_VERSION, async (dir) => {
+    const pool = linePool(42);
+    const built = await writeOciLayout(dir, [
+      {
+        tag: MEDIUM_TAG,
+        image: {
+          layers: MEDIUM_LAYER_MIB.map((mib, i) => ({ tar: () => textLayerTar(i, mib, pool) })),
+          config: { Cmd: ['/bin/sh'] },
+        },
       },
-    },
-  ]);
-  const img = built[0]!.images[0]!;
-  const info: MediumImage = {
-    layoutDir: dir,
-    compressedBytes: img.layers.reduce((n, l) => n + l.size, 0) + img.config.size + img.manifest.size,
-    uncompressedBytes: MEDIUM_LAYER_MIB.reduce((n, m) => n + m, 0) * 1024 * 1024,
-    manifestDigest: img.manifest.digest,
-  };
-  await writeFile(meta, JSON.stringify(info));
-  log(`built medium image in ${((performance.now() - started) / 1000).toFixed(1)} s (cached at ${dir})`);
-  return info;
-}
-
-export interface BenchRegistry {
-  registry: TestRegistry;
-  image: MediumImage;
-  /** `127.0.0.1:PORT/bench/medium:v1` on the registry's own port (no counting proxy). */
-  ref: string;
-  stop(): Promise<void>;
+    ]);
+    const img = built[0]!.images[0]!;
+    return {
+      compressedBytes: img.layers.reduce((n, l) => n + l.size, 0) + img.config.size + img.manifest.size,
+      uncompressedBytes: MEDIUM_LAYER_MIB.reduce((n, m) => n + m, 0) * 1024 * 1024,
+      manifestDigest: img.manifest.digest,
+    };
+  });
 }
 
 /** Start the loopback registry and push the medium image to it. */
 export async function registryWithMediumImage(): Promise<BenchRegistry> {
-  const image = await mediumLayout();
-  const registry = await startRegistry();
-  const ref = `${registry.registryHost}/${MEDIUM_REPO}:${MEDIUM_TAG}`;
-  await pushLayout(image.layoutDir, `${MEDIUM_REPO}:${MEDIUM_TAG}`, registry.registryHost);
-  log(
-    `registry ${registry.registryHost}: ${ref} = ${mib(image.compressedBytes)} compressed, ${mib(image.uncompressedBytes)} of files`,
-  );
-  return { registry, image, ref, stop: () => registry.stop() };
+  return registryWith(await mediumLayout(), `${MEDIUM_REPO}:${MEDIUM_TAG}`);
 }
