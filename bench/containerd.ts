@@ -74,10 +74,11 @@ process.once('exit', () => {
 
 /**
  * Start containerd on a scratch root/state dir with its own socket; resolves once `ctr version` answers.
- * `cri`: also its CRI plugin (the image service is all the benches use).
+ * `cri`: also its CRI plugin (the image service is all the benches use). `parent`: make the scratch dir
+ * (root, state, sockets) there instead of the temp dir, e.g. on a journaled file system.
  */
-export async function startContainerd(opts: { cri?: boolean } = {}): Promise<Containerd> {
-  const dir = await mkdtemp(join(tmpdir(), 'hoist-bench-ctrd-'));
+export async function startContainerd(opts: { cri?: boolean; parent?: string } = {}): Promise<Containerd> {
+  const dir = await mkdtemp(join(opts.parent ?? tmpdir(), 'hoist-bench-ctrd-'));
   const configFile = join(dir, 'config.toml');
   await writeFile(configFile, containerdConfig(dir, opts.cri === true));
   const socket = join(dir, 'containerd.sock');

@@ -1,6 +1,7 @@
 // Shared benchmark plumbing: timed child processes with their peak RSS, scratch hoist stores, the
-// interleaved run loop, medians, the printed tables and goals. The medium image and its registry are in
-// medium-image.ts, the private containerd daemon in containerd.ts.
+// interleaved run loop, medians, the printed tables and goals. The images and their registry are in
+// fixture-image.ts (shared) and *-image.ts, the private containerd daemon in containerd.ts, the journaled
+// file system for stores and daemon roots in journaled-fs.ts.
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -115,10 +116,12 @@ export interface HoistStore {
 export interface HoistStoreOptions {
   /** Start from a copy of this store root (`cp -a`: modes, read-only blobs and the database as they are). */
   from?: string;
+  /** Make the store's temp dir in this directory (default: the temp dir), e.g. a journaled file system. */
+  parent?: string;
 }
 
 export async function hoistStore(opts: HoistStoreOptions = {}): Promise<HoistStore> {
-  const dir = await mkdtemp(join(tmpdir(), 'hoist-bench-store-'));
+  const dir = await mkdtemp(join(opts.parent ?? tmpdir(), 'hoist-bench-store-'));
   const home = join(dir, 'home');
   await mkdir(home);
   const root = join(dir, 'root');
@@ -206,13 +209,19 @@ export function summarize(s: Series) {
   };
 }
 
-export function printTable(title: string, series: Series[]): void {
+export interface TableOptions {
+  /** Files (tar entries) the command handles: adds a column with the median wall ms per file. */
+  files?: number;
+}
+
+export function printTable(title: string, series: Series[], opts: TableOptions = {}): void {
   const rows = [
     [
       'tool',
       'median ms',
       'min ms',
       'max ms',
+      ...(opts.files ? ['ms per file'] : []),
       'CPU ms (client+daemon)',
       'client peak RSS MiB',
       'daemon peak RSS MiB',
@@ -226,6 +235,7 @@ export function printTable(title: string, series: Series[]): void {
       z.median.toFixed(0),
       z.min.toFixed(0),
       z.max.toFixed(0),
+      ...(opts.files ? [(z.median / opts.files).toPrecision(3)] : []),
       Number.isNaN(z.cpuMs) ? '-' : z.cpuMs.toFixed(0),
       z.peakRssMiB.toFixed(1),
       z.daemonRssMiB === undefined ? '-' : z.daemonRssMiB.toFixed(1),
@@ -336,12 +346,14 @@ export interface Bench extends Series {
 }
 
 /**
- * One untimed warm-up of each, then RUNS rounds; within a round every tool runs once, the order rotated
- * each round, so drift and other jobs' load hit every tool alike.
+ * One untimed warm-up of each (BENCH_WARMUP=0 skips it), then RUNS rounds; within a round every tool runs
+ * once, the order rotated each round, so drift and other jobs' load hit every tool alike.
  */
 export async function runInterleaved(benches: Bench[], runs = RUNS): Promise<void> {
-  log('warm-up (untimed): one run of each');
-  for (const b of benches) await b.fn();
+  if (process.env.BENCH_WARMUP !== '0') {
+    log('warm-up (untimed): one run of each');
+    for (const b of benches) await b.fn();
+  }
   for (let i = 0; i < runs; i++) {
     for (let k = 0; k < benches.length; k++) {
       const b = benches[(i + k) % benches.length]!;
