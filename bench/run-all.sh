@@ -6,11 +6,16 @@
 #   BENCH_RUNS=3 bench/run-all.sh pull rmi
 # Other knobs: BENCH_NAMES (images-list, default 10000), BENCH_REBUILD=1 (rebuild the cached medium
 # image), BENCH_CPU_PROF=DIR (hoist runs write .cpuprofile files there; see bench/profile-summary.ts),
-# BENCH_OUT=DIR (where to write).
+# BENCH_OUT=DIR (where to write). pull-unpack: BENCH_IMAGES=medium,40-layers,1gib,real-files (default
+# all), BENCH_WARMUP=0 (no untimed warm-up round), BENCH_JOURNALED_FS=0 (stores on the temp dir instead of
+# a loop-mounted journaled ext4), BENCH_FS_GIB (that file system's size, default 16).
+#   BENCH_RUNS=1 BENCH_IMAGES=real-files bash bench/run-all.sh pull-unpack
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-test-deps.sh
+# pull-unpack's floor downloads with curl.
+command -v curl >/dev/null 2>&1 || apt-get install -y curl
 [[ -x node_modules/.bin/node ]] || npm install --no-audit --no-fund
 
 benches=("$@")
