@@ -1,5 +1,5 @@
 // The registry client interface (containerd's remotes.Resolver / Fetcher / Pusher, go-containerregistry's small
-// interfaces). The implementation speaks the OCI distribution spec over undici.
+// interfaces). The implementation speaks the OCI distribution spec over Node's http client.
 import type { Readable } from 'node:stream';
 import type { Descriptor } from '../core/descriptor.ts';
 import type { Reference } from '../core/reference.ts';
