@@ -1,6 +1,7 @@
 // Fetch one descriptor into the content store: resume a partial ingest at its offset, wait for another
 // process that is fetching the same blob, verify before commit. The only path registry bytes take to disk.
 import type { ContentStore, ContentWriter } from '../content/types.ts';
+import { WriteBatches } from '../content/write-batches.ts';
 import type { Context } from '../core/context.ts';
 import type { Descriptor } from '../core/descriptor.ts';
 import { HoistError } from '../core/errors.ts';
@@ -130,6 +131,7 @@ async function fetchOnce(
     if (offset < desc.size) {
       progress?.(key, { status: 'downloading', current: offset, total: desc.size });
       const stream = await fetcher.fetch(desc, ctx.signal ? { offset, signal: ctx.signal } : { offset });
+      const batches = new WriteBatches(writer);
       try {
         for await (const chunk of stream as AsyncIterable<Uint8Array>) {
           if (offset + chunk.byteLength > desc.size) {
@@ -138,12 +140,15 @@ async function fetchOnce(
               `${desc.digest}: the registry sent more than the ${desc.size} bytes the manifest declares`,
             );
           }
-          await writer.write(chunk);
+          await batches.add(chunk);
           offset += chunk.byteLength;
           progress?.(key, { status: 'downloading', current: offset, total: desc.size });
         }
+        await batches.flush();
       } finally {
         stream.destroy();
+        // Never close the writer under a write still in flight (cancellation, a bad body).
+        await batches.quiesce();
       }
     }
     progress?.(key, { status: 'verifying', current: offset, total: desc.size });
