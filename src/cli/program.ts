@@ -2,25 +2,62 @@
 // store (embedded by default), namespace and config; each command lives in its own file.
 import { Command, CommanderError } from 'commander';
 import { toHoistError } from '../core/errors.ts';
-import { registerArchiveCommands } from './commands/archive.ts';
-import { registerCheckCommand } from './commands/check.ts';
-import { registerCommitCommand } from './commands/commit.ts';
-import { registerConvertCommand } from './commands/convert.ts';
-import { registerImageCommands } from './commands/images.ts';
-import { registerLeaseCommands } from './commands/leases.ts';
-import { registerLoginCommands } from './commands/login.ts';
-import { registerNamespaceCommands } from './commands/namespaces.ts';
-import { registerPullCommand } from './commands/pull.ts';
-import { registerPushCommand } from './commands/push.ts';
-import { registerServeCommand } from './commands/serve.ts';
-import { registerSnapshotCommands } from './commands/snapshots.ts';
-import { registerSystemCommands } from './commands/system.ts';
-import { registerUnpackCommands } from './commands/unpack.ts';
 import { closeSession } from './session.ts';
 import { normalizeBooleanFlags } from './unpack-flags.ts';
 
-export function buildProgram(): Command {
-  const program = new Command('hoist')
+type Register = (program: Command) => Promise<void>;
+
+const registerPull: Register = async (p) => (await import('./commands/pull.ts')).registerPullCommand(p);
+const registerPush: Register = async (p) => (await import('./commands/push.ts')).registerPushCommand(p);
+const registerLogin: Register = async (p) => (await import('./commands/login.ts')).registerLoginCommands(p);
+const registerLease: Register = async (p) => (await import('./commands/leases.ts')).registerLeaseCommands(p);
+const registerSystem: Register = async (p) =>
+  (await import('./commands/system.ts')).registerSystemCommands(p);
+const registerNamespace: Register = async (p) =>
+  (await import('./commands/namespaces.ts')).registerNamespaceCommands(p);
+const registerServe: Register = async (p) => (await import('./commands/serve.ts')).registerServeCommand(p);
+
+/**
+ * Top-level commands whose module registers nothing else: running one loads only its module. Loading every
+ * command's implementation (archive, convert, snapshots, gc, ...) cost each pull ~290 modules and ~15 MiB.
+ */
+const STANDALONE: Record<string, Register> = {
+  pull: registerPull,
+  push: registerPush,
+  login: registerLogin,
+  logout: registerLogin,
+  lease: registerLease,
+  namespace: registerNamespace,
+  ns: registerNamespace,
+  system: registerSystem,
+  serve: registerServe,
+};
+
+/** Global options that take a value (the word after them is not the command). */
+const VALUE_OPTIONS = new Set(['--root', '--config', '-n', '--namespace', '--address']);
+
+/** The top-level command word of `argv`, undefined when there is none (help, version, an error). */
+function commandWord(argv: string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (VALUE_OPTIONS.has(a)) i++;
+    else if (!a.startsWith('-')) return a;
+  }
+  return undefined;
+}
+
+/** The program with only what `argv` runs registered when that is one standalone command, else all. */
+export async function buildProgramFor(argv: string[]): Promise<Command> {
+  const word = commandWord(argv);
+  const only = word === undefined ? undefined : STANDALONE[word];
+  if (!only) return buildProgram();
+  const program = newProgram();
+  await only(program);
+  return program;
+}
+
+function newProgram(): Command {
+  return new Command('hoist')
     .description('A container image store and manager: one image, many names.')
     .version('0.1.0')
     .option('--root <dir>', 'store directory (default /var/lib/hoist as root, else $XDG_DATA_HOME/hoist)')
@@ -37,27 +74,42 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ outputError: (str, write) => write(str) })
     .exitOverride();
-  registerPullCommand(program);
-  registerPushCommand(program);
-  const image = registerImageCommands(program);
-  registerCheckCommand(image);
-  registerConvertCommand(image);
-  registerUnpackCommands(program, image);
-  registerSnapshotCommands(program);
-  registerCommitCommand(program);
-  registerLoginCommands(program);
-  registerLeaseCommands(program);
-  registerSystemCommands(program);
-  registerNamespaceCommands(program);
-  registerArchiveCommands(program);
-  registerServeCommand(program);
+}
+
+/** Every command (help, and commands that share parents such as `image`). */
+export async function buildProgram(): Promise<Command> {
+  const [archive, check, commit, convert, images, snapshots, unpack] = await Promise.all([
+    import('./commands/archive.ts'),
+    import('./commands/check.ts'),
+    import('./commands/commit.ts'),
+    import('./commands/convert.ts'),
+    import('./commands/images.ts'),
+    import('./commands/snapshots.ts'),
+    import('./commands/unpack.ts'),
+  ]);
+  const program = newProgram();
+  await registerPull(program);
+  await registerPush(program);
+  const image = images.registerImageCommands(program);
+  check.registerCheckCommand(image);
+  convert.registerConvertCommand(image);
+  unpack.registerUnpackCommands(program, image);
+  snapshots.registerSnapshotCommands(program);
+  commit.registerCommitCommand(program);
+  await registerLogin(program);
+  await registerLease(program);
+  await registerSystem(program);
+  await registerNamespace(program);
+  archive.registerArchiveCommands(program);
+  await registerServe(program);
   return program;
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const args = normalizeBooleanFlags(argv);
+  const program = await buildProgramFor(args);
   try {
-    await program.parseAsync(normalizeBooleanFlags(argv), { from: 'user' });
+    await program.parseAsync(args, { from: 'user' });
     return process.exitCode === undefined ? 0 : Number(process.exitCode);
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
