@@ -96,6 +96,7 @@ function selectedImages(): ImageCase[] {
   return IMAGES.filter((i) => want.includes(i.key));
 }
 
+const images = selectedImages();
 const fs = journaledFs();
 
 const hoistPull = (ref: string, sn: Sn, layers: number) => async (): Promise<Sample> => {
@@ -225,7 +226,7 @@ async function benchImage(image: ImageCase): Promise<Done> {
 const done: Done[] = [];
 const failed: string[] = [];
 try {
-  for (const image of selectedImages()) {
+  for (const image of images) {
     try {
       done.push(await benchImage(image));
     } catch (err) {
@@ -249,7 +250,7 @@ process.stdout.write(`- file system: ${fs.describe}\n`);
 for (const d of done) {
   const i = d.reg.image;
   process.stdout.write(
-    `- ${d.image.label} image: ${d.layers} layers, ${mib(i.compressedBytes)} compressed, ${mib(i.uncompressedBytes)} uncompressed, ${i.entries} tar entries, ${d.reg.ref}\n`,
+    `- ${d.image.label} image: ${d.layers} layer${d.layers === 1 ? '' : 's'}, ${mib(i.compressedBytes)} compressed, ${mib(i.uncompressedBytes)} uncompressed, ${i.entries} tar entries, ${d.reg.ref}\n`,
   );
 }
 for (const d of done) {
