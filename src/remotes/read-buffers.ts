@@ -3,13 +3,13 @@
 // only in a garbage collection, and a download allocates almost no JS objects, so none comes until the
 // buffers reach V8's external-memory limit (64 MiB), then a full mark-compact of the whole heap. Measured
 // on the 160 MB bench pull: ~100 MiB of dead buffers at the peak and a dozen mark-compacts (~180 ms of GC).
-// A young-generation collection (a scavenge, ~1 ms: the heap's old objects are not visited) every 8 MiB of
+// A young-generation collection (a scavenge, ~1 ms: the heap's old objects are not visited) every 4 MiB of
 // downloaded bytes frees them while they are few.
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
 /** Downloaded bytes between two scavenges: bounds the dead read buffers to about this much. */
-export const SCAVENGE_EVERY_BYTES = 8 << 20;
+export const SCAVENGE_EVERY_BYTES = 4 << 20;
 
 type GcFunction = (options: { type: 'minor' | 'major'; execution: 'sync' | 'async' }) => void;
 
