@@ -71,7 +71,11 @@ async function applyBlob(
 export async function applyOnParent(s: LayerStep): Promise<LayerOutcome> {
   const key = extractKey(s.chain);
   // Protected by the unpack's lease (ctx.lease) while it runs; collectable after a crash.
-  const mounts = await s.sn.prepare(s.ctx, key, s.parent, { labels: {} });
+  // Only our applier writes into it, and it replaces files: a native child may share its parent's.
+  const mounts = await s.sn.prepare(s.ctx, key, s.parent, {
+    labels: {},
+    ...(s.backend.applyLayer ? {} : { replacesFiles: true }),
+  });
   let ok = false;
   try {
     if (s.backend.applyLayer) {

@@ -15,8 +15,15 @@ export interface SnapshotDriver {
   readonly name: 'native' | 'overlayfs';
   /** A snapshot's directory does not depend on its parent's (so a parent can be given at commit). */
   readonly rebase: boolean;
-  /** Fill a new snapshot's fs/ before it is recorded; `parentFs` is the committed parent's fs/. */
-  populate(fs: string, parentFs: string | undefined, signal?: AbortSignal): Promise<void>;
+  /**
+   * Fill a new snapshot's fs/ before it is recorded; `parentFs` is the committed parent's fs/. With
+   * `replacesFiles` (SnapshotOptions) the parent's files may be shared instead of copied.
+   */
+  populate(
+    fs: string,
+    parentFs: string | undefined,
+    opts: { signal?: AbortSignal | undefined; replacesFiles?: boolean | undefined },
+  ): Promise<void>;
   /** Mounts for an active or view snapshot; `parents` are the parents' fs/ dirs, nearest first. */
   mounts(snapshot: SnapshotDirs, parents: readonly string[]): Mount[];
   /** How the applier stores whiteouts in an active snapshot with or without parents. */

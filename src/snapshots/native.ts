@@ -1,15 +1,24 @@
 // The native snapshotter: every snapshot is a complete directory tree. A child starts as a copy of its
 // parent (`cp -a --reflink=auto`, so copy-on-write filesystems share the blocks); mounts are bind mounts.
-// Works everywhere, costs a full copy per layer where reflinks are not available.
+// Works everywhere, costs a full copy per layer where reflinks are not available. Except when the layer
+// applier prepares a layer: it replaces every file it writes (unlink, create), never writing into one,
+// so there the child's files are hardlinks to the parent's (`cp -al`): directories are copied, file data
+// is shared, and a chain of N layers no longer copies its base N-1 times.
 import { spawn } from 'node:child_process';
 import { HoistError } from '../core/errors.ts';
 import type { SnapshotDirs, SnapshotDriver } from './driver.ts';
 import type { Mount } from './types.ts';
 
 /** Copy the contents of `from` into the existing directory `to`, preserving everything cp -a preserves. */
-export function copyTree(from: string, to: string, signal?: AbortSignal): Promise<void> {
+export function copyTree(
+  from: string,
+  to: string,
+  opts: { signal?: AbortSignal | undefined; link?: boolean | undefined } = {},
+): Promise<void> {
+  const signal = opts.signal;
+  const how = opts.link ? '--link' : '--reflink=auto';
   return new Promise((resolve, reject) => {
-    const child = spawn('cp', ['-a', '--reflink=auto', `${from}/.`, `${to}/`], {
+    const child = spawn('cp', ['-a', how, `${from}/.`, `${to}/`], {
       stdio: ['ignore', 'ignore', 'pipe'],
       ...(signal ? { signal } : {}),
     });
@@ -49,8 +58,9 @@ export function copyTree(from: string, to: string, signal?: AbortSignal): Promis
 export const nativeDriver: SnapshotDriver = {
   name: 'native',
   rebase: false,
-  async populate(fs: string, parentFs: string | undefined, signal?: AbortSignal): Promise<void> {
-    if (parentFs !== undefined) await copyTree(parentFs, fs, signal);
+  async populate(fs, parentFs, opts): Promise<void> {
+    if (parentFs !== undefined)
+      await copyTree(parentFs, fs, { signal: opts.signal, link: opts.replacesFiles });
   },
   mounts(s: SnapshotDirs): Mount[] {
     return [{ type: 'bind', source: s.fs, options: ['rbind', s.kind === 'active' ? 'rw' : 'ro'] }];

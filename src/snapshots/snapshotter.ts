@@ -140,7 +140,10 @@ export class LocalSnapshotter implements Snapshotter {
     const aside: string[] = [];
     try {
       const parentFs = parentRec ? this.storage.fs(parentRec.backendId) : undefined;
-      await this.#driver.populate(join(staging, 'fs'), parentFs, ctx.signal);
+      await this.#driver.populate(join(staging, 'fs'), parentFs, {
+        signal: ctx.signal,
+        replacesFiles: opts?.replacesFiles === true,
+      });
       const created = await this.#db.transaction(async () => {
         const now = Date.now();
         ensureNamespace(this.#db, ns, now);

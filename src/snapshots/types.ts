@@ -53,6 +53,13 @@ export interface LayerDirs {
 
 export interface SnapshotOptions {
   labels?: Record<string, string>;
+  /**
+   * Local snapshotters, prepare only (never over the wire): the writer of this snapshot replaces files
+   * and never modifies one in place (hoist's layer applier: every file is unlinked and created anew), so
+   * a native child may hardlink its parent's files instead of copying them. A snapshot that a container
+   * or a user writes into must not set this: an in-place write would change the parent too.
+   */
+  replacesFiles?: boolean;
 }
 
 export interface CommitOptions extends SnapshotOptions {

@@ -396,3 +396,34 @@ test('a bind mount of a native view is read-only (root only)', async (t) => {
   await assert.rejects(unmount(target), /is not mounted/);
   assert.ok((await stat(target)).isDirectory());
 });
+
+test('a layer prepared for the applier shares its parent files; nothing written there or later reaches the parent', async () => {
+  const s = await store();
+  const sn = native(s);
+  await layer(sn, ctx, 'base', undefined, { keep: 'keep\n', replaced: 'old\n', gone: 'gone\n' });
+  const baseDir = (await sn.dirs(ctx, 'base')).dir;
+
+  // What the applier does to a replacesFiles snapshot: whiteouts unlink, files are created anew.
+  await sn.prepare(ctx, 'child-active', 'base', { replacesFiles: true });
+  const { dir } = await sn.applyTarget(ctx, 'child-active');
+  assert.equal(
+    (await stat(join(dir, 'keep'))).ino,
+    (await stat(join(baseDir, 'keep'))).ino,
+    'an unchanged file is the parent file (hardlinked, not copied)',
+  );
+  await rm(join(dir, 'gone'));
+  await rm(join(dir, 'replaced'));
+  await writeFile(join(dir, 'replaced'), 'new\n');
+  await sn.commit(ctx, 'child', 'child-active');
+  assert.equal(await readFile(join(baseDir, 'replaced'), 'utf8'), 'old\n');
+  assert.equal(await readFile(join(baseDir, 'gone'), 'utf8'), 'gone\n');
+
+  // A snapshot anyone else writes into (a container's) is a real copy: writing in place stays there.
+  await sn.prepare(ctx, 'rw', 'child');
+  const rw = (await sn.applyTarget(ctx, 'rw')).dir;
+  assert.notEqual((await stat(join(rw, 'keep'))).ino, (await stat(join(baseDir, 'keep'))).ino);
+  await writeFile(join(rw, 'keep'), 'changed in place\n', { flag: 'r+' });
+  assert.equal(await readFile(join(baseDir, 'keep'), 'utf8'), 'keep\n');
+  const childDir = (await sn.dirs(ctx, 'child')).dir;
+  assert.equal(await readFile(join(childDir, 'keep'), 'utf8'), 'keep\n');
+});
