@@ -4,13 +4,13 @@
 import type { Descriptor } from '../core/descriptor.ts';
 import { type Digest, DigestVerifier, isDigest } from '../core/digest.ts';
 import { HoistError } from '../core/errors.ts';
+import { Limiter } from '../core/limiter.ts';
 import { isIndex, isManifest, MANIFEST_ACCEPT, MediaType } from '../core/mediatypes.ts';
 import { formatReference, type Reference } from '../core/reference.ts';
 import { Authorizer } from './auth.ts';
 import { createFetcher } from './fetcher.ts';
 import { configureHosts, type RegistryHost } from './hosts.ts';
 import { DEFAULT_USER_AGENT, discard, type HttpResponse, header, readSmallBody } from './http.ts';
-import { Limiter } from '../core/limiter.ts';
 import { createPusher } from './pusher.ts';
 import { registryRequest, statusError, type TransportOptions, tryHosts } from './transport.ts';
 import type { Resolved, Resolver, ResolverOptions } from './types.ts';
