@@ -3,19 +3,17 @@
 //   <root>/ingest/<sha256hex(backendRef)>/{ref,data,startedat,updatedat,total}
 // It knows nothing of namespaces, leases or locks; src/metadata/content.ts adds those.
 import { createHash } from 'node:crypto';
-import { constants, createReadStream } from 'node:fs';
 import {
-  type FileHandle,
-  mkdir,
-  open,
-  readdir,
-  readFile,
-  rename,
-  rm,
-  stat,
-  unlink,
-  writeFile,
-} from 'node:fs/promises';
+  constants,
+  createReadStream,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { type FileHandle, mkdir, open, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { type Digest, DigestVerifier, digestAlgorithm, digestHex, isDigest } from '../core/digest.ts';
@@ -48,11 +46,17 @@ export function ingestKey(backendRef: string): string {
 
 const isMissing = (err: unknown) => (err as NodeJS.ErrnoException).code === 'ENOENT';
 
-async function writeSmallFile(dir: string, name: string, text: string): Promise<void> {
+// The small metadata calls of opening and publishing an ingest (status files, mkdir, rename, removing the
+// ingest dir) are synchronous: they take microseconds on a local disk, while each async call waits for a turn
+// of an event loop that is busy hashing other downloads' data (libuv reads up to 32 socket buffers per
+// turn). Measured on the bench pull: ~15 such calls made a small blob's commit take 40–50 ms, and the next
+// download waited for it. Only fsync, which waits for the disk, stays asynchronous.
+
+function writeSmallFile(dir: string, name: string, text: string): void {
   // tmp + rename so a crash never leaves a half-written status file.
   const tmp = join(dir, `.${name}.tmp`);
-  await writeFile(tmp, text);
-  await rename(tmp, join(dir, name));
+  writeFileSync(tmp, text);
+  renameSync(tmp, join(dir, name));
 }
 
 async function fsyncDir(dir: string): Promise<void> {
@@ -115,23 +119,23 @@ export class LocalContentBackend {
     const total = opts.total ?? 0;
     let resumed = false;
     try {
-      const storedRef = await readFile(join(dir, 'ref'), 'utf8');
+      const storedRef = readFileSync(join(dir, 'ref'), 'utf8');
       if (storedRef !== backendRef)
         throw new HoistError('HOIST_INTERNAL', `ref key does not match: ${storedRef} != ${backendRef}`);
-      const storedTotal = await readTotal(dir);
+      const storedTotal = readTotalSync(dir);
       // A different expected size means a different blob: start again rather than mix bytes.
       resumed = !(total > 0 && storedTotal > 0 && total !== storedTotal);
     } catch (err) {
       if (!isMissing(err)) throw err;
     }
     if (!resumed) {
-      await rm(dir, { recursive: true, force: true });
-      await mkdir(dir, { recursive: true });
+      rmSync(dir, { recursive: true, force: true });
+      mkdirSync(dir, { recursive: true });
       const now = new Date().toISOString();
-      await writeSmallFile(dir, 'ref', backendRef);
-      await writeSmallFile(dir, 'startedat', now);
-      await writeSmallFile(dir, 'updatedat', now);
-      if (total > 0) await writeSmallFile(dir, 'total', String(total));
+      writeSmallFile(dir, 'ref', backendRef);
+      writeSmallFile(dir, 'startedat', now);
+      writeSmallFile(dir, 'updatedat', now);
+      if (total > 0) writeSmallFile(dir, 'total', String(total));
     }
     const dataPath = join(dir, 'data');
     // Read-write, create, no truncate: positional writes continue at the resumed offset.
@@ -266,10 +270,18 @@ export class LocalContentBackend {
   }
 }
 
+function parseTotal(text: string): number {
+  const n = Number(text.trim());
+  return Number.isSafeInteger(n) && n > 0 ? n : 0;
+}
+
 async function readTotal(dir: string): Promise<number> {
+  return parseTotal(await readFile(join(dir, 'total'), 'utf8').catch(() => ''));
+}
+
+function readTotalSync(dir: string): number {
   try {
-    const n = Number((await readFile(join(dir, 'total'), 'utf8')).trim());
-    return Number.isSafeInteger(n) && n > 0 ? n : 0;
+    return parseTotal(readFileSync(join(dir, 'total'), 'utf8'));
   } catch {
     return 0;
   }
@@ -358,14 +370,14 @@ export class LocalIngestWriter {
     await fh.chmod(0o444);
     await fh.close();
     this.#fh = undefined;
-    if ((await this.backend.blobSize(d)) !== undefined) {
-      await rm(this.dir, { recursive: true, force: true });
+    if (statSync(target, { throwIfNoEntry: false }) !== undefined) {
+      rmSync(this.dir, { recursive: true, force: true });
       return false;
     }
-    await mkdir(join(target, '..'), { recursive: true });
-    await rename(join(this.dir, 'data'), target);
+    mkdirSync(join(target, '..'), { recursive: true });
+    renameSync(join(this.dir, 'data'), target);
     await fsyncDir(join(target, '..'));
-    await rm(this.dir, { recursive: true, force: true });
+    rmSync(this.dir, { recursive: true, force: true });
     return true;
   }
 
@@ -379,7 +391,11 @@ export class LocalIngestWriter {
     } finally {
       await fh.close();
     }
-    await writeSmallFile(this.dir, 'updatedat', new Date().toISOString()).catch(() => undefined);
+    try {
+      writeSmallFile(this.dir, 'updatedat', new Date().toISOString());
+    } catch {
+      // the ingest dir may be gone (aborted meanwhile); the data file is what matters
+    }
   }
 
   async truncate(size: 0): Promise<void> {
