@@ -188,6 +188,7 @@ class DownloadStream extends Readable {
     return new Promise<void>((resolve, reject) => {
       const onData = (raw: Buffer) => {
         if (this.destroyed) return;
+        dropReadBuffers(raw.byteLength);
         let chunk = raw;
         if (skip > 0) {
           if (chunk.byteLength <= skip) {
@@ -210,7 +211,6 @@ class DownloadStream extends Readable {
           );
           return;
         }
-        dropReadBuffers(raw.byteLength);
         if (!this.push(chunk)) body.pause();
       };
       const onEnd = () => {
