@@ -196,10 +196,8 @@ function timedOut(url: URL): Error {
 
 async function sendOnce(req: HttpRequest, url: URL, headers: Record<string, string>): Promise<HttpResponse> {
   const secure = url.protocol === 'https:';
-  const [client, agent] = await Promise.all([
-    secure ? loadHttps() : loadHttp(),
-    agentFor(url.protocol, req.tls),
-  ]);
+  const client = secure ? loadHttps() : loadHttp();
+  const agent = agentFor(url.protocol, req.tls);
   const sent: Record<string, string> = { ...headers };
   // A length for every request that may carry a body (an empty PUT too), never chunked encoding.
   if (req.body !== undefined || !isIdempotent(req.method))
