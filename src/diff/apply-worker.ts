@@ -5,13 +5,11 @@
 import { parentPort } from 'node:worker_threads';
 import { toHoistError } from '../core/errors.ts';
 import { type ApplyJob, runApplyJob } from './apply-job.ts';
-import { type CreatedDir, settleDeferred } from './layer-writer.ts';
 
 export type ToWorker =
   | { kind: 'apply'; job: ApplyJob }
   | { kind: 'chunk'; data: Uint8Array }
-  | { kind: 'end' }
-  | { kind: 'settle'; root: string; parents: string[]; created: CreatedDir[]; privileged: boolean };
+  | { kind: 'end' };
 
 export type FromWorker =
   | { kind: 'credit' }
@@ -75,13 +73,6 @@ port.on('message', (m: ToWorker) => {
       break;
     case 'end':
       inbox?.end();
-      break;
-    case 'settle':
-      try {
-        post({ kind: 'done', result: settleDeferred(m.root, m.parents, m.created, m.privileged) });
-      } catch (err) {
-        fail(err);
-      }
       break;
   }
 });

@@ -14,7 +14,7 @@ import { type ErrorCode, HoistError } from '../core/errors.ts';
 import { Limiter } from '../core/limiter.ts';
 import type { ApplyJob, ApplyJobResult } from './apply-job.ts';
 import type { FromWorker, ToWorker } from './apply-worker.ts';
-import type { CreatedDir } from './layer-writer.ts';
+import { type CreatedDir, settleDeferred } from './layer-writer.ts';
 
 export type { CreatedDir } from './layer-writer.ts';
 
@@ -206,23 +206,16 @@ export async function applyLayer(blob: Readable, opts: ApplyOptions): Promise<Ap
 
 /**
  * After an apply with `deferLowers`, once the lowers exist: settle the parent directories the layer
- * created against them. False when the layer must be applied again with its lowers.
+ * created against them. False when the layer must be applied again with its lowers. Runs here, not in a
+ * worker: it is a few lstat/chmod calls per directory the layer did not list, and queueing it behind
+ * other layers' applies would hold up every commit above it.
  */
 export function settleLayer(
   root: string,
   parents: string[],
   created: CreatedDir[],
-  opts: { privileged?: boolean; signal?: AbortSignal } = {},
-): Promise<boolean> {
-  if (created.length === 0) return Promise.resolve(true);
-  const privileged = opts.privileged ?? process.getuid?.() === 0;
-  return pool.run(opts.signal, (w) =>
-    converse<boolean>(
-      w,
-      { kind: 'settle', root, parents, created, privileged },
-      null,
-      opts.signal,
-      () => undefined,
-    ),
-  );
+  opts: { privileged?: boolean } = {},
+): boolean {
+  if (created.length === 0) return true;
+  return settleDeferred(root, parents, created, opts.privileged ?? process.getuid?.() === 0);
 }

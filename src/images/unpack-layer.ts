@@ -133,13 +133,7 @@ export async function applyAhead(s: LayerStep): Promise<AheadLayer> {
       let ok = false;
       try {
         const lowers = await s.sn.dirs(s.ctx, parent);
-        const signal = s.ctx.signal;
-        const settled = await settleLayer(
-          dir,
-          [lowers.dir, ...lowers.parents],
-          created,
-          signal ? { signal } : {},
-        );
+        const settled = settleLayer(dir, [lowers.dir, ...lowers.parents], created);
         if (!settled) return applyOnParent(s);
         const r = await commitChain(s, key, { labels: {}, parent });
         ok = r === 'applied';

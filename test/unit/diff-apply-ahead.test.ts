@@ -135,7 +135,7 @@ describe('apply ahead of the lowers, then settle', {
       if (first.needsLowers) outcome = 'needs-lowers';
       else {
         assert.equal(first.diffId, want.diffId);
-        outcome = (await settleLayer(ahead, [lowerDir], first.created)) ? 'settled' : 'redo';
+        outcome = settleLayer(ahead, [lowerDir], first.created) ? 'settled' : 'redo';
       }
       assert.equal(outcome, c.expect);
       if (outcome !== 'settled') {
