@@ -11,7 +11,9 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Digest } from '../core/digest.ts';
 import { HoistError, toHoistError } from '../core/errors.ts';
+import { dropReadBuffers } from '../remotes/read-buffers.ts';
 import { decompressorFor, layerCompressionOf } from './decompress.ts';
+import { type SyncInflater, syncInflater } from './inflate.ts';
 import { layerEntryOf } from './layer-entry.ts';
 import { type CreatedDir, type FileBody, LayerWriter, NeedsLowers } from './layer-writer.ts';
 import { display } from './root-path.ts';
@@ -51,9 +53,6 @@ export interface ApplyJobResult {
   /** deferLowers: the layer stopped because only its lowers can apply it; apply it again on them. */
   needsLowers?: true;
 }
-
-/** Decompressed chunks of this size: few hand-offs between zlib's thread and ours, bounded memory. */
-const INFLATE_CHUNK = 512 * 1024;
 
 /** The error for a failing entry, naming it; HoistErrors pass unchanged. */
 function entryError(err: unknown, name: string): HoistError {
@@ -112,25 +111,22 @@ export async function runApplyJob(
       }
     },
   });
-  const sink = new Writable({
-    highWaterMark: INFLATE_CHUNK,
-    write(chunk: Buffer, _enc, cb) {
-      try {
-        reader.push(chunk);
-        cb();
-      } catch (err) {
-        cb(err as Error);
-      }
-    },
-  });
-  const decompressor = decompressorFor(job.mediaType, INFLATE_CHUNK);
+  const inflater = syncInflater(job.mediaType);
   let decompressError: unknown;
-  decompressor?.on('error', (err) => {
-    decompressError ??= err;
-  });
   try {
-    const stages = decompressor ? [Readable.from(source), decompressor, sink] : [Readable.from(source), sink];
-    await pipeline(stages, signal ? { signal } : {});
+    if (inflater || layerCompressionOf(job.mediaType) === 'none') {
+      await readAll(
+        source,
+        inflater,
+        (out) => reader.push(out),
+        signal,
+        (err) => {
+          decompressError = err;
+        },
+      );
+    } else {
+      decompressError = await pipeStream(source, job.mediaType, (out) => reader.push(out), signal);
+    }
     reader.end();
   } catch (err) {
     writer.dispose();
@@ -149,6 +145,8 @@ export async function runApplyJob(
       );
     }
     throw entryError(err, current);
+  } finally {
+    inflater?.close();
   }
   let created: CreatedDir[];
   try {
@@ -166,4 +164,65 @@ export async function runApplyJob(
     );
   }
   return { diffId, size: reader.verifier.bytes, entries: reader.entries, created };
+}
+
+/**
+ * Feed the blob through the synchronous inflater (or as it is, for a plain tar) into `out`: one thread,
+ * no buffer per chunk. A decompression failure is reported through `onInflateError` before it is thrown.
+ */
+async function readAll(
+  source: AsyncIterable<Buffer>,
+  inflater: SyncInflater | null,
+  out: (chunk: Buffer) => void,
+  signal: AbortSignal | undefined,
+  onInflateError: (err: unknown) => void,
+): Promise<void> {
+  const inflate = (fn: () => void) => {
+    try {
+      fn();
+    } catch (err) {
+      // Errors thrown by `out` (the tar reader, the writer) pass through; the inflater's are marked.
+      if (!(err instanceof HoistError) && !(err instanceof NeedsLowers) && isZlibError(err))
+        onInflateError(err);
+      throw err;
+    }
+  };
+  for await (const chunk of source) {
+    if (signal?.aborted) throw signal.reason ?? new Error('aborted');
+    if (inflater) inflate(() => inflater.push(chunk, out));
+    else out(chunk);
+    dropReadBuffers(chunk.length);
+  }
+  if (inflater) inflate(() => inflater.finish(out));
+}
+
+function isZlibError(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return typeof code === 'string' && (code.startsWith('Z_') || code.startsWith('ZSTD_'));
+}
+
+/** The stream form, where the native handle is not there: returns the decompressor's error, if any. */
+async function pipeStream(
+  source: AsyncIterable<Buffer>,
+  mediaType: string,
+  out: (chunk: Buffer) => void,
+  signal: AbortSignal | undefined,
+): Promise<unknown> {
+  const decompressor = decompressorFor(mediaType, 256 * 1024)!;
+  let failure: unknown;
+  decompressor.on('error', (err) => {
+    failure ??= err;
+  });
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      try {
+        out(chunk);
+        cb();
+      } catch (err) {
+        cb(err as Error);
+      }
+    },
+  });
+  await pipeline([Readable.from(source, { highWaterMark: 1 }), decompressor, sink], signal ? { signal } : {});
+  return failure;
 }
