@@ -6,12 +6,11 @@
 //
 // When the diffID differs from the one the image config promises, the apply fails and the caller
 // discards the snapshot directory (containerd: "wrong diff id calculated on extraction").
-import { statSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Digest } from '../core/digest.ts';
 import { HoistError, toHoistError } from '../core/errors.ts';
-import { dropReadBuffers } from '../remotes/read-buffers.ts';
 import { decompressorFor, layerCompressionOf } from './decompress.ts';
 import { type SyncInflater, syncInflater } from './inflate.ts';
 import { layerEntryOf } from './layer-entry.ts';
@@ -39,6 +38,40 @@ export interface ApplyJob {
   privileged: boolean;
   /** The diffID from the image config (`rootfs.diff_ids[i]`); a different result fails the apply. */
   expectedDiffId?: string;
+}
+
+/** A blob in a local file (a content store blob), read by the applier itself: bytes [start, end]. */
+export interface BlobFile {
+  path: string;
+  start: number;
+  /** Inclusive, as fs.createReadStream's; Infinity for the end of the file. */
+  end: number;
+}
+
+/** Read size for a local blob; one buffer, reused (the synchronous inflater copies what it keeps). */
+const READ_BYTES = 1024 * 1024;
+
+/**
+ * A local blob's bytes, read synchronously into one reused buffer. Each chunk is valid only until the
+ * next is asked for, which holds for runApplyJob's synchronous path (inflater and tar reader keep no
+ * reference); the stream fallback gets copies.
+ */
+export async function* readBlobFile(file: BlobFile): AsyncGenerator<Buffer> {
+  const fd = openSync(file.path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(READ_BYTES);
+    let pos = file.start;
+    const stop = file.end === Number.POSITIVE_INFINITY ? Number.POSITIVE_INFINITY : file.end + 1;
+    while (pos < stop) {
+      const want = Math.min(READ_BYTES, stop - pos);
+      const n = readSync(fd, buf, 0, want, pos);
+      if (n === 0) break;
+      pos += n;
+      yield buf.subarray(0, n);
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export interface ApplyJobResult {
@@ -191,7 +224,6 @@ async function readAll(
     if (signal?.aborted) throw signal.reason ?? new Error('aborted');
     if (inflater) inflate(() => inflater.push(chunk, out));
     else out(chunk);
-    dropReadBuffers(chunk.length);
   }
   if (inflater) inflate(() => inflater.finish(out));
 }
@@ -223,6 +255,12 @@ async function pipeStream(
       }
     },
   });
-  await pipeline([Readable.from(source, { highWaterMark: 1 }), decompressor, sink], signal ? { signal } : {});
+  const copies = async function* () {
+    for await (const chunk of source) yield Buffer.from(chunk);
+  };
+  await pipeline(
+    [Readable.from(copies(), { highWaterMark: 1 }), decompressor, sink],
+    signal ? { signal } : {},
+  );
   return failure;
 }

@@ -1,13 +1,14 @@
-// The applier's worker thread: runs one job at a time for the pool in apply.ts. Layer bytes arrive as
-// messages (with credit-based flow control: the main thread keeps a few chunks in flight, and each chunk
-// taken here returns one credit), file-system calls are synchronous, and only the result, warnings and
-// errors go back.
+// The applier's worker thread: runs one job at a time for the pool in apply.ts. A blob in a local file is
+// read here; other layer bytes arrive as messages (with credit-based flow control: the main thread keeps a
+// few chunks in flight, and each chunk taken here returns one credit). File-system calls are synchronous,
+// and only the result, warnings and errors go back.
 import { parentPort } from 'node:worker_threads';
 import { toHoistError } from '../core/errors.ts';
-import { type ApplyJob, runApplyJob } from './apply-job.ts';
+import { dropReadBuffers } from '../remotes/read-buffers.ts';
+import { type ApplyJob, type BlobFile, readBlobFile, runApplyJob } from './apply-job.ts';
 
 export type ToWorker =
-  | { kind: 'apply'; job: ApplyJob }
+  | { kind: 'apply'; job: ApplyJob; file?: BlobFile }
   | { kind: 'chunk'; data: Uint8Array }
   | { kind: 'end' };
 
@@ -39,6 +40,8 @@ class Inbox {
       if (next !== undefined) {
         post({ kind: 'credit' });
         yield next;
+        // Each message brought its own copy: let V8 free them while they are few.
+        dropReadBuffers(next.length);
         continue;
       }
       if (this.#ended) return;
@@ -60,9 +63,14 @@ function fail(err: unknown): void {
 port.on('message', (m: ToWorker) => {
   switch (m.kind) {
     case 'apply': {
-      const box = new Inbox();
-      inbox = box;
-      runApplyJob(m.job, box, (message) => post({ kind: 'warning', message })).then(
+      let source: AsyncIterable<Buffer>;
+      if (m.file) source = readBlobFile(m.file);
+      else {
+        const box = new Inbox();
+        inbox = box;
+        source = box;
+      }
+      runApplyJob(m.job, source, (message) => post({ kind: 'warning', message })).then(
         (result) => post({ kind: 'done', result }),
         fail,
       );

@@ -6,13 +6,14 @@
 // syscall count of one pull showed ~30 thread hand-offs per file); in a worker, synchronous calls cost
 // only the syscall, and the main thread stays free for downloads, hashing and the database. Several
 // workers let layers apply at once (parallel unpack); `max_concurrent_unpacks` bounds them.
+import { ReadStream } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import type { Digest } from '../core/digest.ts';
 import { type ErrorCode, HoistError } from '../core/errors.ts';
 import { Limiter } from '../core/limiter.ts';
-import type { ApplyJob, ApplyJobResult } from './apply-job.ts';
+import type { ApplyJob, ApplyJobResult, BlobFile } from './apply-job.ts';
 import type { FromWorker, ToWorker } from './apply-worker.ts';
 import { type CreatedDir, settleDeferred } from './layer-writer.ts';
 
@@ -185,6 +186,13 @@ function converse<T>(
   });
 }
 
+/** The file behind a stream from fs.createReadStream (by path, not yet read from), else null. */
+function localFile(blob: Readable): BlobFile | null {
+  if (!(blob instanceof ReadStream) || typeof blob.path !== 'string' || blob.bytesRead > 0) return null;
+  const { start, end } = blob as ReadStream & { start?: number; end?: number };
+  return { path: blob.path, start: start ?? 0, end: end ?? Number.POSITIVE_INFINITY };
+}
+
 /** Apply a (possibly compressed) layer blob to `opts.root`, in a worker thread. */
 export async function applyLayer(blob: Readable, opts: ApplyOptions): Promise<ApplyResult> {
   const { signal, onWarning, privileged, ...rest } = opts;
@@ -194,9 +202,19 @@ export async function applyLayer(blob: Readable, opts: ApplyOptions): Promise<Ap
     warnings.push(m);
     onWarning?.(m);
   };
+  // A blob read from a local file (the content store's reader) is read by the worker itself: no copies
+  // through messages, no buffers on this thread.
+  const file = localFile(blob);
+  if (file) blob.destroy();
   try {
     const result = await pool.run(signal, (w) =>
-      converse<ApplyJobResult>(w, { kind: 'apply', job }, blob, signal, warn),
+      converse<ApplyJobResult>(
+        w,
+        file ? { kind: 'apply', job, file } : { kind: 'apply', job },
+        file ? null : blob,
+        signal,
+        warn,
+      ),
     );
     return { ...result, diffId: result.diffId as Digest, warnings };
   } finally {

@@ -139,6 +139,23 @@ describe('applyLayer: entries', () => {
     }
   });
 
+  test('a blob in a local file (a content store reader) is read by the applier itself, range included', async (t) => {
+    const ws = await workspace();
+    t.after(ws.done);
+    const layer = await everyKind();
+    const blob = gzip(layer);
+    // The blob sits between other bytes: only [start, end] is the layer.
+    const file = join(ws.dir, 'blobs');
+    await writeFile(file, Buffer.concat([Buffer.from('prefix'), blob, Buffer.from('suffix')]));
+    const r = await applyLayer(createReadStream(file, { start: 6, end: 6 + blob.length - 1 }), {
+      root: ws.root,
+      whiteouts: 'delete',
+      mediaType: TGZ,
+    });
+    assert.equal(r.diffId, sha256(layer));
+    assert.equal(await readFile(join(ws.root, 'etc/hello'), 'utf8'), 'hello\n');
+  });
+
   test('an uncompressed layer: trailing zero padding is part of the diffID', async (t) => {
     const ws = await workspace();
     t.after(ws.done);
