@@ -4,7 +4,7 @@
 // and only the result, warnings and errors go back.
 import { parentPort } from 'node:worker_threads';
 import { toHoistError } from '../core/errors.ts';
-import { dropReadBuffers } from '../remotes/read-buffers.ts';
+import { dropReadBuffers } from '../core/read-buffers.ts';
 import { type ApplyJob, type BlobFile, readBlobFile, runApplyJob } from './apply-job.ts';
 
 export type ToWorker =

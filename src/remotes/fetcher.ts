@@ -8,6 +8,7 @@ import type { Descriptor } from '../core/descriptor.ts';
 import { HoistError, invalidArgument } from '../core/errors.ts';
 import type { Limiter } from '../core/limiter.ts';
 import { isIndex, isManifest, MANIFEST_ACCEPT } from '../core/mediatypes.ts';
+import { dropReadBuffers } from '../core/read-buffers.ts';
 import { type Reference, repository } from '../core/reference.ts';
 import type { RegistryHost } from './hosts.ts';
 import {
@@ -18,7 +19,6 @@ import {
   isRetryableNetworkError,
   networkError,
 } from './http.ts';
-import { dropReadBuffers } from './read-buffers.ts';
 import { registryRequest, statusError, type TransportOptions, tryHosts } from './transport.ts';
 import type { Fetcher, FetchOptions } from './types.ts';
 

@@ -1,10 +1,10 @@
-// Prompt release of socket read buffers during downloads. Node allocates a fresh buffer (up to 64 KiB) for
-// every socket read; a download copies each into its ingest batch and drops it, but V8 frees such buffers
-// only in a garbage collection, and a download allocates almost no JS objects, so none comes until the
-// buffers reach V8's external-memory limit (64 MiB), then a full mark-compact of the whole heap. Measured
-// on the 160 MB bench pull: ~100 MiB of dead buffers at the peak and a dozen mark-compacts (~180 ms of GC).
-// A young-generation collection (a scavenge, ~1 ms: the heap's old objects are not visited) every 4 MiB of
-// downloaded bytes frees them while they are few.
+// Prompt release of short-lived buffers: socket reads during downloads, layer chunks sent to the applier's
+// workers. Node allocates a fresh buffer (up to 64 KiB) for every socket read; a download copies each into
+// its ingest batch and drops it, but V8 frees such buffers only in a garbage collection, and a download
+// allocates almost no JS objects, so none comes until the buffers reach V8's external-memory limit
+// (64 MiB), then a full mark-compact of the whole heap. Measured on the 160 MB bench pull: ~100 MiB of
+// dead buffers at the peak and a dozen mark-compacts (~180 ms of GC). A young-generation collection (a
+// scavenge, ~1 ms: the heap's old objects are not visited) every 4 MiB frees them while they are few.
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
