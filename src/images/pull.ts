@@ -7,6 +7,7 @@ import { type Descriptor, type Manifest, parseManifestOrIndex } from '../core/de
 import type { Digest } from '../core/digest.ts';
 import { HoistError, isNotFound } from '../core/errors.ts';
 import { Labels } from '../core/labels.ts';
+import { Limiter } from '../core/limiter.ts';
 import { isIndex, isManifest } from '../core/mediatypes.ts';
 import { formatReference, parseDockerRef, type Reference } from '../core/reference.ts';
 import { dropSupersededLeases, holdLease } from '../leases/keeper.ts';
@@ -82,22 +83,6 @@ class Arrivals {
   }
 }
 
-/** A small counting semaphore for layer downloads. */
-function limiter(n: number) {
-  let active = 0;
-  const queue: (() => void)[] = [];
-  return async <T>(fn: () => Promise<T>): Promise<T> => {
-    if (active >= n) await new Promise<void>((r) => queue.push(r));
-    active++;
-    try {
-      return await fn();
-    } finally {
-      active--;
-      queue.shift()?.();
-    }
-  };
-}
-
 function sourceLabel(ref: Reference): Record<string, string> {
   return { [`${Labels.distributionSource}${ref.domain}`]: ref.path };
 }
@@ -131,7 +116,18 @@ export async function pullImage(
   const arrivals = new Arrivals();
   const unpacks: Promise<UnpackResult>[] = [];
   const sn = opts.unpack ? snapshotterFor(backend, opts.unpack.snapshotter) : undefined;
-  const limit = limiter(Math.max(1, opts.concurrency ?? 3));
+  // The resolver holds a download slot only while bytes flow (max_concurrent_downloads); a blob also
+  // spends time in its commit (verify, fsync, record), so twice as many blobs may be in flight here, and
+  // the next download starts while the last one commits.
+  const inFlight = new Limiter(2 * Math.max(1, opts.concurrency ?? 3));
+  const limit = async <T>(fn: () => Promise<T>): Promise<T> => {
+    const release = await inFlight.acquire(lctx.signal);
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  };
   const source = sourceLabel(ref);
   const configs: Digest[] = [];
   const counts = { fetched: 0, existed: 0 };
