@@ -34,8 +34,8 @@ export interface ApplyResult extends ApplyJobResult {
 /** Chunks of the blob in flight to a worker at once (each up to the reader's 1 MiB). */
 const CREDITS = 4;
 
-/** containerd's default for max_concurrent_unpacks is 1; hoist's is the machine's cores (up to 4). */
-export function defaultUnpackConcurrency(): number {
+/** Until the config says otherwise: one layer per core, up to 4 (the config key's default too). */
+function defaultUnpackConcurrency(): number {
   return Math.min(4, Math.max(1, availableParallelism()));
 }
 

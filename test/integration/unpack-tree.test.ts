@@ -103,6 +103,8 @@ test('hoist: native snapshot, overlayfs mount and `image unpack --to` all equal 
   const store: HoistStore = await tempStore();
   try {
     await store.ok('pull', '--plain-http', '--snapshotter', 'native', ref);
+    // Every blob is in the store by now, so the overlayfs unpack starts all layers at once: layers 2 and 3
+    // are applied ahead of their parents and settled (parallel unpack), and must still equal umoci's tree.
     await store.ok('pull', '--plain-http', '--snapshotter', 'overlayfs', ref);
     const check = await store.ok('image', 'check', ref);
     assert.match(check, /complete/);
