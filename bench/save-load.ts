@@ -6,9 +6,9 @@
 // hoist uses a copy of a store holding the image (save) or an empty store (load); containerd a fresh daemon
 // with the image fetched (export) or empty (import). Each run checks the archive size / the image's blobs.
 import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startContainerd } from './containerd.ts';
+import { journaledFs } from './journaled-fs.ts';
 import {
   type Bench,
   hoistStore,
@@ -24,10 +24,12 @@ import {
 } from './lib.ts';
 import { registryWithMediumImage } from './medium-image.ts';
 
+// Stores, daemon roots and archives on a journaled ext4, like a node's (bench/journaled-fs.ts).
+const fs = journaledFs();
 const reg = await registryWithMediumImage();
 const ref = reg.ref;
-const work = await mkdtemp(join(tmpdir(), 'hoist-bench-archive-'));
-const template = await hoistStore();
+const work = await mkdtemp(join(fs.dir, 'hoist-bench-archive-'));
+const template = await hoistStore({ parent: fs.dir });
 await template.hoist(['pull', '-q', '--plain-http', '--unpack=false', ref]);
 const minBytes = reg.image.compressedBytes;
 
@@ -36,7 +38,7 @@ const hoistTar = join(work, 'hoist.tar');
 await template.hoist(['save', '-q', '-o', hoistTar, ref]);
 const ctrTar = join(work, 'ctr.tar');
 {
-  const d = await startContainerd();
+  const d = await startContainerd({ parent: fs.dir });
   await d.ctr(['content', 'fetch', '--plain-http', ref]);
   await d.ctr(['images', 'export', ctrTar, ref]);
   await d.stop();
@@ -59,7 +61,7 @@ const hoistSave = async (): Promise<Sample> => {
 };
 
 const ctrExport = async (): Promise<Sample> => {
-  const d = await startContainerd();
+  const d = await startContainerd({ parent: fs.dir });
   const out = join(work, `export-${Math.random()}.tar`);
   try {
     await d.ctr(['content', 'fetch', '--plain-http', ref]);
@@ -73,7 +75,7 @@ const ctrExport = async (): Promise<Sample> => {
 };
 
 const hoistLoad = (unpack: boolean) => async (): Promise<Sample> => {
-  const store = await hoistStore();
+  const store = await hoistStore({ parent: fs.dir });
   try {
     const r = await store.hoist(['load', '-q', '-i', hoistTar, ...(unpack ? [] : ['--unpack=false'])]);
     const check = await store.hoist(['image', 'check', ref], { keepStdout: true });
@@ -87,7 +89,7 @@ const hoistLoad = (unpack: boolean) => async (): Promise<Sample> => {
 };
 
 const ctrImport = (unpack: boolean) => async (): Promise<Sample> => {
-  const d = await startContainerd();
+  const d = await startContainerd({ parent: fs.dir });
   try {
     const { sample } = await d.timedCtr(['images', 'import', ...(unpack ? [] : ['--no-unpack']), ctrTar]);
     const check = await d.ctr(['images', 'check'], { keepStdout: true });
@@ -128,9 +130,12 @@ try {
   await template.cleanup();
   await reg.stop();
   await rm(work, { recursive: true, force: true });
+  fs.cleanup();
 }
 
-process.stdout.write(`# save and load: the medium image\n\n${await machineLine()}\n`);
+process.stdout.write(
+  `# save and load: the medium image\n\n${await machineLine()}\n- file system: ${fs.describe}\n`,
+);
 printTable(`save / load (median of ${RUNS})`, benches);
 const z = Object.fromEntries(benches.map((s) => [s.name, summarize(s).median]));
 printCpuRatios([
@@ -141,9 +146,9 @@ printCpuRatios([
 printGoals([
   { label: 'hoist save / ctr images export', value: z['hoist save']! / z['ctr images export']!, limit: 0.5 },
   {
-    label: 'hoist load / ctr images import (with unpack)',
+    label: 'hoist load / ctr images import (with unpack; issue 11)',
     value: z['hoist load (unpack)']! / z['ctr images import (unpack)']!,
-    limit: 0.6,
+    limit: 0.5,
   },
   {
     label: 'hoist load / ctr images import (no unpack)',
