@@ -146,20 +146,13 @@ export async function runApplyJob(
   });
   const inflater = syncInflater(job.mediaType);
   let decompressError: unknown;
+  const onInflateError = (err: unknown) => {
+    decompressError ??= err;
+  };
   try {
-    if (inflater || layerCompressionOf(job.mediaType) === 'none') {
-      await readAll(
-        source,
-        inflater,
-        (out) => reader.push(out),
-        signal,
-        (err) => {
-          decompressError = err;
-        },
-      );
-    } else {
-      decompressError = await pipeStream(source, job.mediaType, (out) => reader.push(out), signal);
-    }
+    const out = (chunk: Buffer) => reader.push(chunk);
+    if (inflater || compression === 'none') await readAll(source, inflater, out, signal, onInflateError);
+    else await pipeStream(source, job.mediaType, out, signal, onInflateError);
     reader.end();
   } catch (err) {
     writer.dispose();
@@ -233,18 +226,16 @@ function isZlibError(err: unknown): boolean {
   return typeof code === 'string' && (code.startsWith('Z_') || code.startsWith('ZSTD_'));
 }
 
-/** The stream form, where the native handle is not there: returns the decompressor's error, if any. */
+/** The stream form, where the native handle is not there. */
 async function pipeStream(
   source: AsyncIterable<Buffer>,
   mediaType: string,
   out: (chunk: Buffer) => void,
   signal: AbortSignal | undefined,
-): Promise<unknown> {
+  onInflateError: (err: unknown) => void,
+): Promise<void> {
   const decompressor = decompressorFor(mediaType, 256 * 1024)!;
-  let failure: unknown;
-  decompressor.on('error', (err) => {
-    failure ??= err;
-  });
+  decompressor.on('error', onInflateError);
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
       try {
@@ -262,5 +253,4 @@ async function pipeStream(
     [Readable.from(copies(), { highWaterMark: 1 }), decompressor, sink],
     signal ? { signal } : {},
   );
-  return failure;
 }
