@@ -11,6 +11,7 @@ import type { Context } from '../core/context.ts';
 import { type Descriptor, type Manifest, parseImageConfig } from '../core/descriptor.ts';
 import { type Digest, sha256 } from '../core/digest.ts';
 import { HoistError } from '../core/errors.ts';
+import { Limiter } from '../core/limiter.ts';
 import { type Compression, isIndex } from '../core/mediatypes.ts';
 import { applyRefLabels, indexRefLabels, manifestRefLabels } from '../images/gc-labels.ts';
 import { checkContent } from '../images/missing.ts';
@@ -60,21 +61,6 @@ export interface ConvertResult {
   kept: number;
   /** Layers regenerated from snapshots: their diffIDs (old → new). */
   rebuilt: { layer: Digest; oldDiffId: Digest; newDiffId: Digest }[];
-}
-
-function limiter(n: number) {
-  let active = 0;
-  const queue: (() => void)[] = [];
-  return async <T>(fn: () => Promise<T>): Promise<T> => {
-    if (active >= n) await new Promise<void>((r) => queue.push(r));
-    active++;
-    try {
-      return await fn();
-    } finally {
-      active--;
-      queue.shift()?.();
-    }
-  };
 }
 
 const json = (o: unknown) => Buffer.from(JSON.stringify(o));
@@ -179,7 +165,8 @@ async function convertUnderLease(
     }
   }
   const target: LayerTarget = { compression: opts.compression, format: 'oci' };
-  const limit = limiter(Math.max(1, opts.concurrency ?? 2));
+  const layers = new Limiter(Math.max(1, opts.concurrency ?? 2));
+  const limit = <T>(fn: () => Promise<T>): Promise<T> => layers.run(fn, ctx.signal);
   const out: ConvertResult = { target: source, reencoded: 0, kept: 0, rebuilt: [] };
   const layerCache = new Map<string, Promise<{ desc: Descriptor; diffId: Digest }>>();
 

@@ -2,13 +2,13 @@
 // config says: conversion changes the wrapping, never the filesystem), compress to the target, and store
 // the result with its `containerd.io/uncompressed` label. Streamed end to end; zlib runs on libuv's
 // thread pool, so several layers converting at once use several cores.
-import { PassThrough, type Readable, Transform } from 'node:stream';
+import { PassThrough, type Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants, createGzip, createZstdCompress } from 'node:zlib';
 import type { ContentStore } from '../content/types.ts';
 import type { Context } from '../core/context.ts';
 import type { Descriptor } from '../core/descriptor.ts';
-import { type Digest, DigestVerifier } from '../core/digest.ts';
+import { type Digest, DigestVerifier, hashingStage } from '../core/digest.ts';
 import { HoistError } from '../core/errors.ts';
 import { Labels } from '../core/labels.ts';
 import { type Compression, layerCompression } from '../core/mediatypes.ts';
@@ -45,16 +45,6 @@ function compressorFor(c: Compression, t: LayerTarget): Transform | null {
   }
 }
 
-/** Hash what passes through (the uncompressed tar) without holding it. */
-function hashing(verifier: DigestVerifier): Transform {
-  return new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      verifier.update(chunk);
-      done(null, chunk);
-    },
-  });
-}
-
 /**
  * Convert `desc` (whose uncompressed digest must be `diffId`) to `target`. `source` overrides where the
  * uncompressed tar comes from (a layer rebuilt from a snapshot); then `diffId` is whatever it hashes to.
@@ -79,7 +69,7 @@ export async function convertLayer(
   const stages: Transform[] = [];
   const decompress = source ? null : decompressorFor(desc.mediaType, 512 * 1024);
   if (decompress) stages.push(decompress);
-  stages.push(hashing(verifier));
+  stages.push(hashingStage(verifier));
   const compress = compressorFor(to, target);
   if (compress) stages.push(compress);
   const out = new PassThrough({ highWaterMark: 1 << 20 });

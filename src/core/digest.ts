@@ -1,5 +1,6 @@
 // Digests: parsing, computing, and the one streaming verifier every byte path in hoist goes through.
 import { createHash, type Hash } from 'node:crypto';
+import { Transform } from 'node:stream';
 import { HoistError, invalidArgument } from './errors.ts';
 
 /** A validated content digest such as `sha256:9f86…` (branded so raw strings cannot slip through). */
@@ -95,4 +96,14 @@ export class DigestVerifier {
     }
     return actual;
   }
+}
+
+/** A pass-through stream stage that hashes what flows by (e.g. a layer's uncompressed tar: its diffID). */
+export function hashingStage(verifier: DigestVerifier): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      verifier.update(chunk);
+      done(null, chunk);
+    },
+  });
 }

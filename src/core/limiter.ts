@@ -45,4 +45,14 @@ export class Limiter {
       else this.#active--;
     };
   }
+
+  /** Run `fn` in a slot. */
+  async run<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const release = await this.acquire(signal);
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
 }

@@ -6,13 +6,13 @@
 // when they are missing (pulled with discard_unpacked_layers). The active snapshot is then committed as
 // the new chain ID, so the new image is already unpacked.
 import { randomBytes } from 'node:crypto';
-import { PassThrough, Transform } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import type { Backend } from '../client/backend.ts';
 import type { Context } from '../core/context.ts';
 import { type Descriptor, type Manifest, parseImageConfig } from '../core/descriptor.ts';
-import { type Digest, DigestVerifier, sha256 } from '../core/digest.ts';
+import { type Digest, DigestVerifier, hashingStage, sha256 } from '../core/digest.ts';
 import { HoistError } from '../core/errors.ts';
 import { Labels } from '../core/labels.ts';
 import { isIndex, MediaType } from '../core/mediatypes.ts';
@@ -59,15 +59,6 @@ export async function manifestFor(
   return m;
 }
 
-function hashing(v: DigestVerifier): Transform {
-  return new Transform({
-    transform(chunk: Buffer, _e, done) {
-      v.update(chunk);
-      done(null, chunk);
-    },
-  });
-}
-
 const json = (o: unknown) => Buffer.from(JSON.stringify(o));
 
 async function writeDoc(
@@ -109,7 +100,7 @@ async function localLayer(
   const gz = new PassThrough({ highWaterMark: 1 << 20 });
   const piping = pipeline(
     await snapshotLayer(sn, ctx, key, parentChain),
-    hashing(tarHash),
+    hashingStage(tarHash),
     createGzip({ chunkSize: 512 * 1024 }),
     gz,
   );

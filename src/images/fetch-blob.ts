@@ -6,6 +6,7 @@ import type { Context } from '../core/context.ts';
 import type { Descriptor } from '../core/descriptor.ts';
 import { HoistError } from '../core/errors.ts';
 import { refKeyPrefix } from '../core/mediatypes.ts';
+import { openWriterWithRetry } from '../metadata/write-blob.ts';
 import type { Fetcher } from '../remotes/types.ts';
 
 export type BlobStatus =
@@ -34,19 +35,6 @@ const PROGRESS_EVERY_BYTES = 1 << 20;
 export function refKey(desc: Descriptor): string {
   return `${refKeyPrefix(desc.mediaType)}${desc.digest}`;
 }
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        reject(signal.reason ?? new Error('aborted'));
-      },
-      { once: true },
-    );
-  });
 
 /** Merge labels into a blob already in the store (e.g. a second distribution source). */
 export async function mergeLabels(
@@ -100,27 +88,23 @@ async function fetchOnce(
   mayRestart: boolean,
 ): Promise<'exists' | 'done' | 'restart'> {
   const key = refKey(desc);
-  let writer: ContentWriter | undefined;
-  let waited = false;
-  while (!writer) {
-    try {
-      writer = await content.writer(ctx, { ref: key, expected: { digest: desc.digest, size: desc.size } });
-    } catch (err) {
-      if (err instanceof HoistError && err.code === 'HOIST_ALREADY_EXISTS') {
-        await mergeLabels(content, ctx, desc, labels);
-        progress?.(key, { status: 'exists', current: desc.size, total: desc.size });
-        return 'exists';
-      }
-      if (err instanceof HoistError && err.code === 'HOIST_LOCKED') {
-        // Another process is fetching this blob: wait for it to commit (then it "already exists").
-        if (!waited)
-          progress?.(key, { status: 'waiting', total: desc.size, detail: 'another pull is fetching it' });
-        waited = true;
-        await sleep(200, ctx.signal);
-        continue;
-      }
-      throw err;
-    }
+  let writer: ContentWriter;
+  try {
+    // Another process fetching this blob holds the ref: wait for it (as long as it lives) to commit,
+    // and then the blob "already exists".
+    writer = await openWriterWithRetry(
+      content,
+      ctx,
+      key,
+      { digest: desc.digest, size: desc.size },
+      Infinity,
+      () => progress?.(key, { status: 'waiting', total: desc.size, detail: 'another pull is fetching it' }),
+    );
+  } catch (err) {
+    if (!(err instanceof HoistError && err.code === 'HOIST_ALREADY_EXISTS')) throw err;
+    await mergeLabels(content, ctx, desc, labels);
+    progress?.(key, { status: 'exists', current: desc.size, total: desc.size });
+    return 'exists';
   }
   let committed = false;
   let resumedFrom = 0;

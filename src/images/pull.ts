@@ -120,14 +120,7 @@ export async function pullImage(
   // spends time in its commit (verify, fsync, record), so twice as many blobs may be in flight here, and
   // the next download starts while the last one commits.
   const inFlight = new Limiter(2 * Math.max(1, opts.concurrency ?? 3));
-  const limit = async <T>(fn: () => Promise<T>): Promise<T> => {
-    const release = await inFlight.acquire(lctx.signal);
-    try {
-      return await fn();
-    } finally {
-      release();
-    }
-  };
+  const limit = <T>(fn: () => Promise<T>): Promise<T> => inFlight.run(fn, lctx.signal);
   const source = sourceLabel(ref);
   const configs: Digest[] = [];
   const counts = { fetched: 0, existed: 0 };

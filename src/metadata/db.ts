@@ -8,6 +8,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { HoistError } from '../core/errors.ts';
+import { sleep } from '../core/sleep.ts';
 import { MIGRATIONS, type Migration, SCHEMA_VERSION } from './migrations.ts';
 
 export type SqlValue = SQLInputValue;
@@ -28,8 +29,6 @@ function isBusy(err: unknown): boolean {
   const code = (err as { errcode?: unknown }).errcode;
   return typeof code === 'number' && ((code & 0xff) === SQLITE_BUSY || (code & 0xff) === SQLITE_LOCKED);
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class MetadataDb {
   readonly path: string;

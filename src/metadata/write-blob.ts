@@ -4,6 +4,7 @@ import type { ContentStore, ContentWriter } from '../content/types.ts';
 import type { Context } from '../core/context.ts';
 import type { Digest } from '../core/digest.ts';
 import { HoistError, isAlreadyExists } from '../core/errors.ts';
+import { sleep } from '../core/sleep.ts';
 
 /**
  * Bytes to write: an async iterable of the whole blob (the part before a resume offset is skipped), or a
@@ -26,28 +27,17 @@ export interface WriteBlobResult {
   existed: boolean;
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-/** Open a writer, retrying with backoff (16 ms doubling to 2 s) while the ref is locked. */
+/**
+ * Open a writer, waiting with backoff (16 ms doubling to 2 s) while another writer holds the ref, up to
+ * `lockWaitMs`; `onWait` is told once, when the wait starts. The one lock wait of the code base.
+ */
 export async function openWriterWithRetry(
   store: ContentStore,
   ctx: Context,
   ref: string,
   expected: { digest: Digest; size: number } | undefined,
   lockWaitMs = 10 * 60 * 1000,
+  onWait?: () => void,
 ): Promise<ContentWriter> {
   const deadline = Date.now() + lockWaitMs;
   let backoff = 16;
@@ -56,6 +46,7 @@ export async function openWriterWithRetry(
       return await store.writer(ctx, expected ? { ref, expected } : { ref });
     } catch (err) {
       if (!(err instanceof HoistError && err.code === 'HOIST_LOCKED') || Date.now() >= deadline) throw err;
+      if (backoff === 16) onWait?.();
       await sleep(Math.random() * backoff, ctx.signal);
       backoff = Math.min(2048, backoff * 2);
     }

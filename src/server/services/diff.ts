@@ -6,11 +6,11 @@
 // walk; an overlay upperdir: its entries), compressed as asked and stored like any blob.
 
 import { randomBytes } from 'node:crypto';
-import { PassThrough, Transform } from 'node:stream';
+import { PassThrough, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip, createZstdCompress } from 'node:zlib';
 import type { Digest } from '../../core/digest.ts';
-import { DigestVerifier } from '../../core/digest.ts';
+import { DigestVerifier, hashingStage } from '../../core/digest.ts';
 import { HoistError, invalidArgument } from '../../core/errors.ts';
 import { Labels } from '../../core/labels.ts';
 import { MediaType } from '../../core/mediatypes.ts';
@@ -93,14 +93,7 @@ export function diffService(deps: ServerDeps): RegisteredService {
       const mediaType = req.mediaType || MediaType.OciLayerGzip;
       const compression = layerCompressionOf(mediaType);
       const tarHash = new DigestVerifier();
-      const stages: Transform[] = [
-        new Transform({
-          transform(chunk: Buffer, _e, done) {
-            tarHash.update(chunk);
-            done(null, chunk);
-          },
-        }),
-      ];
+      const stages: Transform[] = [hashingStage(tarHash)];
       if (compression === 'gzip') stages.push(createGzip());
       if (compression === 'zstd') stages.push(createZstdCompress());
       const out = new PassThrough({ highWaterMark: 1 << 20 });
