@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install-test-deps.sh
 # pull-unpack's floor downloads with curl.
 command -v curl >/dev/null 2>&1 || apt-get install -y curl
-[[ -x node_modules/.bin/node ]] || npm install --no-audit --no-fund
+[[ -x node_modules/.bin/node ]] || npm ci --no-audit --no-fund
 
 benches=("$@")
 ((${#benches[@]})) || benches=(pull images-list rmi)

@@ -4,10 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-test-deps.sh
-# `npm install`, not `npm ci`: the lock is exact, but the registry this project installs from lacks
-# Biome's other-platform optional packages, and `npm ci` refuses a lock that does not list them.
-# With the committed lock `npm install` installs exactly the locked versions and leaves the lock as is.
-npm install --no-audit --no-fund --loglevel=error
+# `npm ci`: exactly the committed lock (it lists what this registry resolves, Biome's platform packages
+# included), nothing resolved anew.
+npm ci --no-audit --no-fund --loglevel=error
 npx tsc --noEmit -p .
 bash scripts/check-gen.sh
 npx biome check .
