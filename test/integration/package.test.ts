@@ -1,0 +1,144 @@
+// hoist as a user installs it: `npm pack` (which compiles the TypeScript into dist/), then `npm install -g`
+// of the tarball into a temporary prefix with the system's npm, whatever Node it runs on (the package
+// brings its own Node 24). The installed `hoist` pulls, lists, removes and serves against the real
+// registry, and signals reach the process that does the work: bin/hoist execs Node, so the pid you start
+// is hoist's own.
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+import { layerIngestBytes, waitFor } from '../helpers/hoist-process.ts';
+import { type BuiltEntry, pushLayout, writeOciLayout } from '../helpers/image-builder.ts';
+import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
+
+const run = promisify(execFile);
+const REPO = join(import.meta.dirname, '..', '..');
+const LAYER_BYTES = 16 * 1024 * 1024;
+const HOLD_AT = 4 * 1024 * 1024;
+
+let reg: TestRegistry;
+let work: string;
+let bin: string;
+let image: BuiltEntry;
+let name: string;
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'hoist-package-'));
+  reg = await startRegistry();
+  [image] = (await writeOciLayout(join(work, 'layout'), [
+    { tag: 'app', image: { layers: [{ randomBytes: LAYER_BYTES }] } },
+  ])) as [BuiltEntry];
+  await pushLayout(join(work, 'layout'), 'pkg/app:1', reg.host, { srcTag: 'app' });
+  name = `${reg.host}/pkg/app:1`;
+  // The system's npm, as a user has it (not the pinned Node's).
+  const npmEnv = {
+    ...process.env,
+    npm_config_loglevel: 'error',
+    npm_config_audit: 'false',
+    npm_config_fund: 'false',
+  };
+  await run('npm', ['pack', '--pack-destination', work], { cwd: REPO, env: npmEnv, maxBuffer: 1 << 24 });
+  const tarball = (await readdir(work)).find((f) => f.endsWith('.tgz'));
+  assert.ok(tarball, 'npm pack wrote a tarball');
+  await run('npm', ['install', '-g', '--prefix', join(work, 'prefix'), join(work, tarball)], {
+    env: npmEnv,
+    maxBuffer: 1 << 24,
+  });
+  bin = join(work, 'prefix', 'bin', 'hoist');
+});
+
+after(async () => {
+  await reg?.stop();
+  await rm(work, { recursive: true, force: true });
+});
+
+function env(): NodeJS.ProcessEnv {
+  const home = join(work, 'home');
+  return {
+    ...process.env,
+    HOME: home,
+    XDG_CONFIG_HOME: join(home, '.config'),
+    DOCKER_CONFIG: join(home, '.docker'),
+  };
+}
+
+async function hoist(root: string, ...args: string[]): Promise<string> {
+  const r = await run(bin, ['--root', root, ...args], { env: env(), maxBuffer: 1 << 24 });
+  return r.stdout;
+}
+
+function start(root: string, ...args: string[]): { child: ChildProcess; exited: Promise<number | string> } {
+  const child = spawn(bin, ['--root', root, ...args], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.resume();
+  child.stderr.resume();
+  const exited = new Promise<number | string>((resolve) =>
+    child.on('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
+  );
+  return { child, exited };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('the packed package installs with npm install -g and ships compiled JavaScript, not the sources', async () => {
+  const pkg = join(work, 'prefix', 'lib', 'node_modules', 'hoist');
+  assert.ok(existsSync(join(pkg, 'dist', 'cli', 'main.js')));
+  assert.ok(!existsSync(join(pkg, 'src')), 'no TypeScript sources in the package');
+  assert.match((await run(bin, ['--version'])).stdout, /^\d+\.\d+\.\d+/);
+});
+
+test('the installed hoist pulls, lists, removes and serves', async () => {
+  const root = join(work, 'store-1');
+  await hoist(root, 'pull', '--plain-http', '-q', name);
+  const id = (await hoist(root, 'images', '-q')).trim();
+  assert.match(id, /^[0-9a-f]{12}$/);
+  assert.match(await hoist(root, 'images'), /pkg\/app/);
+  assert.match(await hoist(root, 'rmi', id), /Deleted: sha256:/);
+  assert.equal((await hoist(root, 'images', '-q')).trim(), '');
+
+  const socket = join(work, 'serve.sock');
+  const serve = start(root, 'serve', '--address', socket);
+  await waitFor(async () => existsSync(socket), 'the socket');
+  // The CLI goes through the daemon that owns the store.
+  await hoist(root, '--address', socket, 'pull', '--plain-http', '-q', name);
+  assert.match(await hoist(root, '--address', socket, 'images'), /pkg\/app/);
+  serve.child.kill('SIGTERM');
+  assert.equal(await serve.exited, 0, 'SIGTERM stops serve cleanly');
+  assert.ok(!existsSync(socket), 'the socket is removed');
+  assert.ok(!alive(serve.child.pid!), 'no hoist process is left');
+});
+
+test('signals reach the installed hoist: SIGINT gives 130, SIGKILL leaves no process, the next pull resumes', async () => {
+  const root = join(work, 'store-2');
+  const layer = image.images[0]!.layers[0]!;
+  for (const signal of ['SIGINT', 'SIGKILL'] as const) {
+    const hold = reg.holdBlob(layer.digest, HOLD_AT);
+    const pull = start(root, 'pull', '--plain-http', '--progress', 'plain', name);
+    await hold.reached;
+    await waitFor(
+      async () => (await layerIngestBytes(root, 'default', layer.digest)) >= HOLD_AT,
+      'held bytes',
+    );
+    pull.child.kill(signal);
+    assert.equal(await pull.exited, signal === 'SIGINT' ? 130 : 'SIGKILL');
+    hold.release();
+    await waitFor(async () => !alive(pull.child.pid!), 'the pull process to be gone');
+  }
+  reg.resetStats();
+  await hoist(root, 'pull', '--plain-http', '-q', name);
+  const gets = reg
+    .stats()
+    .requests.filter((r) => r.method === 'GET' && r.path.endsWith(`/blobs/${layer.digest}`));
+  assert.equal(gets.length, 1);
+  assert.match(gets[0]!.range ?? '', /^bytes=[1-9]\d*-$/, 'resumed with a Range request');
+});
