@@ -7,6 +7,7 @@ import { type HoistConfig, loadConfig } from '../config/config.ts';
 import { type Context, isIdentifier } from '../core/context.ts';
 import { invalidArgument } from '../core/errors.ts';
 import { setUnpackConcurrency } from '../diff/apply.ts';
+import { interruptSignal } from './interrupt.ts';
 
 export interface Session {
   config: HoistConfig;
@@ -42,7 +43,8 @@ export function session(cmd: Command): Session {
   const state = current;
   return {
     config,
-    ctx: { namespace },
+    // Every long command (pull, push, save, load, convert, unpack, commit) stops cleanly on Ctrl-C.
+    ctx: cmd.name() === 'serve' ? { namespace } : { namespace, signal: interruptSignal() },
     backend() {
       // `serve` has its own --address (where to listen); only the global one picks a daemon to talk to.
       state.backend ??= (async (): Promise<Backend> => {

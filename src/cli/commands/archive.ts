@@ -12,7 +12,7 @@ import type { Backend } from '../../client/backend.ts';
 import type { Context } from '../../core/context.ts';
 import type { Descriptor } from '../../core/descriptor.ts';
 import { isDigest } from '../../core/digest.ts';
-import { HoistError, invalidArgument } from '../../core/errors.ts';
+import { invalidArgument } from '../../core/errors.ts';
 import { formatPlatform, hostPlatform } from '../../core/platform.ts';
 import { familiarString, tryParseReference } from '../../core/reference.ts';
 import { ensureContent } from '../../images/ensure-content.ts';
@@ -36,25 +36,6 @@ interface LoadFlags extends UnpackFlags {
   input?: string;
   baseName?: string;
   quiet?: boolean;
-}
-
-/** Cancel on the first SIGINT/SIGTERM (cleanup runs), exit at once on the second. */
-function cancellable(): { signal: AbortSignal; dispose(): void } {
-  const abort = new AbortController();
-  let count = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (++count > 1) process.exit(130);
-    abort.abort(new HoistError('HOIST_CANCELLED', `received ${sig}`));
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  return {
-    signal: abort.signal,
-    dispose() {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    },
-  };
 }
 
 /**
@@ -111,8 +92,7 @@ async function saveAction(names: string[], flags: SaveFlags, command: Command): 
     );
   const s = session(command);
   const backend = await s.backend();
-  const { signal, dispose } = cancellable();
-  const ctx = { ...s.ctx, signal };
+  const ctx = s.ctx;
   const progress = createProgress({
     stream: process.stderr,
     mode: flags.quiet ? 'quiet' : process.stderr.isTTY ? 'tty' : 'plain',
@@ -136,8 +116,6 @@ async function saveAction(names: string[], flags: SaveFlags, command: Command): 
   } catch (err) {
     progress.done();
     throw err;
-  } finally {
-    dispose();
   }
 }
 
@@ -173,24 +151,17 @@ async function loadAction(flags: LoadFlags, command: Command): Promise<void> {
   const s = session(command);
   const choice = unpackChoice(flags, s.config);
   const backend = await s.backend();
-  const { signal, dispose } = cancellable();
   const input: Readable = flags.input
     ? createReadStream(flags.input, { highWaterMark: 1 << 20 })
     : process.stdin;
-  try {
-    const ctx = { ...s.ctx, signal };
-    const r = await loadArchive(backend, ctx, input, {
-      ...(flags.baseName ? { baseName: flags.baseName } : {}),
-      ...(choice.unpack
-        ? { unpack: unpackHook(backend, ctx, choice.snapshotter, choice.discardLayers) }
-        : {}),
-    });
-    // The discarded layers lose their last reference only now; collect them before returning, as pull does.
-    if (choice.unpack && choice.discardLayers) await backend.collectGarbage();
-    if (!flags.quiet) for (const image of r.images) process.stdout.write(`${describe(image).join('\n')}\n`);
-  } finally {
-    dispose();
-  }
+  const ctx = s.ctx;
+  const r = await loadArchive(backend, ctx, input, {
+    ...(flags.baseName ? { baseName: flags.baseName } : {}),
+    ...(choice.unpack ? { unpack: unpackHook(backend, ctx, choice.snapshotter, choice.discardLayers) } : {}),
+  });
+  // The discarded layers lose their last reference only now; collect them before returning, as pull does.
+  if (choice.unpack && choice.discardLayers) await backend.collectGarbage();
+  if (!flags.quiet) for (const image of r.images) process.stdout.write(`${describe(image).join('\n')}\n`);
 }
 
 function saveCommand(cmd: Command): void {

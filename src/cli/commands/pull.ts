@@ -50,15 +50,6 @@ export function registerPullCommand(program: Command): void {
         `invalid --progress ${JSON.stringify(flags.progress)}: use auto, tty, plain or quiet`,
       );
     const progress = createProgress({ stream: process.stderr, mode });
-    const abort = new AbortController();
-    let interrupts = 0;
-    const onSignal = (sig: NodeJS.Signals) => {
-      interrupts++;
-      if (interrupts > 1) process.exit(130);
-      abort.abort(new HoistError('HOIST_CANCELLED', `received ${sig}`));
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
     const labels: Record<string, string> = {};
     for (const kv of flags.label ?? []) {
       const i = kv.indexOf('=');
@@ -73,7 +64,7 @@ export function registerPullCommand(program: Command): void {
     try {
       const wanted = flags.platform ? parsePlatform(flags.platform) : hostPlatform();
       const platforms = flags.allPlatforms ? ALL_PLATFORMS : onePlatform(wanted);
-      const result = await pullImage(backend, resolver, { ...s.ctx, signal: abort.signal }, reference, {
+      const result = await pullImage(backend, resolver, s.ctx, reference, {
         platforms,
         leaseExpiryMs: parseDuration(s.config.pull_lease_expiry),
         concurrency: s.config.max_concurrent_downloads,
@@ -101,9 +92,6 @@ export function registerPullCommand(program: Command): void {
     } catch (err) {
       progress.done();
       throw err;
-    } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
     }
   });
 }

@@ -51,18 +51,9 @@ export function registerPushCommand(program: Command): void {
     const backend = await s.backend();
     const resolver = await registryResolver(s.config, flags);
     const progress = createProgress({ stream: process.stderr, mode });
-    const abort = new AbortController();
-    let interrupts = 0;
-    const onSignal = (sig: NodeJS.Signals) => {
-      interrupts++;
-      if (interrupts > 1) process.exit(130);
-      abort.abort(new HoistError('HOIST_CANCELLED', `received ${sig}`));
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
     const started = Date.now();
     try {
-      const result = await pushImage(backend, resolver, { ...s.ctx, signal: abort.signal }, name, dest, {
+      const result = await pushImage(backend, resolver, s.ctx, name, dest, {
         platforms: platformSelector(flags),
         noFetch: flags.fetch === false,
         concurrency: s.config.max_concurrent_downloads,
@@ -76,9 +67,6 @@ export function registerPushCommand(program: Command): void {
     } catch (err) {
       progress.done();
       throw err;
-    } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
     }
   });
 }
