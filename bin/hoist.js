@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // hoist's entry point (bin/hoist execs Node 24 on this file). Installed from the package, it runs the
 // compiled JavaScript in dist/; in a checkout (src/ present) it runs the TypeScript sources directly.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -12,6 +12,13 @@ if (major < 24) {
   );
   process.exit(1);
 }
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+  // Scripts ask for it often; it needs none of hoist's modules.
+  process.stdout.write(`${JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version}\n`);
+  process.exit(0);
+}
 // Cache compiled (and type-stripped) code across runs: start-up and the applier's worker threads then
 // skip compiling (measured on a 40-layer pull: 163 → 123 MiB peak RSS, less CPU per worker).
 const { enableCompileCache } = await import('node:module');
@@ -19,6 +26,5 @@ const cache = enableCompileCache?.();
 // Worker threads read the variable when they start.
 if (cache?.directory && !process.env.NODE_COMPILE_CACHE) process.env.NODE_COMPILE_CACHE = cache.directory;
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const fromSource = existsSync(join(root, 'src', 'cli', 'main.ts'));
 await import(fromSource ? '../src/cli/main.ts' : '../dist/cli/main.js');

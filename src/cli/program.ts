@@ -1,5 +1,6 @@
 // The hoist command line: docker/nerdctl-style commands over the library API. Global options pick the
 // store (embedded by default), namespace and config; each command lives in its own file.
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { toHoistError } from '../core/errors.ts';
 import { closeSession } from './session.ts';
@@ -36,6 +37,12 @@ const STANDALONE: Record<string, Register> = {
 /** Global options that take a value (the word after them is not the command). */
 const VALUE_OPTIONS = new Set(['--root', '--config', '-n', '--namespace', '--address']);
 
+/** The version in package.json (one place; bin/hoist.js prints it for a bare --version). */
+function packageVersion(): string {
+  const file = new URL('../../package.json', import.meta.url);
+  return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+}
+
 /** The top-level command word of `argv`, undefined when there is none (help, version, an error). */
 function commandWord(argv: string[]): string | undefined {
   for (let i = 0; i < argv.length; i++) {
@@ -59,7 +66,7 @@ export async function buildProgramFor(argv: string[]): Promise<Command> {
 function newProgram(): Command {
   return new Command('hoist')
     .description('A container image store and manager: one image, many names.')
-    .version('0.1.0')
+    .version(packageVersion())
     .option('--root <dir>', 'store directory (default /var/lib/hoist as root, else $XDG_DATA_HOME/hoist)')
     .option(
       '--config <file>',

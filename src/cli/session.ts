@@ -6,7 +6,7 @@ import { openEmbedded } from '../client/embedded.ts';
 import { type HoistConfig, loadConfig } from '../config/config.ts';
 import { type Context, isIdentifier } from '../core/context.ts';
 import { invalidArgument } from '../core/errors.ts';
-import { setUnpackConcurrency } from '../diff/apply.ts';
+import { setUnpackConcurrency } from '../diff/unpack-concurrency.ts';
 import { interruptSignal } from './interrupt.ts';
 
 export interface Session {

@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import type { HoistConfig } from '../config/config.ts';
 import { invalidArgument } from '../core/errors.ts';
-import { setUnpackConcurrency } from '../diff/apply.ts';
+import { setUnpackConcurrency } from '../diff/unpack-concurrency.ts';
 
 export interface UnpackFlags {
   unpack?: boolean;

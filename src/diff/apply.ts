@@ -7,7 +7,6 @@
 // only the syscall, and the main thread stays free for downloads, hashing and the database. Several
 // workers let layers apply at once (parallel unpack); `max_concurrent_unpacks` bounds them.
 import { ReadStream } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import type { Digest } from '../core/digest.ts';
@@ -16,6 +15,7 @@ import { Limiter } from '../core/limiter.ts';
 import type { ApplyJob, ApplyJobResult, BlobFile } from './apply-job.ts';
 import type { FromWorker, ToWorker } from './apply-worker.ts';
 import { type CreatedDir, settleDeferred } from './layer-writer.ts';
+import { unpackConcurrency } from './unpack-concurrency.ts';
 
 export type { CreatedDir } from './layer-writer.ts';
 
@@ -33,11 +33,6 @@ export interface ApplyResult extends ApplyJobResult {
 
 /** Chunks of the blob in flight to a worker at once (each up to the reader's 1 MiB). */
 const CREDITS = 4;
-
-/** Until the config says otherwise: one layer per core, up to 4 (the config key's default too). */
-function defaultUnpackConcurrency(): number {
-  return Math.min(4, Math.max(1, availableParallelism()));
-}
 
 const WORKER_URL = new URL(`./apply-worker${import.meta.url.slice(-3)}`, import.meta.url);
 
@@ -65,6 +60,7 @@ class WorkerPool {
   }
 
   async run<T>(signal: AbortSignal | undefined, use: (w: Worker) => Promise<T>): Promise<T> {
+    this.resize(unpackConcurrency());
     const release = await this.#slots.acquire(signal);
     const kept = this.#idle.pop();
     if (kept) clearTimeout(kept.timer);
@@ -94,12 +90,7 @@ class WorkerPool {
   }
 }
 
-const pool = new WorkerPool(defaultUnpackConcurrency());
-
-/** How many layers may apply at once in this process (config `max_concurrent_unpacks`). */
-export function setUnpackConcurrency(n: number): void {
-  pool.resize(Math.max(1, Math.floor(n)));
-}
+const pool = new WorkerPool(unpackConcurrency());
 
 function fromWire(e: { code: string; message: string; hint?: string }): HoistError {
   return new HoistError(e.code as ErrorCode, e.message, e.hint ? { hint: e.hint } : undefined);
