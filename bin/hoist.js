@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // hoist's entry point (bin/hoist execs Node 24 on this file). Installed from the package, it runs the
-// compiled JavaScript in dist/; in a checkout (src/ present) it runs the TypeScript sources directly.
+// bundled JavaScript in dist/ (scripts/build.sh); in a checkout (src/ present) the TypeScript sources.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,4 +27,4 @@ const cache = enableCompileCache?.();
 if (cache?.directory && !process.env.NODE_COMPILE_CACHE) process.env.NODE_COMPILE_CACHE = cache.directory;
 
 const fromSource = existsSync(join(root, 'src', 'cli', 'main.ts'));
-await import(fromSource ? '../src/cli/main.ts' : '../dist/cli/main.js');
+await import(fromSource ? '../src/cli/main.ts' : '../dist/main.js');

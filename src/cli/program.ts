@@ -37,10 +37,23 @@ const STANDALONE: Record<string, Register> = {
 /** Global options that take a value (the word after them is not the command). */
 const VALUE_OPTIONS = new Set(['--root', '--config', '-n', '--namespace', '--address']);
 
-/** The version in package.json (one place; bin/hoist.js prints it for a bare --version). */
+/**
+ * The version in hoist's package.json (one place; bin/hoist.js prints it for a bare --version), found by
+ * walking up from this module: sources and the bundled package sit at different depths.
+ */
 function packageVersion(): string {
-  const file = new URL('../../package.json', import.meta.url);
-  return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+  for (let dir = new URL('.', import.meta.url); ; dir = new URL('..', dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
+      if (pkg.name === 'hoist' && pkg.version) return pkg.version;
+    } catch {
+      // no package.json here
+    }
+    if (dir.pathname === '/') return 'unknown';
+  }
 }
 
 /** The top-level command word of `argv`, undefined when there is none (help, version, an error). */

@@ -90,9 +90,10 @@ function alive(pid: number): boolean {
   }
 }
 
-test('the packed package installs with npm install -g and ships compiled JavaScript, not the sources', async () => {
+test('the packed package installs with npm install -g and ships bundled JavaScript, not the sources', async () => {
   const pkg = join(work, 'prefix', 'lib', 'node_modules', 'hoist');
-  assert.ok(existsSync(join(pkg, 'dist', 'cli', 'main.js')));
+  assert.ok(existsSync(join(pkg, 'dist', 'main.js')));
+  assert.ok(existsSync(join(pkg, 'dist', 'apply-worker.js')), 'the applier worker is bundled beside it');
   assert.ok(!existsSync(join(pkg, 'src')), 'no TypeScript sources in the package');
   assert.match((await run(bin, ['--version'])).stdout, /^\d+\.\d+\.\d+/);
 });
