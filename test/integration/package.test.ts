@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -25,6 +25,13 @@ let work: string;
 let bin: string;
 let image: BuiltEntry;
 let name: string;
+let tarballPath: string;
+const npmEnv = {
+  ...process.env,
+  npm_config_loglevel: 'error',
+  npm_config_audit: 'false',
+  npm_config_fund: 'false',
+};
 
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'hoist-package-'));
@@ -35,16 +42,11 @@ before(async () => {
   await pushLayout(join(work, 'layout'), 'pkg/app:1', reg.host, { srcTag: 'app' });
   name = `${reg.host}/pkg/app:1`;
   // The system's npm, as a user has it (not the pinned Node's).
-  const npmEnv = {
-    ...process.env,
-    npm_config_loglevel: 'error',
-    npm_config_audit: 'false',
-    npm_config_fund: 'false',
-  };
   await run('npm', ['pack', '--pack-destination', work], { cwd: REPO, env: npmEnv, maxBuffer: 1 << 24 });
   const tarball = (await readdir(work)).find((f) => f.endsWith('.tgz'));
   assert.ok(tarball, 'npm pack wrote a tarball');
-  await run('npm', ['install', '-g', '--prefix', join(work, 'prefix'), join(work, tarball)], {
+  tarballPath = join(work, tarball);
+  await run('npm', ['install', '-g', '--prefix', join(work, 'prefix'), tarballPath], {
     env: npmEnv,
     maxBuffer: 1 << 24,
   });
@@ -142,4 +144,27 @@ test('signals reach the installed hoist: SIGINT gives 130, SIGKILL leaves no pro
     .requests.filter((r) => r.method === 'GET' && r.path.endsWith(`/blobs/${layer.digest}`));
   assert.equal(gets.length, 1);
   assert.match(gets[0]!.range ?? '', /^bytes=[1-9]\d*-$/, 'resumed with a Range request');
+});
+
+test("as a dependency of another project: the API guide's example runs against the registry", async () => {
+  const project = join(work, 'consumer');
+  await mkdir(project);
+  await writeFile(
+    join(project, 'package.json'),
+    JSON.stringify({ name: 'consumer', private: true, type: 'module' }),
+  );
+  await run('npm', ['install', tarballPath], { cwd: project, env: npmEnv, maxBuffer: 1 << 24 });
+  await copyFile(join(REPO, 'docs', 'api-example.mjs'), join(project, 'api-example.mjs'));
+  // The Node 24 the package brings along.
+  const node = join(project, 'node_modules', 'node', 'bin', 'node');
+  const { stdout } = await run(node, ['api-example.mjs', name, join(project, 'store')], {
+    cwd: project,
+    env: env(),
+    maxBuffer: 1 << 24,
+  });
+  assert.match(stdout, /^pulled .*pkg\/app:1 as sha256:[0-9a-f]{64}$/m);
+  assert.match(stdout, /^k8s\.io: 1 image, 3 names: /m, 'one image with the three CRI names');
+  assert.match(stdout, /^saved 1 image, \d+ blobs$/m);
+  assert.match(stdout, /^loaded .*pkg\/app:1/m);
+  assert.match(stdout, /^removed 1 name\(s\); 0 images left$/m);
 });
