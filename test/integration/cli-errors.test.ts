@@ -89,3 +89,11 @@ test('a missing tag and an unknown host: one clear line naming what was asked fo
   assertError(unknown, /cannot reach registry registry\.hoist-test\.invalid/);
   assert.equal((await h.ok('images', '-q', '--all')).trim(), '');
 });
+
+test('a bad --max-concurrent-unpacks is refused before anything is fetched', async () => {
+  for (const bad of ['0', 'two', '1.5']) {
+    const r = await h.run('pull', '--plain-http', '--max-concurrent-unpacks', bad, `${reg.host}/no/such:1`);
+    assertError(r, /invalid --max-concurrent-unpacks .*: use a whole number ≥ 1/);
+  }
+  assert.equal((await h.ok('images', '-q', '--all')).trim(), '');
+});

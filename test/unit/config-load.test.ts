@@ -23,6 +23,7 @@ test('defaults for root and for a user (XDG)', () => {
   assert.equal(root.root, '/var/lib/hoist');
   assert.equal(root.pull_lease_expiry, '1h');
   assert.equal(root.max_concurrent_downloads, 3);
+  assert.ok(root.max_concurrent_unpacks >= 1 && root.max_concurrent_unpacks <= 4, 'cores, up to 4');
   const user = loadConfig({
     env: { HOME: '/home/u', XDG_DATA_HOME: '/data', XDG_CONFIG_HOME: '/nonexistent-cfg' },
     isRoot: false,
@@ -38,9 +39,10 @@ test('defaults for root and for a user (XDG)', () => {
 
 test('values are read and typed', async () => {
   await withFile(
-    'root = "/srv/hoist"\npull_lease_expiry = "15m"\n[registry]\nplain_http = ["127.0.0.1:5000"]\n',
+    'root = "/srv/hoist"\npull_lease_expiry = "15m"\nmax_concurrent_unpacks = 1\n[registry]\nplain_http = ["127.0.0.1:5000"]\n',
     (path) => {
       const c = loadConfig({ path, env: {}, isRoot: true });
+      assert.equal(c.max_concurrent_unpacks, 1);
       assert.equal(c.root, '/srv/hoist');
       assert.equal(parseDuration(c.pull_lease_expiry), 15 * 60_000);
       assert.deepEqual(c.registry.plain_http, ['127.0.0.1:5000']);
@@ -65,6 +67,12 @@ test('unknown keys and wrong types are errors naming the key and file', async ()
     assert.throws(
       () => loadConfig({ path, env: {}, isRoot: true }),
       /max_concurrent_downloads must be a whole number/,
+    );
+  });
+  await withFile('max_concurrent_unpacks = 0\n', (path) => {
+    assert.throws(
+      () => loadConfig({ path, env: {}, isRoot: true }),
+      /max_concurrent_unpacks must be a whole number ≥ 1/,
     );
   });
   await withFile('pull_lease_expiry = "soon"\n', (path) => {
