@@ -24,13 +24,13 @@ let built: BuiltEntry[];
 let ref: string;
 
 /** Many small files (slow to apply, so the kill lands mid-layer), each with distinct content. */
-function manyFiles(): Readable {
+function manyFiles(dirName = 'many'): Readable {
   const pack = tar.pack();
   void (async () => {
     for (let i = 0; i < FILES; i++) {
-      const body = Buffer.from(`file ${i}\n`.repeat(200));
+      const body = Buffer.from(`${dirName} ${i}\n`.repeat(200));
       await new Promise<void>((res, rej) =>
-        pack.entry({ name: `many/f${String(i).padStart(5, '0')}`, mtime: new Date(0) }, body, (e) =>
+        pack.entry({ name: `${dirName}/f${String(i).padStart(5, '0')}`, mtime: new Date(0) }, body, (e) =>
           e ? rej(e) : res(),
         ),
       );
@@ -48,9 +48,15 @@ before(async () => {
       tag: 'v1',
       image: { layers: [{ 'etc/base': 'base\n' }, { tar: manyFiles }] },
     },
+    {
+      // Two heavy layers: with both blobs in, the second is applied ahead of the first (parallel unpack).
+      tag: 'v2',
+      image: { layers: [{ tar: () => manyFiles('many') }, { tar: () => manyFiles('more') }] },
+    },
   ]);
   reg = await startRegistry();
   await pushLayout(layout, 'kill/unpack:v1', reg.registryHost);
+  await pushLayout(layout, 'kill/unpack:v2', reg.registryHost, { srcTag: 'v2' });
   ref = `${reg.registryHost}/kill/unpack:v1`;
 });
 
@@ -59,12 +65,12 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** Entries under many/ in any snapshot directory of the native snapshotter (active ones included). */
-async function partialFiles(store: HoistStore): Promise<number> {
-  const base = join(store.root, 'snapshots', 'native', 'snapshots');
+/** Entries under `sub` in any snapshot directory of a snapshotter (active ones included). */
+async function partialFiles(store: HoistStore, sn = 'native', sub = 'many'): Promise<number> {
+  const base = join(store.root, 'snapshots', sn, 'snapshots');
   let most = 0;
   for (const id of await readdir(base).catch(() => [] as string[])) {
-    const n = await readdir(join(base, id, 'fs', 'many')).then(
+    const n = await readdir(join(base, id, 'fs', sub)).then(
       (l) => l.length,
       () => 0,
     );
@@ -138,6 +144,61 @@ test('SIGKILL during unpack: no committed snapshot with partial content; the nex
       [],
       'no active snapshot left after prune',
     );
+  } finally {
+    await store.cleanup();
+  }
+});
+
+test('SIGKILL while layers apply in parallel (overlayfs): nothing partial is committed; the next pull finishes', {
+  skip: !isRoot && 'needs root (snapshots)',
+}, async () => {
+  const store = await tempStore();
+  try {
+    const v2 = `${reg.registryHost}/kill/unpack:v2`;
+    // Everything in the store first, so both layers start at once and the second goes ahead of the first.
+    await store.ok('pull', '--plain-http', '--unpack=false', v2);
+    const img = built[1]!.images[0]!;
+    const [chain1, chain2] = chainIds(img.layers.map((l) => l.diffId as Digest));
+    const p = spawnHoist(store, 'unpack', '--snapshotter', 'overlayfs', v2);
+    await waitFor(
+      async () => (await partialFiles(store, 'overlayfs', 'more')) >= 100,
+      'the second layer to be half applied',
+    );
+    p.child.kill('SIGKILL');
+    await p.exited;
+    const snaps = JSON.parse(
+      await store.ok('snapshot', '--snapshotter', 'overlayfs', 'ls', '--format', 'json'),
+    ) as SnapJson[];
+    const committed = snaps.filter((s) => s.kind === 'committed').map((s) => s.name);
+    assert.ok(!committed.includes(chain2!), 'the killed layer is not committed');
+    assert.ok(
+      committed.every((c) => c === chain1),
+      JSON.stringify(committed),
+    );
+
+    await store.ok('unpack', '--snapshotter', 'overlayfs', v2);
+    const plain = join(dir, 'plain-v2');
+    await store.ok('image', 'unpack', v2, '--to', plain);
+    const mnt = join(dir, 'mnt-v2');
+    await mkdir(mnt, { recursive: true });
+    await store.ok('image', 'mount', '--snapshotter', 'overlayfs', v2, mnt);
+    try {
+      const want = await describeTree(plain, {});
+      assert.equal(want.size, 2 * FILES + 2, 'many/, more/ and their files');
+      assert.deepEqual(diffTrees(want, await describeTree(mnt, {})), []);
+    } finally {
+      await store.ok('image', 'unmount', mnt);
+    }
+    await store.ok('system', 'prune');
+    const final = JSON.parse(
+      await store.ok('snapshot', '--snapshotter', 'overlayfs', 'ls', '--format', 'json'),
+    ) as SnapJson[];
+    assert.deepEqual(
+      final.filter((s) => s.kind !== 'committed'),
+      [],
+      'no active snapshot left after prune',
+    );
+    assert.deepEqual(final.map((s) => s.name).sort(), [chain1, chain2].sort());
   } finally {
     await store.cleanup();
   }
