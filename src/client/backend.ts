@@ -1,14 +1,12 @@
 // What the image operations need from a store. The embedded SQLite store provides it today; a gRPC
 // proxy to `hoist serve` or to a real containerd provides the same shape (issue: hoist as a client).
 import type { ContentStore } from '../content/types.ts';
-import type { Context } from '../core/context.ts';
-import type { Descriptor } from '../core/descriptor.ts';
-import type { Digest } from '../core/digest.ts';
+import type { DiffService } from '../diff/types.ts';
 import type { PrunedLease } from '../gc/collector.ts';
 import type { ConsistencyOptions, ConsistencyReport } from '../gc/consistency.ts';
 import type { StoreUsage } from '../gc/usage.ts';
 import type { GcStats, ImageStore, LeaseManager, NamespaceStore } from '../metadata/types.ts';
-import type { Mount, Snapshotter } from '../snapshots/types.ts';
+import type { Snapshotter } from '../snapshots/types.ts';
 
 /**
  * Store-wide housekeeping. The embedded store does it itself; over gRPC hoist serve's maintenance service
@@ -29,16 +27,8 @@ export interface Backend {
   namespaces: NamespaceStore;
   /** Snapshotters by name (`overlayfs`, `native`). */
   snapshotters: ReadonlyMap<string, Snapshotter>;
-  /**
-   * Apply a layer on the daemon into the mounts of an active snapshot (containerd's Diff.Apply), returning
-   * the diffID it computed. Absent for the embedded store, which applies in process.
-   */
-  applyLayer?(ctx: Context, layer: Descriptor, mounts: Mount[]): Promise<Digest>;
-  /**
-   * Compute and store, on the daemon, the layer between two snapshots' mounts (containerd's Diff.Diff):
-   * the compressed blob's descriptor. Absent for the embedded store, which diffs in process.
-   */
-  diffLayer?(ctx: Context, left: Mount[], right: Mount[], mediaType: string): Promise<Descriptor>;
+  /** Applying and computing layers over snapshots' mounts: in process, or on the daemon (Diff service). */
+  diff: DiffService;
   /** Run garbage collection and wait for it (containerd: a synchronous delete). */
   collectGarbage(): Promise<GcStats | undefined>;
   maintenance: Maintenance;

@@ -1,4 +1,5 @@
 // The embedded backend: the local SQLite + file store under one root, used with no daemon.
+import { localDiffService } from '../diff/service.ts';
 import { checkConsistency } from '../gc/consistency.ts';
 import { type LocalStore, openLocalStore } from '../metadata/store.ts';
 import type { Backend } from './backend.ts';
@@ -12,6 +13,7 @@ export async function openEmbedded(root: string): Promise<Backend & { store: Loc
     leases: store.leases,
     namespaces: store.namespaces,
     snapshotters: store.snapshotters,
+    diff: localDiffService(store.content),
     collectGarbage: () => store.gc.collect(),
     maintenance: {
       usage: () => store.gc.usage(),

@@ -6,17 +6,13 @@
 // when they are missing (pulled with discard_unpacked_layers). The active snapshot is then committed as
 // the new chain ID, so the new image is already unpacked.
 import { randomBytes } from 'node:crypto';
-import { PassThrough } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
 import type { Backend } from '../client/backend.ts';
 import type { Context } from '../core/context.ts';
 import { type Descriptor, type Manifest, parseImageConfig } from '../core/descriptor.ts';
-import { type Digest, DigestVerifier, hashingStage, sha256 } from '../core/digest.ts';
+import { type Digest, sha256 } from '../core/digest.ts';
 import { HoistError } from '../core/errors.ts';
 import { Labels } from '../core/labels.ts';
 import { isIndex, MediaType } from '../core/mediatypes.ts';
-import { snapshotLayer } from '../diff/differ.ts';
 import { holdLease } from '../leases/keeper.ts';
 import { writeBlob } from '../metadata/write-blob.ts';
 import type { Snapshotter } from '../snapshots/types.ts';
@@ -88,35 +84,11 @@ interface StoredLayer {
   diffId: Digest;
 }
 
-/** In process: the differ's tar → gzip → content store, hashing both sides on the way. */
-async function localLayer(
-  backend: Backend,
-  sn: Snapshotter,
-  ctx: Context,
-  key: string,
-  parentChain: Digest | undefined,
-): Promise<StoredLayer> {
-  const tarHash = new DigestVerifier();
-  const gz = new PassThrough({ highWaterMark: 1 << 20 });
-  const piping = pipeline(
-    await snapshotLayer(sn, ctx, key, parentChain),
-    hashingStage(tarHash),
-    createGzip({ chunkSize: 512 * 1024 }),
-    gz,
-  );
-  const [written] = await Promise.all([
-    writeBlob(backend.content, ctx, `commit-layer-${key}-${randomBytes(4).toString('hex')}`, gz),
-    piping,
-  ]);
-  const diffId = tarHash.digest();
-  await backend.content.update(ctx, { digest: written.digest, labels: { [Labels.uncompressed]: diffId } }, [
-    `labels.${Labels.uncompressed}`,
-  ]);
-  return { digest: written.digest, size: written.size, diffId };
-}
-
-/** Through a daemon: Diff.Diff between a view of the parent and the active snapshot, stored there. */
-async function daemonLayer(
+/**
+ * The layer between a view of the parent and the active snapshot, computed and stored by the backend's
+ * diff port (in process for the embedded store, Diff.Diff on a daemon).
+ */
+async function snapshotLayer(
   backend: Backend,
   sn: Snapshotter,
   ctx: Context,
@@ -127,12 +99,12 @@ async function daemonLayer(
   const left = parentChain ? await sn.view(ctx, viewKey, parentChain, { labels: {} }) : [];
   try {
     const right = await sn.mounts(ctx, key);
-    const d = await backend.diffLayer!(ctx, left, right, MediaType.OciLayerGzip);
+    const d = await backend.diff.compare(ctx, left, right, { mediaType: MediaType.OciLayerGzip });
     const diffId = (await backend.content.info(ctx, d.digest)).labels[Labels.uncompressed] as
       | Digest
       | undefined;
     if (!diffId)
-      throw new HoistError('HOIST_INTERNAL', `the daemon stored layer ${d.digest} without its diffID label`);
+      throw new HoistError('HOIST_INTERNAL', `layer ${d.digest} was stored without its diffID label`);
     return { digest: d.digest, size: d.size, diffId };
   } finally {
     if (parentChain) await sn.remove(ctx, viewKey).catch(() => undefined);
@@ -177,9 +149,7 @@ export async function commitSnapshot(
       digest: layerDigest,
       size: layerSize,
       diffId,
-    } = backend.diffLayer
-      ? await daemonLayer(backend, sn, lctx, key, parentChain)
-      : await localLayer(backend, sn, lctx, key, parentChain);
+    } = await snapshotLayer(backend, sn, lctx, key, parentChain);
     const docker = rawManifest.mediaType === MediaType.DockerManifest;
     const layer: Descriptor = {
       mediaType: docker ? MediaType.DockerLayerGzip : MediaType.OciLayerGzip,

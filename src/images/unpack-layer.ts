@@ -71,24 +71,24 @@ async function applyBlob(
 export async function applyOnParent(s: LayerStep): Promise<LayerOutcome> {
   const key = extractKey(s.chain);
   // Protected by the unpack's lease (ctx.lease) while it runs; collectable after a crash.
-  // Only our applier writes into it, and it replaces files: a native child may share its parent's.
-  const mounts = await s.sn.prepare(s.ctx, key, s.parent, {
-    labels: {},
-    ...(s.backend.applyLayer ? {} : { replacesFiles: true }),
-  });
+  // Only the applier writes into it, and it replaces files: a native child may share its parent's (a
+  // local snapshotter's option; over the wire it is not sent).
+  const mounts = await s.sn.prepare(s.ctx, key, s.parent, { labels: {}, replacesFiles: true });
   let ok = false;
   try {
-    if (s.backend.applyLayer) {
-      // Through a daemon: it applies into its own directories, as containerd's Diff.Apply does.
-      const applied = await s.backend.applyLayer(s.ctx, s.layer, mounts);
-      if (applied !== s.diffId)
-        throw new HoistError(
-          'HOIST_DIGEST_MISMATCH',
-          `layer diffID mismatch: expected ${s.diffId}, got ${applied}; the unpacked snapshot is discarded`,
-        );
-    } else {
-      await applyBlob(s, await s.sn.applyTarget(s.ctx, key));
-    }
+    // In process for the embedded store, on the daemon over its Diff service (as containerd's unpacker).
+    const applied = await s.backend.diff.apply(
+      s.ctx,
+      s.layer,
+      mounts,
+      s.onWarning ? { onWarning: s.onWarning } : {},
+    );
+    if (applied.digest !== s.diffId)
+      throw new HoistError(
+        'HOIST_DIGEST_MISMATCH',
+        `layer diffID mismatch: expected ${s.diffId}, got ${applied.digest}; the unpacked snapshot is discarded`,
+        { hint: 'the layer does not match the image config (a corrupt or tampered image); pull it again' },
+      );
     const r = await commitChain(s, key, { labels: {} });
     ok = r === 'applied'; // 'exists': ours is redundant, removed below
     return r;
@@ -103,7 +103,11 @@ export interface AheadLayer {
   discard(): Promise<void>;
 }
 
-/** Apply the layer before its parent is committed (needs `sn.rebase` and a local applier). */
+/**
+ * Apply the layer before its parent is committed. Only for a snapshotter with `rebase` (the embedded
+ * overlayfs): its directories are this process's, so the applier works on them directly, in the mode
+ * (deferLowers) that the diff port has no words for.
+ */
 export async function applyAhead(s: LayerStep): Promise<AheadLayer> {
   if (s.parent === undefined)
     throw new HoistError('HOIST_INTERNAL', 'a base layer has no parent to wait for');

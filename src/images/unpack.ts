@@ -139,7 +139,7 @@ interface LayersJob {
  */
 async function unpackLayers(j: LayersJob): Promise<void> {
   const { backend, sn, manifest, opts, result } = j;
-  const parallel = sn.rebase && !backend.applyLayer;
+  const parallel = sn.rebase;
   const stop = new AbortController();
   const outer = j.ctx.signal;
   const onOuterAbort = () => stop.abort(outer?.reason);

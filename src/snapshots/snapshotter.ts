@@ -140,9 +140,10 @@ export class LocalSnapshotter implements Snapshotter {
     const aside: string[] = [];
     try {
       const parentFs = parentRec ? this.storage.fs(parentRec.backendId) : undefined;
+      // A view is read-only and the applier only replaces files: neither writes into one it shares.
       await this.#driver.populate(join(staging, 'fs'), parentFs, {
         signal: ctx.signal,
-        replacesFiles: opts?.replacesFiles === true,
+        replacesFiles: opts?.replacesFiles === true || kind === 'view',
       });
       const created = await this.#db.transaction(async () => {
         const now = Date.now();

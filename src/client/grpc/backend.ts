@@ -22,8 +22,10 @@ export async function openGrpc(address: string): Promise<Backend> {
       ['overlayfs', new GrpcSnapshotter(ch, 'overlayfs')],
       ['native', new GrpcSnapshotter(ch, 'native')],
     ]),
-    applyLayer: (ctx, layer, mounts) => remoteApply(ch, ctx, layer, mounts),
-    diffLayer: (ctx, left, right, mediaType) => remoteDiff(ch, ctx, left, right, mediaType),
+    diff: {
+      apply: (ctx, layer, mounts) => remoteApply(ch, ctx, layer, mounts),
+      compare: (ctx, lower, upper, opts) => remoteDiff(ch, ctx, lower, upper, opts),
+    },
     // hoist serve collects on request (prune) and reports; a containerd collected during the
     // synchronous deletes and has nothing to report.
     collectGarbage: () => maintenance.collectGarbage(),

@@ -5,6 +5,7 @@ import type { Context } from '../../core/context.ts';
 import type { Descriptor } from '../../core/descriptor.ts';
 import type { Digest } from '../../core/digest.ts';
 import { HoistError } from '../../core/errors.ts';
+import type { CompareOptions } from '../../diff/types.ts';
 import { descriptorToProto } from '../../server/convert.ts';
 import { Diff } from '../../server/gen/containerd/services/diff/v1/diff_pb.ts';
 import {
@@ -167,7 +168,7 @@ export async function remoteApply(
   ctx: Context,
   layer: Descriptor,
   mounts: Mount[],
-): Promise<Digest> {
+): Promise<Descriptor> {
   const r = await ch.unary(Diff, Diff.method.apply, ctx, {
     diff: descriptorToProto(layer),
     mounts: mounts.map((m) => ({
@@ -177,7 +178,11 @@ export async function remoteApply(
       options: m.options,
     })),
   });
-  return (r.applied?.digest ?? '') as Digest;
+  return {
+    mediaType: r.applied?.mediaType ?? '',
+    digest: (r.applied?.digest ?? '') as Digest,
+    size: Number(r.applied?.size ?? 0n),
+  };
 }
 
 /** Diff.Diff on the daemon: the layer between two mounts, compressed and stored there. */
@@ -186,17 +191,19 @@ export async function remoteDiff(
   ctx: Context,
   left: Mount[],
   right: Mount[],
-  mediaType: string,
+  opts: CompareOptions,
 ): Promise<Descriptor> {
   const toProto = (ms: Mount[]) =>
     ms.map((m) => ({ type: m.type, source: m.source, target: m.target ?? '', options: m.options }));
   const r = await ch.unary(Diff, Diff.method.diff, ctx, {
     left: toProto(left),
     right: toProto(right),
-    mediaType,
+    mediaType: opts.mediaType,
+    ref: opts.ref ?? '',
+    labels: opts.labels ?? {},
   });
   return {
-    mediaType: r.diff?.mediaType ?? mediaType,
+    mediaType: r.diff?.mediaType ?? opts.mediaType,
     digest: (r.diff?.digest ?? '') as Digest,
     size: Number(r.diff?.size ?? 0n),
   };
