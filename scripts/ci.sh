@@ -9,5 +9,6 @@ bash scripts/install-test-deps.sh
 npm ci --no-audit --no-fund --loglevel=error
 npx tsc --noEmit -p .
 bash scripts/check-gen.sh
+npx node scripts/check-layers.ts
 npx biome check .
 npx node --test --test-concurrency="${HOIST_TEST_CONCURRENCY:-2}" --test-timeout=300000 "test/**/*.test.ts"
