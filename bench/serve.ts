@@ -31,8 +31,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Metadata } from '@grpc/grpc-js';
+import { ImageService } from '../src/api/gen/k8s/cri/runtime/v1/api_pb.ts';
 import { openLocalStore } from '../src/metadata/store.ts';
-import { ImageService } from '../src/server/gen/k8s/cri/runtime/v1/api_pb.ts';
 import { type AnyClient, TestClients, unary } from '../test/helpers/grpc-client.ts';
 import { type Containerd, CTR, startContainerd } from './containerd.ts';
 import { startHoistServe } from './hoist-serve.ts';
@@ -67,7 +67,7 @@ const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('h
 /** The fresh CRI client process: load grpc-js and the CRI descriptors, connect, one ListImages. */
 const CRI_CHILD = `
 const { Metadata } = await import('@grpc/grpc-js');
-const { ImageService } = await import(${JSON.stringify(pathToFileURL(join(REPO_ROOT, 'src/server/gen/k8s/cri/runtime/v1/api_pb.ts')).href)});
+const { ImageService } = await import(${JSON.stringify(pathToFileURL(join(REPO_ROOT, 'src/api/gen/k8s/cri/runtime/v1/api_pb.ts')).href)});
 const { TestClients, unary } = await import(${JSON.stringify(pathToFileURL(join(REPO_ROOT, 'test/helpers/grpc-client.ts')).href)});
 const clients = new TestClients(process.env.BENCH_CRI_SOCKET);
 const t = performance.now();

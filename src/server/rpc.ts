@@ -1,25 +1,19 @@
-// grpc-js service definitions built from protobuf-es descriptors (binary wire format through
-// toBinary/fromBinary, so no .proto loading at run time), and adapters from typed async handlers to
-// grpc-js call handlers: every call gets a CallContext, errors become containerd-shaped statuses,
+// Adapters from typed async handlers to grpc-js call handlers (the service definitions themselves are
+// in src/api/service-definition.ts): every call gets a CallContext, errors become containerd-shaped statuses,
 // streams honour back-pressure, and each call is logged and tracked for a clean shutdown.
 import { once } from 'node:events';
-import {
-  create,
-  type DescMessage,
-  type DescMethod,
-  type DescService,
-  fromBinary,
-  type MessageInitShape,
-  type MessageShape,
-  toBinary,
+import type {
+  DescMessage,
+  DescMethod,
+  DescService,
+  MessageInitShape,
+  MessageShape,
 } from '@bufbuild/protobuf';
 import type {
   Metadata,
-  MethodDefinition,
   ServerDuplexStream,
   ServerUnaryCall,
   ServerWritableStream,
-  ServiceDefinition,
   UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import { HoistError } from '../core/errors.ts';
@@ -105,31 +99,6 @@ export class CallTracker {
     if (this.#calls.size === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
   }
-}
-
-const asBuffer = (u8: Uint8Array): Buffer => Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
-
-function methodDefinition(service: DescService, m: DescMethod): MethodDefinition<unknown, unknown> {
-  const streamingIn = m.methodKind === 'client_streaming' || m.methodKind === 'bidi_streaming';
-  const streamingOut = m.methodKind === 'server_streaming' || m.methodKind === 'bidi_streaming';
-  return {
-    path: `/${service.typeName}/${m.name}`,
-    requestStream: streamingIn,
-    responseStream: streamingOut,
-    originalName: m.name,
-    requestSerialize: (v) => asBuffer(toBinary(m.input, create(m.input, v as MessageInitShape<DescMessage>))),
-    requestDeserialize: (b: Buffer) => fromBinary(m.input, b),
-    responseSerialize: (v) =>
-      asBuffer(toBinary(m.output, create(m.output, v as MessageInitShape<DescMessage>))),
-    responseDeserialize: (b: Buffer) => fromBinary(m.output, b),
-  };
-}
-
-/** The grpc-js definition of a protobuf-es service (also usable to build a client, as the tests do). */
-export function serviceDefinition(service: DescService): ServiceDefinition {
-  const def: Record<string, MethodDefinition<unknown, unknown>> = {};
-  for (const m of service.methods) def[m.localName] = methodDefinition(service, m);
-  return def as ServiceDefinition;
 }
 
 const cancelled = () => new HoistError('HOIST_CANCELLED', 'context canceled');

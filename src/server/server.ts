@@ -5,6 +5,7 @@
 // `coreServices` below or passed in `extraServices`; it gets ServerDeps (backend, events, gc, log) and
 // its plugins appear in Introspection. Snapshots, Diff and the CRI plug in this way.
 import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { serviceDefinition } from '../api/service-definition.ts';
 import type { Backend } from '../client/backend.ts';
 import { openEmbedded } from '../client/embedded.ts';
 import { removeDaemonMarker, writeDaemonMarker } from './daemon-marker.ts';
@@ -12,7 +13,7 @@ import { EventBus } from './events.ts';
 import { GcScheduler } from './gc-scheduler.ts';
 import type { Logger } from './log.ts';
 import { type PluginInfo, PluginType, storePlugins } from './plugins.ts';
-import { CallTracker, type RpcEnv, serviceDefinition } from './rpc.ts';
+import { CallTracker, type RpcEnv } from './rpc.ts';
 import type { RegisteredService, ServerDeps } from './service.ts';
 import { contentService } from './services/content.ts';
 import { diffService } from './services/diff.ts';

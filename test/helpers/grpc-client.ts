@@ -15,8 +15,8 @@ import {
   Content,
   type WriteContentRequest,
   type WriteContentResponse,
-} from '../../src/server/gen/containerd/services/content/v1/content_pb.ts';
-import { serviceDefinition } from '../../src/server/rpc.ts';
+} from '../../src/api/gen/containerd/services/content/v1/content_pb.ts';
+import { serviceDefinition } from '../../src/api/service-definition.ts';
 
 export type AnyClient = Client & Record<string, (...args: unknown[]) => unknown>;
 

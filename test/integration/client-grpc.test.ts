@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { Metadata } from '@grpc/grpc-js';
-import { ImageService } from '../../src/server/gen/k8s/cri/runtime/v1/api_pb.ts';
+import { ImageService } from '../../src/api/gen/k8s/cri/runtime/v1/api_pb.ts';
 import { startContainerd } from '../helpers/containerd.ts';
 import { TestClients, unary } from '../helpers/grpc-client.ts';
 import { type BuiltEntry, pushLayout, writeOciLayout } from '../helpers/image-builder.ts';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { type ServiceError, status } from '@grpc/grpc-js';
-import { Content, WriteAction } from '../../src/server/gen/containerd/services/content/v1/content_pb.ts';
+import { Content, WriteAction } from '../../src/api/gen/containerd/services/content/v1/content_pb.ts';
 import { createLogger } from '../../src/server/log.ts';
 import { type RunningServer, startServer } from '../../src/server/server.ts';
 import {

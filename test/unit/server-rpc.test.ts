@@ -10,15 +10,15 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { makeGenericClientConstructor, type ServiceError, status } from '@grpc/grpc-js';
-import { ImageDeleteSchema } from '../../src/server/gen/containerd/events/image_pb.ts';
+import { ImageDeleteSchema } from '../../src/api/gen/containerd/events/image_pb.ts';
 import {
   Content,
   ReadContentRequestSchema,
   WriteAction,
-} from '../../src/server/gen/containerd/services/content/v1/content_pb.ts';
-import { Events } from '../../src/server/gen/containerd/services/events/v1/events_pb.ts';
-import { Images } from '../../src/server/gen/containerd/services/images/v1/images_pb.ts';
-import { Leases } from '../../src/server/gen/containerd/services/leases/v1/leases_pb.ts';
+} from '../../src/api/gen/containerd/services/content/v1/content_pb.ts';
+import { Events } from '../../src/api/gen/containerd/services/events/v1/events_pb.ts';
+import { Images } from '../../src/api/gen/containerd/services/images/v1/images_pb.ts';
+import { Leases } from '../../src/api/gen/containerd/services/leases/v1/leases_pb.ts';
 import { createLogger } from '../../src/server/log.ts';
 import { type RunningServer, startServer } from '../../src/server/server.ts';
 import {

@@ -10,10 +10,10 @@ import {
   makeGenericClientConstructor,
   type ServiceError,
 } from '@grpc/grpc-js';
+import { Content } from '../../api/gen/containerd/services/content/v1/content_pb.ts';
+import { serviceDefinition } from '../../api/service-definition.ts';
 import type { Context } from '../../core/context.ts';
 import { type ErrorCode, ErrorCodes, HoistError } from '../../core/errors.ts';
-import { Content } from '../../server/gen/containerd/services/content/v1/content_pb.ts';
-import { serviceDefinition } from '../../server/rpc.ts';
 
 /** gRPC code → the catalogue's code for it (the first one listed for each gRPC code). */
 const FROM_GRPC = new Map<number, ErrorCode>();

@@ -2,12 +2,12 @@
 // store and knows which writes are live). A real containerd has no such service: its disk usage and GC
 // are its own, and the error says so instead of guessing from the outside.
 import type { DescMethod } from '@bufbuild/protobuf';
+import { Maintenance as MaintenanceService } from '../../api/gen/hoist/services/maintenance/v1/maintenance_pb.ts';
 import { HoistError } from '../../core/errors.ts';
 import type { PrunedLease } from '../../gc/collector.ts';
 import type { ConsistencyReport } from '../../gc/consistency.ts';
 import type { StoreUsage } from '../../gc/usage.ts';
 import type { GcStats } from '../../metadata/types.ts';
-import { Maintenance as MaintenanceService } from '../../server/gen/hoist/services/maintenance/v1/maintenance_pb.ts';
 import type { Maintenance } from '../backend.ts';
 import type { GrpcChannel } from './channel.ts';
 

@@ -1,18 +1,14 @@
 // A Snapshotter over containerd's Snapshots service (containerd's snapshots proxy), and Diff.Apply: with
 // them, unpack through a daemon goes the way ctr's does — Stat, Prepare, Apply on the daemon, Commit.
 import { timestampDate } from '@bufbuild/protobuf/wkt';
+import { descriptorToProto } from '../../api/convert.ts';
+import { Diff } from '../../api/gen/containerd/services/diff/v1/diff_pb.ts';
+import { type Info, Kind, Snapshots } from '../../api/gen/containerd/services/snapshots/v1/snapshots_pb.ts';
 import type { Context } from '../../core/context.ts';
 import type { Descriptor } from '../../core/descriptor.ts';
 import type { Digest } from '../../core/digest.ts';
 import { HoistError } from '../../core/errors.ts';
 import type { CompareOptions } from '../../diff/types.ts';
-import { descriptorToProto } from '../../server/convert.ts';
-import { Diff } from '../../server/gen/containerd/services/diff/v1/diff_pb.ts';
-import {
-  type Info,
-  Kind,
-  Snapshots,
-} from '../../server/gen/containerd/services/snapshots/v1/snapshots_pb.ts';
 import type {
   ApplyTarget,
   CleanupResult,

@@ -2,6 +2,11 @@
 // (reads, labels, deletion, resumable writes over the Write stream, ingest status), namespaces, leases.
 import { Readable } from 'node:stream';
 import { timestampDate } from '@bufbuild/protobuf/wkt';
+import { descriptorFromProto, descriptorToProto, fromInt64 } from '../../api/convert.ts';
+import { Content, type Info, type Status } from '../../api/gen/containerd/services/content/v1/content_pb.ts';
+import { type Image, Images } from '../../api/gen/containerd/services/images/v1/images_pb.ts';
+import { Leases } from '../../api/gen/containerd/services/leases/v1/leases_pb.ts';
+import { Namespaces } from '../../api/gen/containerd/services/namespaces/v1/namespace_pb.ts';
 import type {
   ContentInfo,
   ContentStore,
@@ -21,15 +26,6 @@ import type {
   Namespace,
   NamespaceStore,
 } from '../../metadata/types.ts';
-import { descriptorFromProto, descriptorToProto, fromInt64 } from '../../server/convert.ts';
-import {
-  Content,
-  type Info,
-  type Status,
-} from '../../server/gen/containerd/services/content/v1/content_pb.ts';
-import { type Image, Images } from '../../server/gen/containerd/services/images/v1/images_pb.ts';
-import { Leases } from '../../server/gen/containerd/services/leases/v1/leases_pb.ts';
-import { Namespaces } from '../../server/gen/containerd/services/namespaces/v1/namespace_pb.ts';
 import type { GrpcChannel } from './channel.ts';
 import { openRemoteWriter } from './writer.ts';
 

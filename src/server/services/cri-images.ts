@@ -5,6 +5,8 @@
 // are the same records the native API and the CLI read, every view agrees.
 import { statfs } from 'node:fs/promises';
 import type { MessageInitShape } from '@bufbuild/protobuf';
+import { ImageDeleteSchema } from '../../api/gen/containerd/events/image_pb.ts';
+import { type ImageSchema, ImageService } from '../../api/gen/k8s/cri/runtime/v1/api_pb.ts';
 import type { Context } from '../../core/context.ts';
 import type { Digest } from '../../core/digest.ts';
 import { isNotFound } from '../../core/errors.ts';
@@ -18,8 +20,6 @@ import { chainIds } from '../../images/rootfs.ts';
 import { SummaryCache } from '../../images/summary.ts';
 import { onePlatform } from '../../images/walk.ts';
 import type { Credentials, Resolver } from '../../remotes/types.ts';
-import { ImageDeleteSchema } from '../gen/containerd/events/image_pb.ts';
-import { type ImageSchema, ImageService } from '../gen/k8s/cri/runtime/v1/api_pb.ts';
 import { defineService, type RegisteredService, type ServerDeps } from '../service.ts';
 
 export interface CriOptions {

@@ -2,10 +2,10 @@
 // Apply applies a layer blob from the store into the directory the mounts describe, as ctr's unpacker
 // asks for it; Diff computes a layer between two mounts, compressed as asked and stored like any blob.
 
+import { descriptorFromProto } from '../../api/convert.ts';
+import { Diff } from '../../api/gen/containerd/services/diff/v1/diff_pb.ts';
 import { MediaType } from '../../core/mediatypes.ts';
 import type { Mount } from '../../snapshots/types.ts';
-import { descriptorFromProto } from '../convert.ts';
-import { Diff } from '../gen/containerd/services/diff/v1/diff_pb.ts';
 import { defineService, type RegisteredService, type ServerDeps } from '../service.ts';
 
 interface WireMount {

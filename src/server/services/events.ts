@@ -3,10 +3,10 @@
 // their own, as containerd allows.
 import { create } from '@bufbuild/protobuf';
 import { AnySchema, timestampDate } from '@bufbuild/protobuf/wkt';
+import { timestamp } from '../../api/convert.ts';
+import { Events } from '../../api/gen/containerd/services/events/v1/events_pb.ts';
 import { invalidArgument } from '../../core/errors.ts';
-import { timestamp } from '../convert.ts';
 import { validateTopic } from '../events.ts';
-import { Events } from '../gen/containerd/services/events/v1/events_pb.ts';
 import { defineService, type RegisteredService, type ServerDeps } from '../service.ts';
 
 export function eventsService(deps: ServerDeps, stopping: AbortSignal): RegisteredService {

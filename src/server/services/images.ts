@@ -1,15 +1,16 @@
 // Images service: image records with containerd's validation, field masks and filter syntax (the store's),
 // `/images/*` events, and Delete with `sync` running garbage collection before it answers.
-import { parseDigest } from '../../core/digest.ts';
-import { invalidArgument } from '../../core/errors.ts';
-import type { ImageRecord } from '../../metadata/types.ts';
-import { descriptorFromProto, descriptorToProto, timestamp } from '../convert.ts';
+
+import { descriptorFromProto, descriptorToProto, timestamp } from '../../api/convert.ts';
 import {
   ImageCreateSchema,
   ImageDeleteSchema,
   ImageUpdateSchema,
-} from '../gen/containerd/events/image_pb.ts';
-import { type Image, Images } from '../gen/containerd/services/images/v1/images_pb.ts';
+} from '../../api/gen/containerd/events/image_pb.ts';
+import { type Image, Images } from '../../api/gen/containerd/services/images/v1/images_pb.ts';
+import { parseDigest } from '../../core/digest.ts';
+import { invalidArgument } from '../../core/errors.ts';
+import type { ImageRecord } from '../../metadata/types.ts';
 import { defineService, type RegisteredService, type ServerDeps } from '../service.ts';
 
 const toProto = (r: ImageRecord) => ({

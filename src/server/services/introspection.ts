@@ -3,8 +3,8 @@
 import { randomUUID } from 'node:crypto';
 import { readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Introspection } from '../../api/gen/containerd/services/introspection/v1/introspection_pb.ts';
 import { compileFilters } from '../../metadata/filters.ts';
-import { Introspection } from '../gen/containerd/services/introspection/v1/introspection_pb.ts';
 import type { PluginInfo } from '../plugins.ts';
 import { defineService, type RegisteredService, type ServerDeps } from '../service.ts';
 

@@ -1,8 +1,9 @@
 // Leases service: create (a server-chosen id when none is given), delete (`sync` collects garbage before
 // answering), list with filters, and the resources a lease holds (content, ingests, snapshots/<name>).
+
+import { timestamp } from '../../api/convert.ts';
+import { Leases } from '../../api/gen/containerd/services/leases/v1/leases_pb.ts';
 import type { Lease } from '../../metadata/types.ts';
-import { timestamp } from '../convert.ts';
-import { Leases } from '../gen/containerd/services/leases/v1/leases_pb.ts';
 import { defineService, type RegisteredService, type ServerDeps } from '../service.ts';
 
 const toProto = (l: Lease) => ({ id: l.id, createdAt: timestamp(l.createdAt), labels: { ...l.labels } });

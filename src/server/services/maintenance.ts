@@ -1,8 +1,9 @@
 // hoist.services.maintenance.v1.Maintenance: `hoist system df | prune | check` for a store this daemon
 // owns. They run here because only the daemon knows which of its writes are live; the CLI on a served
 // store comes through this service instead of opening the files beside a running daemon.
+
+import { Maintenance } from '../../api/gen/hoist/services/maintenance/v1/maintenance_pb.ts';
 import { HoistError } from '../../core/errors.ts';
-import { Maintenance } from '../gen/hoist/services/maintenance/v1/maintenance_pb.ts';
 import { defineService, type RegisteredService, type ServerDeps } from '../service.ts';
 
 const report = (value: unknown) => ({ json: JSON.stringify(value) });

@@ -1,14 +1,15 @@
 // Namespaces service. Not itself namespaced (the header is ignored). Create, Update and Delete publish
 // `/namespaces/*` events; deleting a namespace that still holds images or blobs is FailedPrecondition
 // (the store's check, containerd's rule).
-import { invalidArgument } from '../../core/errors.ts';
-import type { Namespace } from '../../metadata/types.ts';
+
 import {
   NamespaceCreateSchema,
   NamespaceDeleteSchema,
   NamespaceUpdateSchema,
-} from '../gen/containerd/events/namespace_pb.ts';
-import { Namespaces } from '../gen/containerd/services/namespaces/v1/namespace_pb.ts';
+} from '../../api/gen/containerd/events/namespace_pb.ts';
+import { Namespaces } from '../../api/gen/containerd/services/namespaces/v1/namespace_pb.ts';
+import { invalidArgument } from '../../core/errors.ts';
+import type { Namespace } from '../../metadata/types.ts';
 import { defineService, type RegisteredService, type ServerDeps } from '../service.ts';
 
 const toProto = (ns: Namespace) => ({ name: ns.name, labels: { ...ns.labels } });

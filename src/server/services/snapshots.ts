@@ -1,15 +1,16 @@
 // Snapshots service: containerd's API over hoist's snapshotters (`overlayfs`, `native`), so ctr's
 // client-side unpacker (Stat → Prepare → Diff.Apply → Commit) and `ctr snapshots …` work on the store.
-import type { Context } from '../../core/context.ts';
-import { HoistError } from '../../core/errors.ts';
-import type { Mount, SnapshotInfo, Snapshotter } from '../../snapshots/types.ts';
-import { timestamp } from '../convert.ts';
+
+import { timestamp } from '../../api/convert.ts';
 import {
   SnapshotCommitSchema,
   SnapshotPrepareSchema,
   SnapshotRemoveSchema,
-} from '../gen/containerd/events/snapshot_pb.ts';
-import { Kind, Snapshots } from '../gen/containerd/services/snapshots/v1/snapshots_pb.ts';
+} from '../../api/gen/containerd/events/snapshot_pb.ts';
+import { Kind, Snapshots } from '../../api/gen/containerd/services/snapshots/v1/snapshots_pb.ts';
+import type { Context } from '../../core/context.ts';
+import { HoistError } from '../../core/errors.ts';
+import type { Mount, SnapshotInfo, Snapshotter } from '../../snapshots/types.ts';
 import { defineService, type RegisteredService, type ServerDeps } from '../service.ts';
 
 const KIND = { view: Kind.VIEW, active: Kind.ACTIVE, committed: Kind.COMMITTED } as const;
