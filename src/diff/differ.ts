@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Context } from '../core/context.ts';
 import { HoistError } from '../core/errors.ts';
-import type { LayerDirs, Snapshotter } from '../snapshots/types.ts';
+import type { DirectorySnapshotter, LayerDirs } from '../snapshots/types.ts';
 import { readXattrs } from './fs-tools.ts';
 import { END_OF_ARCHIVE, type TarHeader, type TarType, tarEntry } from './tar-writer.ts';
 import { OPAQUE_MARKER, WHITEOUT_PREFIX } from './whiteouts.ts';
@@ -191,7 +191,7 @@ async function* overlayDiff(upper: string, rel: string, inodes: Inodes, now: num
  * must be the snapshot's parent (checked), or undefined for a base layer.
  */
 export async function snapshotLayer(
-  sn: Snapshotter,
+  sn: DirectorySnapshotter,
   ctx: Context,
   key: string,
   parent: string | undefined,

@@ -15,7 +15,7 @@ import type { Descriptor } from '../core/descriptor.ts';
 import type { Digest } from '../core/digest.ts';
 import { HoistError, isAlreadyExists } from '../core/errors.ts';
 import { applyLayer, settleLayer } from '../diff/apply.ts';
-import type { CommitOptions, Snapshotter } from '../snapshots/types.ts';
+import type { CommitOptions, DirectorySnapshotter, Snapshotter } from '../snapshots/types.ts';
 
 export interface LayerStep {
   backend: Backend;
@@ -108,7 +108,7 @@ export interface AheadLayer {
  * overlayfs): its directories are this process's, so the applier works on them directly, in the mode
  * (deferLowers) that the diff port has no words for.
  */
-export async function applyAhead(s: LayerStep): Promise<AheadLayer> {
+export async function applyAhead(s: LayerStep & { sn: DirectorySnapshotter }): Promise<AheadLayer> {
   if (s.parent === undefined)
     throw new HoistError('HOIST_INTERNAL', 'a base layer has no parent to wait for');
   const parent = s.parent;

@@ -15,7 +15,7 @@ import type { Digest } from '../core/digest.ts';
 import { HoistError, isNotFound } from '../core/errors.ts';
 import { Labels } from '../core/labels.ts';
 import { holdLease } from '../leases/keeper.ts';
-import type { Snapshotter } from '../snapshots/types.ts';
+import { hasDirectories, type Snapshotter } from '../snapshots/types.ts';
 import { applyRefLabels, manifestRefLabels } from './gc-labels.ts';
 import { chainIds } from './rootfs.ts';
 import { applyAhead, applyOnParent, type LayerOutcome } from './unpack-layer.ts';
@@ -139,7 +139,8 @@ interface LayersJob {
  */
 async function unpackLayers(j: LayersJob): Promise<void> {
   const { backend, sn, manifest, opts, result } = j;
-  const parallel = sn.rebase;
+  // Applying ahead needs the snapshots' directories (the embedded overlayfs), not only a rebase.
+  const ahead = sn.rebase && hasDirectories(sn) ? sn : undefined;
   const stop = new AbortController();
   const outer = j.ctx.signal;
   const onOuterAbort = () => stop.abort(outer?.reason);
@@ -171,16 +172,16 @@ async function unpackLayers(j: LayersJob): Promise<void> {
         await opts.ready?.(layer.digest);
         opts.progress?.({ ...event, state: 'unpacking' });
         let r: LayerOutcome;
-        if (!parallel || i === 0 || done[i - 1]) {
+        if (!ahead || i === 0 || done[i - 1]) {
           await parentDone;
           r = await applyOnParent(step);
         } else {
-          const ahead = await applyAhead(step);
+          const early = await applyAhead({ ...step, sn: ahead });
           await parentDone.catch(async (err: unknown) => {
-            await ahead.discard();
+            await early.discard();
             throw err;
           });
-          r = await ahead.finish();
+          r = await early.finish();
         }
         if (r === 'applied') result.applied++;
         else result.existed++;

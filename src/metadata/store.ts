@@ -9,7 +9,7 @@ import { Collector } from '../gc/collector.ts';
 import { currentOwner, isOwnerAlive } from '../leases/owner.ts';
 import { openSnapshotters } from '../snapshots/index.ts';
 import { snapshotsRoot } from '../snapshots/storage.ts';
-import type { Snapshotter } from '../snapshots/types.ts';
+import type { DirectorySnapshotter } from '../snapshots/types.ts';
 import { MetadataContentStore } from './content.ts';
 import { MetadataDb } from './db.ts';
 import { SqliteImageStore } from './images.ts';
@@ -24,7 +24,7 @@ export interface LocalStore {
   readonly leases: SqliteLeaseManager;
   readonly namespaces: SqliteNamespaceStore;
   /** `native` and `overlayfs`, keyed by name. */
-  readonly snapshotters: ReadonlyMap<string, Snapshotter>;
+  readonly snapshotters: ReadonlyMap<string, DirectorySnapshotter>;
   /** collect(), pruneLeases(), usage(). */
   readonly gc: Collector;
   readonly db: MetadataDb;

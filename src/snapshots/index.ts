@@ -6,7 +6,6 @@ import { nativeDriver } from './native.ts';
 import { overlayDriver } from './overlay.ts';
 import { LocalSnapshotter } from './snapshotter.ts';
 import { snapshotsRoot } from './storage.ts';
-import type { Snapshotter } from './types.ts';
 
 export const SNAPSHOTTER_NAMES = ['overlayfs', 'native'] as const;
 export type SnapshotterName = (typeof SNAPSHOTTER_NAMES)[number];
@@ -24,8 +23,8 @@ export function openSnapshotters(
   root: string,
   db: MetadataDb,
   opts: OpenSnapshottersOptions = {},
-): Map<string, Snapshotter> {
-  const out = new Map<string, Snapshotter>();
+): Map<string, LocalSnapshotter> {
+  const out = new Map<string, LocalSnapshotter>();
   for (const name of SNAPSHOTTER_NAMES) {
     out.set(
       name,

@@ -32,11 +32,11 @@ import type {
   ApplyTarget,
   CleanupResult,
   CommitOptions,
+  DirectorySnapshotter,
   LayerDirs,
   Mount,
   SnapshotInfo,
   SnapshotOptions,
-  Snapshotter,
   SnapshotUsage,
 } from './types.ts';
 import { diskUsage } from './usage.ts';
@@ -74,7 +74,7 @@ function snapshotField(info: SnapshotInfo, path: readonly string[]): string | un
   return undefined;
 }
 
-export class LocalSnapshotter implements Snapshotter {
+export class LocalSnapshotter implements DirectorySnapshotter {
   readonly name: 'native' | 'overlayfs';
   readonly rebase: boolean;
   readonly storage: SnapshotStorage;

@@ -108,8 +108,20 @@ export interface Snapshotter {
   usage(ctx: Context, key: string): Promise<SnapshotUsage>;
   /** Remove backend directories that have no record (left by crashes). Not namespaced. */
   cleanup(ctx: Context): Promise<CleanupResult>;
+}
+
+/**
+ * A snapshotter whose directories are this process's (the embedded store's): what the layer applier and
+ * the differ need beyond containerd's interface. A daemon's snapshotter has none of this; `hasDirectories`
+ * tells them apart.
+ */
+export interface DirectorySnapshotter extends Snapshotter {
   /** The directory a layer is extracted into for the active snapshot `key`. */
   applyTarget(ctx: Context, key: string): Promise<ApplyTarget>;
   /** The snapshot's own directory and its parents' (nearest first), for computing its layer (diff). */
   dirs(ctx: Context, key: string): Promise<LayerDirs>;
+}
+
+export function hasDirectories(sn: Snapshotter): sn is DirectorySnapshotter {
+  return 'applyTarget' in sn && 'dirs' in sn;
 }

@@ -7,7 +7,7 @@ import type { Context } from '../../src/core/context.ts';
 import { type Digest, sha256 } from '../../src/core/digest.ts';
 import { writeBlob } from '../../src/metadata/content.ts';
 import { type LocalStore, openLocalStore } from '../../src/metadata/store.ts';
-import type { Snapshotter } from '../../src/snapshots/types.ts';
+import type { DirectorySnapshotter } from '../../src/snapshots/types.ts';
 
 const dirs: string[] = [];
 const stores: LocalStore[] = [];
@@ -45,14 +45,21 @@ async function put(
 }
 
 /** Prepare, write one file of `bytes` bytes, commit. */
-async function layer(sn: Snapshotter, c: Context, name: string, parent: string | undefined, bytes = 10) {
+async function layer(
+  sn: DirectorySnapshotter,
+  c: Context,
+  name: string,
+  parent: string | undefined,
+  bytes = 10,
+) {
   await sn.prepare(c, `${name}-active`, parent);
   const { dir } = await sn.applyTarget(c, `${name}-active`);
   await writeFile(join(dir, name), Buffer.alloc(bytes, 1));
   await sn.commit(c, name, `${name}-active`);
 }
 
-const names = async (sn: Snapshotter, c: Context = ctx) => (await sn.list(c)).map((i) => i.name).sort();
+const names = async (sn: DirectorySnapshotter, c: Context = ctx) =>
+  (await sn.list(c)).map((i) => i.name).sort();
 const backendDirs = (s: LocalStore, sn: string) => readdir(join(s.root, 'snapshots', sn, 'snapshots'));
 
 test('gc.ref.snapshot on the image config keeps the chain; dropping the label frees chain and dirs', async () => {

@@ -9,7 +9,7 @@ import { isHoistError } from '../../src/core/errors.ts';
 import { formatOwner } from '../../src/leases/owner.ts';
 import { type LocalStore, openLocalStore } from '../../src/metadata/store.ts';
 import { mountAll, unmount } from '../../src/snapshots/mount.ts';
-import type { Snapshotter } from '../../src/snapshots/types.ts';
+import type { DirectorySnapshotter } from '../../src/snapshots/types.ts';
 
 const dirs: string[] = [];
 const stores: LocalStore[] = [];
@@ -31,7 +31,7 @@ async function store(): Promise<LocalStore> {
 }
 
 const ctx: Context = { namespace: 'default' };
-const native = (s: LocalStore): Snapshotter => s.snapshotters.get('native')!;
+const native = (s: LocalStore): DirectorySnapshotter => s.snapshotters.get('native')!;
 const snapshotDirs = (s: LocalStore) => readdir(join(s.root, 'snapshots', 'native', 'snapshots'));
 
 /** Assert that `fn` rejects with a HoistError of `code` whose message matches `message`. */
@@ -46,7 +46,7 @@ async function rejects(fn: () => Promise<unknown>, code: string, message: RegExp
 
 /** Prepare `key` on `parent`, write `files` into it, commit it as `name`. */
 async function layer(
-  sn: Snapshotter,
+  sn: DirectorySnapshotter,
   c: Context,
   name: string,
   parent: string | undefined,

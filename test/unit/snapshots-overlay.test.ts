@@ -8,7 +8,7 @@ import type { Context } from '../../src/core/context.ts';
 import { isHoistError } from '../../src/core/errors.ts';
 import { type LocalStore, openLocalStore } from '../../src/metadata/store.ts';
 import { mountAll, overlaySupport, unmount } from '../../src/snapshots/mount.ts';
-import type { Mount, Snapshotter } from '../../src/snapshots/types.ts';
+import type { DirectorySnapshotter, Mount } from '../../src/snapshots/types.ts';
 
 const dirs: string[] = [];
 const stores: LocalStore[] = [];
@@ -30,11 +30,11 @@ async function store(): Promise<LocalStore> {
 }
 
 const ctx: Context = { namespace: 'default' };
-const overlay = (s: LocalStore): Snapshotter => s.snapshotters.get('overlayfs')!;
+const overlay = (s: LocalStore): DirectorySnapshotter => s.snapshotters.get('overlayfs')!;
 
 /** Prepare on `parent`, let `write` fill the layer directory, commit as `name`; returns the layer dir. */
 async function layer(
-  sn: Snapshotter,
+  sn: DirectorySnapshotter,
   name: string,
   parent: string | undefined,
   write: (dir: string) => Promise<void>,

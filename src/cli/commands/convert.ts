@@ -5,11 +5,12 @@ import type { Backend } from '../../client/backend.ts';
 import { convertImage } from '../../convert/convert.ts';
 import type { Context } from '../../core/context.ts';
 import type { Digest } from '../../core/digest.ts';
-import { invalidArgument, isNotFound } from '../../core/errors.ts';
+import { HoistError, invalidArgument, isNotFound } from '../../core/errors.ts';
 import type { Compression } from '../../core/mediatypes.ts';
 import { formatReference, parseDockerRef } from '../../core/reference.ts';
 import { snapshotLayer } from '../../diff/differ.ts';
 import { resolveImage } from '../../images/resolve.ts';
+import { hasDirectories } from '../../snapshots/types.ts';
 import { fetchMissing } from '../fetch-missing.ts';
 import { type PlatformFlags, platformOptions, platformSelector } from '../platform-flags.ts';
 import { type RegistryFlags, registryOptions } from '../registry-flags.ts';
@@ -43,6 +44,12 @@ function rebuildFrom(backend: Backend) {
         if (isNotFound(err)) continue;
         throw err;
       }
+      if (!hasDirectories(sn))
+        throw new HoistError(
+          'HOIST_NOT_IMPLEMENTED',
+          "--rebuild-from-snapshots works on the embedded store: a daemon's snapshot directories are not this process's",
+          { hint: 'run the convert without --address, on the store itself' },
+        );
       return () => snapshotLayer(sn, ctx, chain, parent);
     }
     return undefined;

@@ -7,12 +7,9 @@ import { type Info, Kind, Snapshots } from '../../api/gen/containerd/services/sn
 import type { Context } from '../../core/context.ts';
 import type { Descriptor } from '../../core/descriptor.ts';
 import type { Digest } from '../../core/digest.ts';
-import { HoistError } from '../../core/errors.ts';
 import type { CompareOptions } from '../../diff/types.ts';
 import type {
-  ApplyTarget,
   CleanupResult,
-  LayerDirs,
   Mount,
   SnapshotInfo,
   SnapshotOptions,
@@ -137,24 +134,6 @@ export class GrpcSnapshotter implements Snapshotter {
   async cleanup(ctx: Context): Promise<CleanupResult> {
     await this.#ch.unary(Snapshots, Snapshots.method.cleanup, ctx, { snapshotter: this.name });
     return { removed: 0 };
-  }
-
-  applyTarget(_ctx: Context, _key: string): Promise<ApplyTarget> {
-    return Promise.reject(
-      new HoistError(
-        'HOIST_NOT_IMPLEMENTED',
-        'layers are applied by the daemon (Diff.Apply) through --address',
-      ),
-    );
-  }
-
-  dirs(_ctx: Context, _key: string): Promise<LayerDirs> {
-    return Promise.reject(
-      new HoistError(
-        'HOIST_NOT_IMPLEMENTED',
-        "a snapshot's directories are the daemon's, not available through --address",
-      ),
-    );
   }
 }
 
