@@ -1,30 +1,14 @@
 // The content store's contract (containerd's content.Store: Provider + Ingester + Manager), one set of
-// expectations run against every backend (test/integration/contract-content.test.ts): the embedded store,
+// expectations run against every backend (test/integration/contracts.test.ts): the embedded store,
 // the gRPC adapter over hoist serve, and the same adapter over containerd 1.6.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import type { Backend } from '../../src/client/backend.ts';
 import type { Context } from '../../src/core/context.ts';
 import type { Digest } from '../../src/core/digest.ts';
-import { type ErrorCode, isHoistError } from '../../src/core/errors.ts';
-
-export interface ContractBackend {
-  backend: Backend;
-  close(): Promise<void>;
-}
+import { type ContractBackend, type OpenBackend, rejectsWith } from './backend.ts';
 
 const digestOf = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}` as Digest;
-
-async function rejectsWith(p: Promise<unknown>, ...codes: ErrorCode[]): Promise<void> {
-  await assert.rejects(p, (err: unknown) => {
-    assert.ok(
-      codes.some((code) => isHoistError(err, code)),
-      `expected ${codes.join(' or ')}, got ${String(err)}`,
-    );
-    return true;
-  });
-}
 
 async function readAll(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
   const parts: Buffer[] = [];
@@ -33,7 +17,7 @@ async function readAll(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
 }
 
 /** Register the content contract's tests for one backend. */
-export function contentContract(label: string, open: () => Promise<ContractBackend>): void {
+export function contentContract(label: string, open: OpenBackend): void {
   let b: ContractBackend;
   let ctx: Context;
   test(`${label}: open`, async () => {

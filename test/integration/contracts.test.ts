@@ -1,0 +1,66 @@
+// The contract suites (test/contract/) on each backend: the embedded store, the gRPC adapter over hoist
+// serve, and the same adapter over containerd 1.6. One set of expectations for all three.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe } from 'node:test';
+import { openEmbedded } from '../../src/client/embedded.ts';
+import { openGrpc } from '../../src/client/grpc/backend.ts';
+import type { OpenBackend } from '../contract/backend.ts';
+import { contentContract } from '../contract/content.ts';
+import { imagesContract } from '../contract/images.ts';
+import { leasesContract } from '../contract/leases.ts';
+import { startContainerd } from '../helpers/containerd.ts';
+import { startServe } from '../helpers/serve.ts';
+
+const embedded: OpenBackend = async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'hoist-contract-'));
+  const backend = await openEmbedded(join(dir, 'root'));
+  return {
+    backend,
+    async close() {
+      await backend.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+};
+
+const overServe: OpenBackend = async () => {
+  const served = await startServe();
+  const backend = await openGrpc(served.socket);
+  return {
+    backend,
+    async close() {
+      await backend.close();
+      await served.stop();
+    },
+  };
+};
+
+const overContainerd: OpenBackend = async () => {
+  const d = await startContainerd();
+  const backend = await openGrpc(d.socket);
+  return {
+    backend,
+    async close() {
+      await backend.close();
+      await d.stop();
+    },
+  };
+};
+
+const backends: [string, OpenBackend][] = [
+  ['embedded store', embedded],
+  ['gRPC adapter over hoist serve', overServe],
+  ['gRPC adapter over containerd 1.6', overContainerd],
+];
+
+describe('content contract', () => {
+  for (const [label, open] of backends) contentContract(label, open);
+});
+describe('images contract', () => {
+  for (const [label, open] of backends) imagesContract(label, open);
+});
+describe('leases contract', () => {
+  for (const [label, open] of backends) leasesContract(label, open);
+});
