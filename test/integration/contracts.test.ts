@@ -10,6 +10,7 @@ import type { OpenBackend } from '../contract/backend.ts';
 import { contentContract } from '../contract/content.ts';
 import { imagesContract } from '../contract/images.ts';
 import { leasesContract } from '../contract/leases.ts';
+import { snapshotsContract } from '../contract/snapshots.ts';
 import { startContainerd } from '../helpers/containerd.ts';
 import { startServe } from '../helpers/serve.ts';
 
@@ -63,4 +64,7 @@ describe('images contract', () => {
 });
 describe('leases contract', () => {
   for (const [label, open] of backends) leasesContract(label, open);
+});
+describe('snapshots contract', () => {
+  for (const [label, open] of backends) snapshotsContract(label, open);
 });
