@@ -10,6 +10,8 @@ import type { OpenBackend } from '../contract/backend.ts';
 import { contentContract } from '../contract/content.ts';
 import { imagesContract } from '../contract/images.ts';
 import { leasesContract } from '../contract/leases.ts';
+import { maintenanceContract } from '../contract/maintenance.ts';
+import { namespacesContract } from '../contract/namespaces.ts';
 import { snapshotsContract } from '../contract/snapshots.ts';
 import { startContainerd } from '../helpers/containerd.ts';
 import { startServe } from '../helpers/serve.ts';
@@ -67,4 +69,11 @@ describe('leases contract', () => {
 });
 describe('snapshots contract', () => {
   for (const [label, open] of backends) snapshotsContract(label, open);
+});
+describe('namespaces contract', () => {
+  for (const [label, open] of backends) namespacesContract(label, open);
+});
+// hoist's own port: a containerd has no maintenance service (the CLI says so and names ctr's commands).
+describe('maintenance contract', () => {
+  for (const [label, open] of backends.slice(0, 2)) maintenanceContract(label, open);
 });

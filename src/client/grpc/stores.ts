@@ -227,11 +227,12 @@ export class GrpcNamespaceStore implements NamespaceStore {
   }
 
   async setLabel(name: string, key: string, value: string): Promise<Namespace> {
-    const r = await this.#ch.unary(Namespaces, Namespaces.method.update, this.#ctx, {
+    await this.#ch.unary(Namespaces, Namespaces.method.update, this.#ctx, {
       namespace: { name, labels: value ? { [key]: value } : {} },
       updateMask: { paths: [`labels.${key}`] },
     });
-    return { name: r.namespace!.name, labels: { ...r.namespace!.labels } };
+    // containerd 1.6 answers an update with a mask without the namespace's labels: read them back.
+    return this.get(name);
   }
 
   async delete(name: string): Promise<void> {
