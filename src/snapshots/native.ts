@@ -1,9 +1,10 @@
 // The native snapshotter: every snapshot is a complete directory tree. A child starts as a copy of its
 // parent (`cp -a --reflink=auto`, so copy-on-write filesystems share the blocks); mounts are bind mounts.
-// Works everywhere, costs a full copy per layer where reflinks are not available. Except for a view (read-
-// only) and when the layer applier prepares a layer (it replaces every file it writes: unlink, create,
-// never writing into one): there the files are hardlinks to the parent's (`cp -al`), directories are
-// copied, file data is shared, and a chain of N layers no longer copies its base N-1 times.
+// Works everywhere, costs a full copy per layer where reflinks are not available. Except when the layer
+// applier prepares a layer: it replaces every file it writes (unlink, create), never writing into one,
+// so there the child's files are hardlinks to the parent's (`cp -al`): directories are copied, file data
+// is shared, and a chain of N layers no longer copies its base N-1 times. (Views stay full copies: the
+// differ compares a view's files with an active snapshot's, and shared inodes would look changed.)
 import { spawn } from 'node:child_process';
 import { HoistError } from '../core/errors.ts';
 import type { SnapshotDirs, SnapshotDriver } from './driver.ts';

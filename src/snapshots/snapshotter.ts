@@ -140,10 +140,9 @@ export class LocalSnapshotter implements DirectorySnapshotter {
     const aside: string[] = [];
     try {
       const parentFs = parentRec ? this.storage.fs(parentRec.backendId) : undefined;
-      // A view is read-only and the applier only replaces files: neither writes into one it shares.
       await this.#driver.populate(join(staging, 'fs'), parentFs, {
         signal: ctx.signal,
-        replacesFiles: opts?.replacesFiles === true || kind === 'view',
+        replacesFiles: opts?.replacesFiles === true,
       });
       const created = await this.#db.transaction(async () => {
         const now = Date.now();
