@@ -8,6 +8,7 @@ import { openEmbedded } from '../../src/client/embedded.ts';
 import { openGrpc } from '../../src/client/grpc/backend.ts';
 import type { OpenBackend } from '../contract/backend.ts';
 import { contentContract } from '../contract/content.ts';
+import { diffContract } from '../contract/diff.ts';
 import { imagesContract } from '../contract/images.ts';
 import { leasesContract } from '../contract/leases.ts';
 import { maintenanceContract } from '../contract/maintenance.ts';
@@ -72,6 +73,11 @@ describe('snapshots contract', () => {
 });
 describe('namespaces contract', () => {
   for (const [label, open] of backends) namespacesContract(label, open);
+});
+// The diff port through a containerd would have containerd mount and write (its walking differ): only the
+// two adapters hoist implements are run here; containerd's Diff service is exercised by ctr's own unpack.
+describe('diff contract', () => {
+  for (const [label, open] of backends.slice(0, 2)) diffContract(label, open);
 });
 // hoist's own port: a containerd has no maintenance service (the CLI says so and names ctr's commands).
 describe('maintenance contract', () => {
