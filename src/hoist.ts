@@ -3,7 +3,7 @@
 // Settings come from hoist's config file as for the CLI (registries, snapshotter, leases), overridable
 // per call. Every method takes the namespace the object was made for; `inNamespace` gives another view.
 import type { Readable, Writable } from 'node:stream';
-import type { Backend } from './client/backend.ts';
+import type { Backend } from './api/backend.ts';
 import { type HoistConfig, loadConfig, parseDuration } from './config/config.ts';
 import type { Context } from './core/context.ts';
 import { hostPlatform, parsePlatform } from './core/platform.ts';

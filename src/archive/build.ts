@@ -3,7 +3,7 @@
 // docker-archive), or a legacy `repositories`. Every tree is checked against the archive (each manifest's
 // config and layers must be in it, with the sizes the descriptors give) and labelled for GC; manifests
 // Docker archives lack are written. Nothing here creates image names.
-import type { ContentStore } from '../content/types.ts';
+import type { ContentStore } from '../api/content.ts';
 import type { Context } from '../core/context.ts';
 import { type Descriptor, parseImageConfig, parseManifestOrIndex } from '../core/descriptor.ts';
 import type { Digest } from '../core/digest.ts';

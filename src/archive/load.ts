@@ -3,7 +3,7 @@
 // written under one lease and image names are created only once every blob is verified and every tree is
 // complete; on any error the lease goes, its content is collected, and no name was touched.
 import type { Readable } from 'node:stream';
-import type { Backend } from '../client/backend.ts';
+import type { Backend } from '../api/backend.ts';
 import type { Context } from '../core/context.ts';
 import type { Descriptor } from '../core/descriptor.ts';
 import { type Digest, sha256 } from '../core/digest.ts';

@@ -6,7 +6,7 @@
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import type { ContentStore } from '../content/types.ts';
+import type { ContentStore } from '../api/content.ts';
 import type { Context } from '../core/context.ts';
 import { type Digest, DigestVerifier, isDigest } from '../core/digest.ts';
 import { HoistError, isHoistError } from '../core/errors.ts';

@@ -1,7 +1,7 @@
 // Making an image whole before a command that reads every layer (unpack, mount, extract, convert, prepare):
 // what the store lacks is fetched from the image's recorded registries, with progress, or with
 // `--no-fetch` the command fails naming every missing digest and source (src/images/ensure-content.ts).
-import type { Backend } from '../client/backend.ts';
+import type { Backend } from '../api/backend.ts';
 import type { Context } from '../core/context.ts';
 import type { Descriptor } from '../core/descriptor.ts';
 import { tryParseReference } from '../core/reference.ts';

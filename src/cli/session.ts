@@ -1,7 +1,7 @@
 // One CLI invocation's resolved settings and lazily opened store. Commands ask for what they need;
 // nothing is opened for `--help` or for commands that do not touch the store.
 import type { Command } from 'commander';
-import type { Backend } from '../client/backend.ts';
+import type { Backend } from '../api/backend.ts';
 import { openEmbedded } from '../client/embedded.ts';
 import { type HoistConfig, loadConfig } from '../config/config.ts';
 import { type Context, isIdentifier } from '../core/context.ts';

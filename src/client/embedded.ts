@@ -1,8 +1,9 @@
 // The embedded backend: the local SQLite + file store under one root, used with no daemon.
+
+import type { Backend } from '../api/backend.ts';
 import { localDiffService } from '../diff/service.ts';
 import { checkConsistency } from '../gc/consistency.ts';
 import { type LocalStore, openLocalStore } from '../metadata/store.ts';
-import type { Backend } from './backend.ts';
 
 export async function openEmbedded(root: string): Promise<Backend & { store: LocalStore }> {
   const store = await openLocalStore(root);

@@ -5,7 +5,7 @@
 // blob size and the disk works while the network delivers. The writer's own contract is unchanged (a write
 // that resolved is in the ingest file); what is still batched when the process dies is simply not yet in
 // the ingest, and a resume starts from what is.
-import type { ContentWriter } from './types.ts';
+import type { ContentWriter } from '../api/content.ts';
 
 /** Bytes gathered before one write. */
 export const WRITE_BATCH_SIZE = 1 << 20;

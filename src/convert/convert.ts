@@ -6,7 +6,7 @@
 // a GC running at the same time can collect neither the source's blobs nor the new ones. The name moves
 // to the new target in one update, so an in-place conversion never leaves the name pointing nowhere.
 import type { Readable } from 'node:stream';
-import type { Backend } from '../client/backend.ts';
+import type { Backend } from '../api/backend.ts';
 import type { Context } from '../core/context.ts';
 import { type Descriptor, type Manifest, parseImageConfig } from '../core/descriptor.ts';
 import { type Digest, sha256 } from '../core/digest.ts';

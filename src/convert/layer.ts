@@ -5,7 +5,7 @@
 import { PassThrough, type Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants, createGzip, createZstdCompress } from 'node:zlib';
-import type { ContentStore } from '../content/types.ts';
+import type { ContentStore } from '../api/content.ts';
 import type { Context } from '../core/context.ts';
 import type { Descriptor } from '../core/descriptor.ts';
 import { type Digest, DigestVerifier, hashingStage } from '../core/digest.ts';

@@ -5,18 +5,18 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip, createZstdCompress } from 'node:zlib';
-import type { ContentStore } from '../content/types.ts';
+import type { ContentStore } from '../api/content.ts';
+import type { DiffService } from '../api/diff.ts';
+import type { LayerDirs, Mount } from '../api/snapshots.ts';
 import type { Digest } from '../core/digest.ts';
 import { DigestVerifier, hashingStage } from '../core/digest.ts';
 import { HoistError, invalidArgument } from '../core/errors.ts';
 import { Labels } from '../core/labels.ts';
 import { MediaType } from '../core/mediatypes.ts';
 import { writeBlob } from '../metadata/write-blob.ts';
-import type { LayerDirs, Mount } from '../snapshots/types.ts';
 import { applyLayer } from './apply.ts';
 import { layerCompressionOf } from './decompress.ts';
 import { diffDirs } from './differ.ts';
-import type { DiffService } from './types.ts';
 
 const option = (m: Mount, key: string) =>
   m.options.find((o) => o.startsWith(`${key}=`))?.slice(key.length + 1);

@@ -5,16 +5,18 @@
 // already has it" inside write transactions too, so no process can record a blob GC is deleting.
 // Snapshot directories can be large: their records are deleted inside the transaction and the files
 // after the commit (backend ids are never reused once a deletion commits; src/snapshots/storage.ts).
+
+import type { PrunedLease, StoreUsage } from '../api/maintenance.ts';
+import type { GarbageCollector, GcStats } from '../api/metadata.ts';
 import { ingestKey, type LocalContentBackend } from '../content/local.ts';
 import type { Digest } from '../core/digest.ts';
 import { HoistError } from '../core/errors.ts';
 import { Labels } from '../core/labels.ts';
 import type { MetadataDb } from '../metadata/db.ts';
-import type { GarbageCollector, GcStats } from '../metadata/types.ts';
 import { removeTree, SnapshotStorage, storagesUnder } from '../snapshots/storage.ts';
 import { diskUsage } from '../snapshots/usage.ts';
 import { gcRoots, leaseExpiry, loadGraph, mark, nodeKey } from './graph.ts';
-import { computeUsage, type StoreUsage } from './usage.ts';
+import { computeUsage } from './usage.ts';
 
 export interface CollectorDeps {
   db: MetadataDb;
@@ -22,14 +24,6 @@ export interface CollectorDeps {
   isOwnerAlive: (owner: string) => boolean;
   /** `<root>/snapshots`: where snapshot directories live (absent: records only, no directories). */
   snapshotsDir?: string;
-}
-
-export interface PrunedLease {
-  namespace: string;
-  id: string;
-  labels: Record<string, string>;
-  /** Why it went: its expiry passed, or its owner process is gone. */
-  reason: 'expired' | 'owner-dead';
 }
 
 export class Collector implements GarbageCollector {

@@ -9,6 +9,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { ConsistencyFinding, ConsistencyOptions, ConsistencyReport } from '../api/maintenance.ts';
 import type { Descriptor } from '../core/descriptor.ts';
 import { type Digest, DigestVerifier } from '../core/digest.ts';
 import { isNotFound } from '../core/errors.ts';
@@ -16,48 +17,6 @@ import { checkContent } from '../images/missing.ts';
 import { ALL_PLATFORMS } from '../images/walk.ts';
 import type { LocalStore } from '../metadata/store.ts';
 import { SnapshotStorage, snapshotsRoot } from '../snapshots/storage.ts';
-
-export interface ConsistencyFinding {
-  /** Stable identifier of the kind of finding (for scripts). */
-  kind:
-    | 'database-corrupt'
-    | 'dangling-reference'
-    | 'blob-missing'
-    | 'blob-size-mismatch'
-    | 'blob-digest-mismatch'
-    | 'image-content-missing'
-    | 'image-content-fetchable'
-    | 'snapshot-dir-missing'
-    | 'unrecorded-blob'
-    | 'unrecorded-snapshot-dir'
-    | 'unrecorded-ingest-dir';
-  namespace?: string;
-  /** What it is about: a digest, an image name, a snapshot key, a path. */
-  subject: string;
-  detail: string;
-}
-
-export interface ConsistencyReport {
-  ok: boolean;
-  checked: {
-    images: number;
-    contentRecords: number;
-    blobFiles: number;
-    snapshots: number;
-    ingests: number;
-    /** Blobs whose bytes were re-hashed (--verify). */
-    verifiedBlobs: number;
-  };
-  /** Inconsistencies: data the store claims to have and does not, or a damaged database. */
-  problems: ConsistencyFinding[];
-  /** Accounted for: fetchable content, and leftovers the next GC (`hoist system prune`) removes. */
-  notes: ConsistencyFinding[];
-}
-
-export interface ConsistencyOptions {
-  /** Re-hash every blob (reads every byte; without it only sizes are compared). */
-  verify?: boolean;
-}
 
 interface ContentRow {
   ns: string;

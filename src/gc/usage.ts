@@ -1,11 +1,13 @@
 // Where the store's disk space goes: blobs reachable from images, shared between images, held only by
 // leases, reclaimable by GC, partial ingests (with who is writing them), and snapshots per snapshotter. Linear in the number of
 // records plus one closure walk per distinct image target; fine for 10,000 image names.
+
+import type { IngestUsage, LeaseUsage, SnapshotterUsage, StoreUsage } from '../api/maintenance.ts';
+import type { SnapshotUsage } from '../api/snapshots.ts';
 import type { LocalContentBackend } from '../content/local.ts';
 import { Labels } from '../core/labels.ts';
 import type { MetadataDb } from '../metadata/db.ts';
 import { SnapshotStorage } from '../snapshots/storage.ts';
-import type { SnapshotUsage } from '../snapshots/types.ts';
 import { diskUsage } from '../snapshots/usage.ts';
 import {
   type GraphRoot,
@@ -17,69 +19,6 @@ import {
   type StoreGraph,
   snapshotId,
 } from './graph.ts';
-
-export interface IngestUsage {
-  namespace: string;
-  ref: string;
-  offset: number;
-  total: number;
-  updatedAt: Date | undefined;
-  /** Leases (in the same namespace) that hold this ingest. */
-  leases: string[];
-  /** Process holding the writer lock, if any, and whether it still runs. */
-  owner: string | undefined;
-  ownerAlive: boolean | undefined;
-  shared: boolean;
-}
-
-export interface LeaseUsage {
-  namespace: string;
-  id: string;
-  createdAt: Date;
-  labels: Record<string, string>;
-  resources: number;
-  /** Bytes of its content resources (on disk) plus its ingests' written bytes. */
-  bytes: number;
-  owner: string | undefined;
-  ownerAlive: boolean | undefined;
-  expires: Date | undefined;
-  /** Still a GC root (unexpired, or its owner is alive). */
-  alive: boolean;
-}
-
-export interface SnapshotterUsage {
-  snapshotter: string;
-  /** Snapshot records (all namespaces), and how many of them are active or views. */
-  count: number;
-  active: number;
-  bytes: number;
-  inodes: number;
-  /** Bytes of snapshots reachable from images (image config → gc.ref.snapshot label → parents). */
-  imageBytes: number;
-  /** Bytes of snapshots no image and no gc.root object keeps (held only by leases, or garbage). */
-  reclaimableBytes: number;
-}
-
-export interface StoreUsage {
-  blobs: {
-    /** Content records over all namespaces, and the sum of their sizes. */
-    records: number;
-    recordBytes: number;
-    /** Files in blobs/ and their total size (each blob stored once however many namespaces use it). */
-    files: number;
-    fileBytes: number;
-  };
-  /** Bytes of distinct blobs on disk reachable from any image. */
-  imageBytes: number;
-  /** Bytes of blobs reachable from more than one distinct image target. */
-  sharedBytes: number;
-  /** Bytes on disk not reachable from images or gc.root content (leases and partial data included). */
-  reclaimableBytes: number;
-  ingests: { count: number; bytes: number; items: IngestUsage[] };
-  leases: LeaseUsage[];
-  /** Totals over all snapshotters, then per snapshotter (native snapshots are full copies). */
-  snapshots: Omit<SnapshotterUsage, 'snapshotter'> & { bySnapshotter: SnapshotterUsage[] };
-}
 
 /**
  * Usage of every snapshot by node key: cached for committed snapshots, otherwise measured (and cached

@@ -1,6 +1,6 @@
 // `hoist image check`: for each image, what it requires, what is present, and whether it is unpacked in
 // each snapshotter (like `ctr images check`, plus the list of missing blobs with --verbose).
-import type { Backend } from '../client/backend.ts';
+import type { Backend } from '../api/backend.ts';
 import type { Context } from '../core/context.ts';
 import type { Digest } from '../core/digest.ts';
 import { checkContent } from './missing.ts';

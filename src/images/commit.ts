@@ -6,7 +6,8 @@
 // when they are missing (pulled with discard_unpacked_layers). The active snapshot is then committed as
 // the new chain ID, so the new image is already unpacked.
 import { randomBytes } from 'node:crypto';
-import type { Backend } from '../client/backend.ts';
+import type { Backend } from '../api/backend.ts';
+import type { Snapshotter } from '../api/snapshots.ts';
 import type { Context } from '../core/context.ts';
 import { type Descriptor, type Manifest, parseImageConfig } from '../core/descriptor.ts';
 import { type Digest, sha256 } from '../core/digest.ts';
@@ -15,7 +16,6 @@ import { Labels } from '../core/labels.ts';
 import { isIndex, MediaType } from '../core/mediatypes.ts';
 import { holdLease } from '../leases/keeper.ts';
 import { writeBlob } from '../metadata/write-blob.ts';
-import type { Snapshotter } from '../snapshots/types.ts';
 import { applyRefLabels, manifestRefLabels } from './gc-labels.ts';
 import { upsertImage } from './pull.ts';
 import { chainIds } from './rootfs.ts';

@@ -3,7 +3,7 @@
 // `containerd.io/distribution.source.<host>=<repo>` labels on the blob or on the manifest/index above it
 // (a manifest keeps them when its layers were discarded). With `noFetch`, or when no source has a blob,
 // fail naming every missing digest and every source tried, before anything is written.
-import type { Backend } from '../client/backend.ts';
+import type { Backend } from '../api/backend.ts';
 import type { Context } from '../core/context.ts';
 import type { Descriptor } from '../core/descriptor.ts';
 import { HoistError, isNotFound } from '../core/errors.ts';

@@ -3,7 +3,7 @@
 // whiteouts as deletions. Works without root: what needs root (devices, ownership) is skipped, with a
 // warning from the applier.
 import { mkdir, readdir, rm } from 'node:fs/promises';
-import type { Backend } from '../client/backend.ts';
+import type { Backend } from '../api/backend.ts';
 import type { Context } from '../core/context.ts';
 import { type Descriptor, parseImageConfig } from '../core/descriptor.ts';
 import type { Digest } from '../core/digest.ts';

@@ -1,6 +1,6 @@
 // Fetch one descriptor into the content store: resume a partial ingest at its offset, wait for another
 // process that is fetching the same blob, verify before commit. The only path registry bytes take to disk.
-import type { ContentStore, ContentWriter } from '../content/types.ts';
+import type { ContentStore, ContentWriter } from '../api/content.ts';
 import { WriteBatches } from '../content/write-batches.ts';
 import type { Context } from '../core/context.ts';
 import type { Descriptor } from '../core/descriptor.ts';

@@ -2,7 +2,7 @@
 // to: `m.<i>` for an index's manifests, `config` and `l.<i>` for a manifest's config and layers. The key
 // shapes are containerd's (what `ctr images pull/import` write), so a store hoist writes is read the same
 // way by both. Pull and load label through here.
-import type { ContentStore } from '../content/types.ts';
+import type { ContentStore } from '../api/content.ts';
 import type { Context } from '../core/context.ts';
 import type { Descriptor, Manifest } from '../core/descriptor.ts';
 import type { Digest } from '../core/digest.ts';

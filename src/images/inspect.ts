@@ -1,5 +1,5 @@
 // `hoist image inspect`: everything known about one image, docker-like JSON with every name.
-import type { Backend } from '../client/backend.ts';
+import type { Backend } from '../api/backend.ts';
 import type { Context } from '../core/context.ts';
 import { formatPlatform } from '../core/platform.ts';
 import { familiarString } from '../core/reference.ts';

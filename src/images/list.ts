@@ -1,13 +1,13 @@
 // `hoist images`: one row per tag, deduplicated by target digest; `--all` shows every name.
 // The grouping is what the data model already says (names → one target), so the default view cannot
 // show the CRI's alias names as extra images.
-import type { ContentStore } from '../content/types.ts';
+import type { ContentStore } from '../api/content.ts';
+import type { ImageRecord, ImageStore } from '../api/metadata.ts';
 import type { Context } from '../core/context.ts';
 import type { Digest } from '../core/digest.ts';
 import { invalidArgument } from '../core/errors.ts';
 import { formatPlatform } from '../core/platform.ts';
 import { familiarRepository } from '../core/reference.ts';
-import type { ImageRecord, ImageStore } from '../metadata/types.ts';
 import { groupByTarget, type ImageGroup, type ImageName, isDangling } from './names.ts';
 import { resolveImage } from './resolve.ts';
 import { type ImageSummary, SummaryCache } from './summary.ts';

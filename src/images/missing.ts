@@ -1,6 +1,6 @@
 // What an image needs and what the store lacks: the basis of `image check`, and of save, push and
 // convert refusing (or re-fetching) before they start instead of failing halfway.
-import type { ContentStore } from '../content/types.ts';
+import type { ContentStore } from '../api/content.ts';
 import type { Context } from '../core/context.ts';
 import type { Descriptor } from '../core/descriptor.ts';
 import { isNotFound } from '../core/errors.ts';

@@ -1,6 +1,8 @@
 // One image, many names. An image is identified by its target digest in a namespace; every record
 // pointing at that target is one of its names. This file groups records into images and classifies
 // names: `repo:tag` (tag), `repo@sha256:…` (digest alias), `sha256:<config>` (ID alias, as the CRI makes).
+
+import type { ImageRecord } from '../api/metadata.ts';
 import type { Digest } from '../core/digest.ts';
 import {
   familiarRepository,
@@ -9,7 +11,6 @@ import {
   type Reference,
   tryParseReference,
 } from '../core/reference.ts';
-import type { ImageRecord } from '../metadata/types.ts';
 
 export interface ImageName {
   name: string;

@@ -1,5 +1,5 @@
 // `hoist image prune`: remove dangling images (no tag), or with `all` every image that is not pinned.
-import type { Backend } from '../client/backend.ts';
+import type { Backend } from '../api/backend.ts';
 import type { Context } from '../core/context.ts';
 import { HoistError } from '../core/errors.ts';
 import { Labels } from '../core/labels.ts';

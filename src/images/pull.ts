@@ -1,7 +1,8 @@
 // Pull: resolve, fetch index → manifests → config and layers under a lease, label content for GC,
 // then create (or move) the image's names and release the lease. Interrupted pulls keep their data
 // under the lease so the same pull resumes; the lease's owner tells prune whether it is abandoned.
-import type { Backend } from '../client/backend.ts';
+import type { Backend } from '../api/backend.ts';
+import type { ImageRecord } from '../api/metadata.ts';
 import type { Context } from '../core/context.ts';
 import { type Descriptor, type Manifest, parseManifestOrIndex } from '../core/descriptor.ts';
 import type { Digest } from '../core/digest.ts';
@@ -11,7 +12,6 @@ import { Limiter } from '../core/limiter.ts';
 import { isIndex, isManifest } from '../core/mediatypes.ts';
 import { formatReference, parseDockerRef, type Reference } from '../core/reference.ts';
 import { dropSupersededLeases, holdLease } from '../leases/keeper.ts';
-import type { ImageRecord } from '../metadata/types.ts';
 import type { Resolver } from '../remotes/types.ts';
 import { CRI_NAMESPACE, criLabels, criNames } from './cri-names.ts';
 import { fetchBlob, type ProgressFn, refKey } from './fetch-blob.ts';

@@ -3,7 +3,7 @@
 // from another repository of the same registry; upload otherwise), then manifests, then the index, so the
 // registry never sees a document before what it refers to. One platform out of an index pushes only that
 // manifest under the tag (as nerdctl does with --platform); --all-platforms pushes the whole index.
-import type { Backend } from '../client/backend.ts';
+import type { Backend } from '../api/backend.ts';
 import type { Context } from '../core/context.ts';
 import type { Descriptor } from '../core/descriptor.ts';
 import { HoistError, isNotFound } from '../core/errors.ts';

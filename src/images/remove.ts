@@ -1,9 +1,9 @@
 // `hoist rmi`: a name removes that name; an ID removes every name of the image (all three CRI names
 // at once), unless the image is tagged in several repositories and --force is not given.
-import type { Backend } from '../client/backend.ts';
+import type { Backend } from '../api/backend.ts';
+import type { GcStats } from '../api/metadata.ts';
 import type { Context } from '../core/context.ts';
 import { HoistError } from '../core/errors.ts';
-import type { GcStats } from '../metadata/types.ts';
 import { repositoriesOf } from './names.ts';
 import { resolveImage } from './resolve.ts';
 

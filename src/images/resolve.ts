@@ -1,9 +1,10 @@
 // Turning what a user typed (a name, an image ID, a short ID) into the image it means.
+
+import type { ImageStore } from '../api/metadata.ts';
 import type { Context } from '../core/context.ts';
 import { isDigest } from '../core/digest.ts';
 import { HoistError, notFound } from '../core/errors.ts';
 import { formatReference, parseDockerRef, tryParseReference } from '../core/reference.ts';
-import type { ImageStore } from '../metadata/types.ts';
 import { groupByTarget, type ImageGroup } from './names.ts';
 
 export interface Resolution {

@@ -1,6 +1,6 @@
 // What an image is, computed from its content: platforms, config, size, created. Content is immutable,
 // so a summary keyed by target digest never goes stale; it is memoised per process.
-import type { ContentStore } from '../content/types.ts';
+import type { ContentStore } from '../api/content.ts';
 import type { Context } from '../core/context.ts';
 import { type Descriptor, type ImageConfig, parseImageConfig } from '../core/descriptor.ts';
 import type { Digest } from '../core/digest.ts';

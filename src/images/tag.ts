@@ -1,8 +1,9 @@
 // `hoist tag SRC DST`: another name on the same target.
+
+import type { ImageRecord, ImageStore } from '../api/metadata.ts';
 import type { Context } from '../core/context.ts';
 import { HoistError } from '../core/errors.ts';
 import { formatReference, parseDockerRef } from '../core/reference.ts';
-import type { ImageRecord, ImageStore } from '../metadata/types.ts';
 import { resolveImage } from './resolve.ts';
 
 export async function tagImage(

@@ -9,13 +9,13 @@
 //   parent) and commit onto the parent. The result is the same tree either way.
 // Until the commit the snapshot is active under the unpack's lease: a crash leaves nothing committed.
 import { randomBytes } from 'node:crypto';
-import type { Backend } from '../client/backend.ts';
+import type { Backend } from '../api/backend.ts';
+import type { CommitOptions, DirectorySnapshotter, Snapshotter } from '../api/snapshots.ts';
 import type { Context } from '../core/context.ts';
 import type { Descriptor } from '../core/descriptor.ts';
 import type { Digest } from '../core/digest.ts';
 import { HoistError, isAlreadyExists } from '../core/errors.ts';
 import { applyLayer, settleLayer } from '../diff/apply.ts';
-import type { CommitOptions, DirectorySnapshotter, Snapshotter } from '../snapshots/types.ts';
 
 export interface LayerStep {
   backend: Backend;

@@ -8,14 +8,14 @@
 // so the compressed layers become collectable (containerd's discard_unpacked_layers); the manifest and
 // config stay, and so do the layers' distribution-source labels on the manifest, so save/push can fetch
 // the layers again.
-import type { Backend } from '../client/backend.ts';
+import type { Backend } from '../api/backend.ts';
+import { hasDirectories, type Snapshotter } from '../api/snapshots.ts';
 import type { Context } from '../core/context.ts';
 import { type Descriptor, type Manifest, parseImageConfig } from '../core/descriptor.ts';
 import type { Digest } from '../core/digest.ts';
 import { HoistError, isNotFound } from '../core/errors.ts';
 import { Labels } from '../core/labels.ts';
 import { holdLease } from '../leases/keeper.ts';
-import { hasDirectories, type Snapshotter } from '../snapshots/types.ts';
 import { applyRefLabels, manifestRefLabels } from './gc-labels.ts';
 import { chainIds } from './rootfs.ts';
 import { applyAhead, applyOnParent, type LayerOutcome } from './unpack-layer.ts';

@@ -1,6 +1,6 @@
 // The one descriptor walker: from an image's target down through index → manifests → config and layers.
 // Pull, check, size, save and GC labelling all see an image through this file.
-import type { ContentStore } from '../content/types.ts';
+import type { ContentStore } from '../api/content.ts';
 import type { Context } from '../core/context.ts';
 import { type Descriptor, type Index, type Manifest, parseManifestOrIndex } from '../core/descriptor.ts';
 import { isIndex, isManifest } from '../core/mediatypes.ts';

@@ -1,9 +1,10 @@
 // A lease held by a running operation (pull, convert, …): it records its owner process and is renewed
 // while the owner lives, so a crash leaves data that expires `expiryMs` after the last renewal and that
 // `prune` can reclaim at once (the owner is provably dead), while a running pull is never touched.
+
+import type { Lease, LeaseManager } from '../api/metadata.ts';
 import type { Context } from '../core/context.ts';
 import { Labels } from '../core/labels.ts';
-import type { Lease, LeaseManager } from '../metadata/types.ts';
 import { currentOwner, isOwnerAlive } from './owner.ts';
 
 export interface HeldLease {

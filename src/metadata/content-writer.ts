@@ -3,8 +3,8 @@
 // Committing moves the blob into blobs/ INSIDE the metadata write transaction, so a garbage collection
 // in another process (which sweeps files while holding that lock) can never delete a just-published blob.
 
+import type { ContentWriter } from '../api/content.ts';
 import type { LocalContentBackend, LocalIngestWriter } from '../content/local.ts';
-import type { ContentWriter } from '../content/types.ts';
 import type { Context } from '../core/context.ts';
 import type { Digest } from '../core/digest.ts';
 import { alreadyExists, failedPrecondition, HoistError, notFound } from '../core/errors.ts';

@@ -2,14 +2,14 @@
 // namespace only once recorded there; ingests are recorded (and leased) before any byte hits the disk;
 // one writer per ingest across processes (ingest_locks, owner = process identity).
 import type { Readable } from 'node:stream';
-import type { LocalContentBackend } from '../content/local.ts';
 import type {
   ContentInfo,
   ContentStore,
   ContentWriter,
   IngestStatus,
   WriterOptions,
-} from '../content/types.ts';
+} from '../api/content.ts';
+import type { LocalContentBackend } from '../content/local.ts';
 import type { Context } from '../core/context.ts';
 import { type Digest, parseDigest } from '../core/digest.ts';
 import { alreadyExists, failedPrecondition, HoistError, invalidArgument, notFound } from '../core/errors.ts';

@@ -1,4 +1,6 @@
 // ImageStore: containerd's image records (name → target descriptor), validation and messages included.
+
+import type { ImageRecord, ImageStore } from '../api/metadata.ts';
 import type { Context } from '../core/context.ts';
 import type { Descriptor } from '../core/descriptor.ts';
 import { type Digest, isDigest, parseDigest } from '../core/digest.ts';
@@ -7,7 +9,6 @@ import { validateLabels } from '../core/labels.ts';
 import { cleanLabels, date, ensureNamespace, labelsJson, namespaceOf, parseLabels } from './common.ts';
 import type { MetadataDb } from './db.ts';
 import { compileFilters, mapField } from './filters.ts';
-import type { ImageRecord, ImageStore } from './types.ts';
 
 interface ImageRow {
   name: string;

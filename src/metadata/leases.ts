@@ -1,12 +1,12 @@
 // LeaseManager: containerd's leases (a lease keeps its resources alive while it is live; see src/gc).
 import { randomBytes } from 'node:crypto';
+import type { Lease, LeaseManager, LeaseResource } from '../api/metadata.ts';
 import { type Context, isIdentifier } from '../core/context.ts';
 import { parseDigest } from '../core/digest.ts';
 import { alreadyExists, HoistError, invalidArgument, notFound } from '../core/errors.ts';
 import { date, ensureNamespace, labelsJson, namespaceOf, parseLabels } from './common.ts';
 import type { MetadataDb } from './db.ts';
 import { compileFilters, mapField } from './filters.ts';
-import type { Lease, LeaseManager, LeaseResource } from './types.ts';
 
 /** containerd's random lease id: `<nanoseconds of the current second>-<3 random bytes, base64url>`. */
 export function randomLeaseId(): string {

@@ -1,11 +1,12 @@
 // NamespaceStore. Namespaces also spring into existence on the first write in them (like containerd);
 // delete refuses one that still holds images, blobs or snapshots — leases and ingests go with it.
+
+import type { Namespace, NamespaceStore } from '../api/metadata.ts';
 import { isIdentifier } from '../core/context.ts';
 import { alreadyExists, failedPrecondition, notFound } from '../core/errors.ts';
 import { validateLabels } from '../core/labels.ts';
 import { invalidNamespace, labelsJson, parseLabels } from './common.ts';
 import type { MetadataDb } from './db.ts';
-import type { Namespace, NamespaceStore } from './types.ts';
 
 /**
  * What else lives in a namespace (snapshotters register one): returns phrases such as

@@ -1,7 +1,7 @@
 // Snapshot records in the metadata database (migration 2): one row per snapshot, per namespace and
 // snapshotter, with its backend directory id. The snapshotters (src/snapshots) own the directories and
 // call these inside their transactions; GC reads the table directly (src/gc/graph.ts).
-import type { SnapshotInfo, SnapshotKind, SnapshotUsage } from '../snapshots/types.ts';
+import type { SnapshotInfo, SnapshotKind, SnapshotUsage } from '../api/snapshots.ts';
 import { date, labelsJson, parseLabels } from './common.ts';
 import type { MetadataDb } from './db.ts';
 import type { NamespaceUsageCheck } from './namespaces.ts';

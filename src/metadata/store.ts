@@ -4,12 +4,12 @@
 //   <root>/snapshots/   one directory per snapshotter (src/snapshots), records in metadata.db
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { DirectorySnapshotter } from '../api/snapshots.ts';
 import { LocalContentBackend } from '../content/local.ts';
 import { Collector } from '../gc/collector.ts';
 import { currentOwner, isOwnerAlive } from '../leases/owner.ts';
 import { openSnapshotters } from '../snapshots/index.ts';
 import { snapshotsRoot } from '../snapshots/storage.ts';
-import type { DirectorySnapshotter } from '../snapshots/types.ts';
 import { MetadataContentStore } from './content.ts';
 import { MetadataDb } from './db.ts';
 import { SqliteImageStore } from './images.ts';

@@ -1,6 +1,6 @@
 // writeBlob: open a writer (waiting while another process holds the ref), feed it from the resume offset,
 // commit. "Already exists" — at open or at commit — is success, as in containerd's content.WriteBlob.
-import type { ContentStore, ContentWriter } from '../content/types.ts';
+import type { ContentStore, ContentWriter } from '../api/content.ts';
 import type { Context } from '../core/context.ts';
 import type { Digest } from '../core/digest.ts';
 import { HoistError, isAlreadyExists } from '../core/errors.ts';

@@ -2,7 +2,7 @@
 // when the earliest `containerd.io/gc.expire` of any lease passes (expired leases are deleted, as
 // containerd's collector does; a lease whose hoist.io/owner process still runs is kept), and at once for
 // `sync` deletes. Runs never overlap: a request during a run is served by the next run.
-import type { Backend } from '../client/backend.ts';
+import type { Backend } from '../api/backend.ts';
 import { Labels } from '../core/labels.ts';
 import { leaseExpiry } from '../gc/graph.ts';
 import { isOwnerAlive } from '../leases/owner.ts';

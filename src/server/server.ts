@@ -5,8 +5,8 @@
 // `coreServices` below or passed in `extraServices`; it gets ServerDeps (backend, events, gc, log) and
 // its plugins appear in Introspection. Snapshots, Diff and the CRI plug in this way.
 import { Server, ServerCredentials } from '@grpc/grpc-js';
+import type { Backend } from '../api/backend.ts';
 import { serviceDefinition } from '../api/service-definition.ts';
-import type { Backend } from '../client/backend.ts';
 import { openEmbedded } from '../client/embedded.ts';
 import { removeDaemonMarker, writeDaemonMarker } from './daemon-marker.ts';
 import { EventBus } from './events.ts';

@@ -4,7 +4,7 @@
 // in services/ and one entry in server.ts's list.
 import type { DescService } from '@bufbuild/protobuf';
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
-import type { Backend } from '../client/backend.ts';
+import type { Backend } from '../api/backend.ts';
 import type { EventBus } from './events.ts';
 import type { GcTrigger } from './gc-scheduler.ts';
 import type { Logger } from './log.ts';

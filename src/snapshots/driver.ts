@@ -1,7 +1,7 @@
 // What differs between snapshotters: how a new snapshot's directory starts, which mounts present it,
 // and how the applier stores whiteouts. Everything else (records, leases, write safety) is shared
 // (src/snapshots/snapshotter.ts).
-import type { Mount, SnapshotKind } from './types.ts';
+import type { Mount, SnapshotKind } from '../api/snapshots.ts';
 
 export interface SnapshotDirs {
   kind: SnapshotKind;

@@ -40,4 +40,11 @@ export function openSnapshotters(
   return out;
 }
 
-export type { ApplyTarget, Mount, SnapshotInfo, SnapshotKind, Snapshotter, SnapshotUsage } from './types.ts';
+export type {
+  ApplyTarget,
+  Mount,
+  SnapshotInfo,
+  SnapshotKind,
+  Snapshotter,
+  SnapshotUsage,
+} from '../api/snapshots.ts';

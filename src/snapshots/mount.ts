@@ -4,9 +4,9 @@ import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
+import type { Mount } from '../api/snapshots.ts';
 import { HoistError } from '../core/errors.ts';
 import { removeTree } from './storage.ts';
-import type { Mount } from './types.ts';
 
 export interface OverlaySupport {
   supported: boolean;

@@ -6,9 +6,9 @@
 // is shared, and a chain of N layers no longer copies its base N-1 times. (Views stay full copies: the
 // differ compares a view's files with an active snapshot's, and shared inodes would look changed.)
 import { spawn } from 'node:child_process';
+import type { Mount } from '../api/snapshots.ts';
 import { HoistError } from '../core/errors.ts';
 import type { SnapshotDirs, SnapshotDriver } from './driver.ts';
-import type { Mount } from './types.ts';
 
 /** Copy the contents of `from` into the existing directory `to`, preserving everything cp -a preserves. */
 export function copyTree(

@@ -3,8 +3,9 @@
 // trusted.overlay.opaque=y), so preparing on top of any chain is instant and layers share nothing.
 // Mount shapes follow containerd's: no parent → bind of fs/; a view of one parent → read-only bind of
 // the parent; otherwise an overlay with lowerdir = parents, nearest first.
+
+import type { Mount } from '../api/snapshots.ts';
 import type { SnapshotDirs, SnapshotDriver } from './driver.ts';
-import type { Mount } from './types.ts';
 
 export const overlayDriver: SnapshotDriver = {
   name: 'overlayfs',

@@ -7,6 +7,17 @@
 // row, and the files after the commit (AUTOINCREMENT: an id is never reused once its deletion commits).
 // Whatever a crash leaves behind has no row, and cleanup() (or GC) removes it.
 import { join } from 'node:path';
+import type {
+  ApplyTarget,
+  CleanupResult,
+  CommitOptions,
+  DirectorySnapshotter,
+  LayerDirs,
+  Mount,
+  SnapshotInfo,
+  SnapshotOptions,
+  SnapshotUsage,
+} from '../api/snapshots.ts';
 import type { Context } from '../core/context.ts';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../core/errors.ts';
 import { validateLabels } from '../core/labels.ts';
@@ -28,17 +39,6 @@ import {
 } from '../metadata/snapshots.ts';
 import type { SnapshotDriver } from './driver.ts';
 import { removeTree, SnapshotStorage } from './storage.ts';
-import type {
-  ApplyTarget,
-  CleanupResult,
-  CommitOptions,
-  DirectorySnapshotter,
-  LayerDirs,
-  Mount,
-  SnapshotInfo,
-  SnapshotOptions,
-  SnapshotUsage,
-} from './types.ts';
 import { diskUsage } from './usage.ts';
 
 export interface LocalSnapshotterDeps {

@@ -3,7 +3,7 @@
 import type { Dirent } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { SnapshotUsage } from './types.ts';
+import type { SnapshotUsage } from '../api/snapshots.ts';
 
 /** Stat this many entries of one directory at a time: fast on big directories, bounded file handles. */
 const STAT_BATCH = 64;

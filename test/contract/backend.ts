@@ -1,7 +1,7 @@
 // What a contract suite runs on: a backend, opened fresh for the suite, and how to close it. The shared
 // helpers of the suites live here too.
 import assert from 'node:assert/strict';
-import type { Backend } from '../../src/client/backend.ts';
+import type { Backend } from '../../src/api/backend.ts';
 import { type ErrorCode, isHoistError } from '../../src/core/errors.ts';
 
 export interface ContractBackend {

@@ -8,11 +8,11 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
+import type { Mount } from '../../src/api/snapshots.ts';
 import type { Context } from '../../src/core/context.ts';
 import type { Digest } from '../../src/core/digest.ts';
 import { Labels } from '../../src/core/labels.ts';
 import { MediaType } from '../../src/core/mediatypes.ts';
-import type { Mount } from '../../src/snapshots/types.ts';
 import { packTar } from '../unit/diff-fixtures.ts';
 import type { ContractBackend, OpenBackend } from './backend.ts';
 

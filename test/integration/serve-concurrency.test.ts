@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Metadata } from '@grpc/grpc-js';
 import { ImageService } from '../../src/api/gen/k8s/cri/runtime/v1/api_pb.ts';
-import type { ConsistencyReport } from '../../src/gc/consistency.ts';
+import type { ConsistencyReport } from '../../src/api/maintenance.ts';
 import { type AnyClient, TestClients, unary } from '../helpers/grpc-client.ts';
 import { pushLayout, writeOciLayout } from '../helpers/image-builder.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';

@@ -6,7 +6,7 @@ import { mkdtemp, readdir, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { ConsistencyReport } from '../../src/gc/consistency.ts';
+import type { ConsistencyReport } from '../../src/api/maintenance.ts';
 import { type BuiltEntry, pushLayout, writeOciLayout } from '../helpers/image-builder.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { type HoistStore, tempStore } from '../helpers/run-hoist.ts';

@@ -3,11 +3,11 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import type { DirectorySnapshotter } from '../../src/api/snapshots.ts';
 import type { Context } from '../../src/core/context.ts';
 import { type Digest, sha256 } from '../../src/core/digest.ts';
 import { writeBlob } from '../../src/metadata/content.ts';
 import { type LocalStore, openLocalStore } from '../../src/metadata/store.ts';
-import type { DirectorySnapshotter } from '../../src/snapshots/types.ts';
 
 const dirs: string[] = [];
 const stores: LocalStore[] = [];

@@ -4,12 +4,12 @@ import { link, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
+import type { DirectorySnapshotter } from '../../src/api/snapshots.ts';
 import type { Context } from '../../src/core/context.ts';
 import { isHoistError } from '../../src/core/errors.ts';
 import { formatOwner } from '../../src/leases/owner.ts';
 import { type LocalStore, openLocalStore } from '../../src/metadata/store.ts';
 import { mountAll, unmount } from '../../src/snapshots/mount.ts';
-import type { DirectorySnapshotter } from '../../src/snapshots/types.ts';
 
 const dirs: string[] = [];
 const stores: LocalStore[] = [];

@@ -4,11 +4,11 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import type { DirectorySnapshotter, Mount } from '../../src/api/snapshots.ts';
 import type { Context } from '../../src/core/context.ts';
 import { isHoistError } from '../../src/core/errors.ts';
 import { type LocalStore, openLocalStore } from '../../src/metadata/store.ts';
 import { mountAll, overlaySupport, unmount } from '../../src/snapshots/mount.ts';
-import type { DirectorySnapshotter, Mount } from '../../src/snapshots/types.ts';
 
 const dirs: string[] = [];
 const stores: LocalStore[] = [];

@@ -1,7 +1,8 @@
 // `hoist image convert SRC DST` (nerdctl's flags): re-encode layers and/or switch to OCI media types,
 // fetching what the image lacks from where it came from, or rebuilding it from unpacked snapshots.
 import type { Command } from 'commander';
-import type { Backend } from '../../client/backend.ts';
+import type { Backend } from '../../api/backend.ts';
+import { hasDirectories } from '../../api/snapshots.ts';
 import { convertImage } from '../../convert/convert.ts';
 import type { Context } from '../../core/context.ts';
 import type { Digest } from '../../core/digest.ts';
@@ -10,7 +11,6 @@ import type { Compression } from '../../core/mediatypes.ts';
 import { formatReference, parseDockerRef } from '../../core/reference.ts';
 import { snapshotLayer } from '../../diff/differ.ts';
 import { resolveImage } from '../../images/resolve.ts';
-import { hasDirectories } from '../../snapshots/types.ts';
 import { fetchMissing } from '../fetch-missing.ts';
 import { type PlatformFlags, platformOptions, platformSelector } from '../platform-flags.ts';
 import { type RegistryFlags, registryOptions } from '../registry-flags.ts';

@@ -1,8 +1,8 @@
 // `hoist snapshot ls|tree|usage|info|rm` (alias `snapshots`), per snapshotter like `ctr snapshots`.
 import type { Command } from 'commander';
+import type { SnapshotInfo, Snapshotter } from '../../api/snapshots.ts';
 import { HoistError } from '../../core/errors.ts';
 import { snapshotterFor } from '../../images/unpack.ts';
-import type { SnapshotInfo, Snapshotter } from '../../snapshots/types.ts';
 import { renderTable } from '../output/tabwriter.ts';
 import { humanSize, timeAgo } from '../output/units.ts';
 import { type Session, session } from '../session.ts';

@@ -1,6 +1,6 @@
 // `hoist system df` and `hoist system prune`: where the disk goes, and getting it back.
 import type { Command } from 'commander';
-import type { ConsistencyReport } from '../../gc/consistency.ts';
+import type { ConsistencyReport } from '../../api/maintenance.ts';
 import { pruneImages } from '../../images/prune.ts';
 import { renderTable } from '../output/tabwriter.ts';
 import { humanSize } from '../output/units.ts';

@@ -4,7 +4,7 @@
 // Garbage collection belongs to the daemon: image deletes ask for `sync`, so it has run when rmi returns.
 // Unpack goes as ctr's does (Snapshots.Prepare, Diff.Apply on the daemon, Commit); disk usage and prune
 // go to hoist serve's maintenance service (a containerd has none: refused with a clear error).
-import type { Backend } from '../backend.ts';
+import type { Backend } from '../../api/backend.ts';
 import { GrpcChannel } from './channel.ts';
 import { GrpcMaintenance } from './maintenance.ts';
 import { GrpcSnapshotter, remoteApply, remoteDiff } from './snapshots.ts';

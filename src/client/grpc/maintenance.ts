@@ -2,13 +2,11 @@
 // store and knows which writes are live). A real containerd has no such service: its disk usage and GC
 // are its own, and the error says so instead of guessing from the outside.
 import type { DescMethod } from '@bufbuild/protobuf';
+import type { Maintenance } from '../../api/backend.ts';
 import { Maintenance as MaintenanceService } from '../../api/gen/hoist/services/maintenance/v1/maintenance_pb.ts';
+import type { ConsistencyReport, PrunedLease, StoreUsage } from '../../api/maintenance.ts';
+import type { GcStats } from '../../api/metadata.ts';
 import { HoistError } from '../../core/errors.ts';
-import type { PrunedLease } from '../../gc/collector.ts';
-import type { ConsistencyReport } from '../../gc/consistency.ts';
-import type { StoreUsage } from '../../gc/usage.ts';
-import type { GcStats } from '../../metadata/types.ts';
-import type { Maintenance } from '../backend.ts';
 import type { GrpcChannel } from './channel.ts';
 
 /** Report fields that are dates (JSON carries them as ISO strings). */

@@ -2,12 +2,9 @@
 // them, unpack through a daemon goes the way ctr's does — Stat, Prepare, Apply on the daemon, Commit.
 import { timestampDate } from '@bufbuild/protobuf/wkt';
 import { descriptorToProto } from '../../api/convert.ts';
+import type { CompareOptions } from '../../api/diff.ts';
 import { Diff } from '../../api/gen/containerd/services/diff/v1/diff_pb.ts';
 import { type Info, Kind, Snapshots } from '../../api/gen/containerd/services/snapshots/v1/snapshots_pb.ts';
-import type { Context } from '../../core/context.ts';
-import type { Descriptor } from '../../core/descriptor.ts';
-import type { Digest } from '../../core/digest.ts';
-import type { CompareOptions } from '../../diff/types.ts';
 import type {
   CleanupResult,
   Mount,
@@ -15,7 +12,10 @@ import type {
   SnapshotOptions,
   Snapshotter,
   SnapshotUsage,
-} from '../../snapshots/types.ts';
+} from '../../api/snapshots.ts';
+import type { Context } from '../../core/context.ts';
+import type { Descriptor } from '../../core/descriptor.ts';
+import type { Digest } from '../../core/digest.ts';
 import type { GrpcChannel } from './channel.ts';
 
 const KIND: Record<number, SnapshotInfo['kind']> = {

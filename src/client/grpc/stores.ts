@@ -2,21 +2,18 @@
 // (reads, labels, deletion, resumable writes over the Write stream, ingest status), namespaces, leases.
 import { Readable } from 'node:stream';
 import { timestampDate } from '@bufbuild/protobuf/wkt';
-import { descriptorFromProto, descriptorToProto, fromInt64 } from '../../api/convert.ts';
-import { Content, type Info, type Status } from '../../api/gen/containerd/services/content/v1/content_pb.ts';
-import { type Image, Images } from '../../api/gen/containerd/services/images/v1/images_pb.ts';
-import { Leases } from '../../api/gen/containerd/services/leases/v1/leases_pb.ts';
-import { Namespaces } from '../../api/gen/containerd/services/namespaces/v1/namespace_pb.ts';
 import type {
   ContentInfo,
   ContentStore,
   ContentWriter,
   IngestStatus,
   WriterOptions,
-} from '../../content/types.ts';
-import type { Context } from '../../core/context.ts';
-import type { Digest } from '../../core/digest.ts';
-import { HoistError } from '../../core/errors.ts';
+} from '../../api/content.ts';
+import { descriptorFromProto, descriptorToProto, fromInt64 } from '../../api/convert.ts';
+import { Content, type Info, type Status } from '../../api/gen/containerd/services/content/v1/content_pb.ts';
+import { type Image, Images } from '../../api/gen/containerd/services/images/v1/images_pb.ts';
+import { Leases } from '../../api/gen/containerd/services/leases/v1/leases_pb.ts';
+import { Namespaces } from '../../api/gen/containerd/services/namespaces/v1/namespace_pb.ts';
 import type {
   ImageRecord,
   ImageStore,
@@ -25,7 +22,10 @@ import type {
   LeaseResource,
   Namespace,
   NamespaceStore,
-} from '../../metadata/types.ts';
+} from '../../api/metadata.ts';
+import type { Context } from '../../core/context.ts';
+import type { Digest } from '../../core/digest.ts';
+import { HoistError } from '../../core/errors.ts';
 import type { GrpcChannel } from './channel.ts';
 import { openRemoteWriter } from './writer.ts';
 

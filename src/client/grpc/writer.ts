@@ -3,8 +3,8 @@
 // current offset one message at a time, COMMIT verifies size and digest on the daemon and records the
 // blob with its labels. An expected digest the daemon already has answers "already exists" at STAT.
 import type { ClientDuplexStream, ServiceError } from '@grpc/grpc-js';
+import type { ContentWriter, WriterOptions } from '../../api/content.ts';
 import { WriteAction } from '../../api/gen/containerd/services/content/v1/content_pb.ts';
-import type { ContentWriter, WriterOptions } from '../../content/types.ts';
 import type { Context } from '../../core/context.ts';
 import { type Digest, DigestVerifier } from '../../core/digest.ts';
 import { HoistError } from '../../core/errors.ts';

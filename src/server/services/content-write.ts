@@ -10,13 +10,13 @@
 //   3. A later message carrying an expected digest that has meanwhile been committed aborts the ingest
 //      with AlreadyExists. A client that closes (or is cancelled) before COMMIT leaves the ingest to resume.
 
+import type { ContentStore, ContentWriter } from '../../api/content.ts';
 import { fromInt64, int64, timestamp } from '../../api/convert.ts';
 import {
   WriteAction,
   type WriteContentRequestSchema,
   type WriteContentResponseSchema,
 } from '../../api/gen/containerd/services/content/v1/content_pb.ts';
-import type { ContentStore, ContentWriter } from '../../content/types.ts';
 import type { Context } from '../../core/context.ts';
 import { type Digest, parseDigest } from '../../core/digest.ts';
 import { alreadyExists, HoistError, invalidArgument, isNotFound } from '../../core/errors.ts';

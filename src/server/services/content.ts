@@ -2,10 +2,10 @@
 // ListStatuses, Abort; Write is in content-write.ts). Digest problems are InvalidArgument with
 // containerd's wording; a Read past the end is OutOfRange; Delete publishes `/content/delete`.
 
+import type { ContentInfo, IngestStatus } from '../../api/content.ts';
 import { fromInt64, int64, timestamp } from '../../api/convert.ts';
 import { ContentDeleteSchema } from '../../api/gen/containerd/events/content_pb.ts';
 import { Content } from '../../api/gen/containerd/services/content/v1/content_pb.ts';
-import type { ContentInfo, IngestStatus } from '../../content/types.ts';
 import { type Digest, isDigest } from '../../core/digest.ts';
 import { HoistError, invalidArgument } from '../../core/errors.ts';
 import { defineService, type RegisteredService, type ServerDeps } from '../service.ts';

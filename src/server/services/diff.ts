@@ -4,8 +4,8 @@
 
 import { descriptorFromProto } from '../../api/convert.ts';
 import { Diff } from '../../api/gen/containerd/services/diff/v1/diff_pb.ts';
+import type { Mount } from '../../api/snapshots.ts';
 import { MediaType } from '../../core/mediatypes.ts';
-import type { Mount } from '../../snapshots/types.ts';
 import { defineService, type RegisteredService, type ServerDeps } from '../service.ts';
 
 interface WireMount {

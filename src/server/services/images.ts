@@ -8,9 +8,9 @@ import {
   ImageUpdateSchema,
 } from '../../api/gen/containerd/events/image_pb.ts';
 import { type Image, Images } from '../../api/gen/containerd/services/images/v1/images_pb.ts';
+import type { ImageRecord } from '../../api/metadata.ts';
 import { parseDigest } from '../../core/digest.ts';
 import { invalidArgument } from '../../core/errors.ts';
-import type { ImageRecord } from '../../metadata/types.ts';
 import { defineService, type RegisteredService, type ServerDeps } from '../service.ts';
 
 const toProto = (r: ImageRecord) => ({

@@ -3,7 +3,7 @@
 
 import { timestamp } from '../../api/convert.ts';
 import { Leases } from '../../api/gen/containerd/services/leases/v1/leases_pb.ts';
-import type { Lease } from '../../metadata/types.ts';
+import type { Lease } from '../../api/metadata.ts';
 import { defineService, type RegisteredService, type ServerDeps } from '../service.ts';
 
 const toProto = (l: Lease) => ({ id: l.id, createdAt: timestamp(l.createdAt), labels: { ...l.labels } });

@@ -8,8 +8,8 @@ import {
   NamespaceUpdateSchema,
 } from '../../api/gen/containerd/events/namespace_pb.ts';
 import { Namespaces } from '../../api/gen/containerd/services/namespaces/v1/namespace_pb.ts';
+import type { Namespace } from '../../api/metadata.ts';
 import { invalidArgument } from '../../core/errors.ts';
-import type { Namespace } from '../../metadata/types.ts';
 import { defineService, type RegisteredService, type ServerDeps } from '../service.ts';
 
 const toProto = (ns: Namespace) => ({ name: ns.name, labels: { ...ns.labels } });

@@ -8,9 +8,9 @@ import {
   SnapshotRemoveSchema,
 } from '../../api/gen/containerd/events/snapshot_pb.ts';
 import { Kind, Snapshots } from '../../api/gen/containerd/services/snapshots/v1/snapshots_pb.ts';
+import type { Mount, SnapshotInfo, Snapshotter } from '../../api/snapshots.ts';
 import type { Context } from '../../core/context.ts';
 import { HoistError } from '../../core/errors.ts';
-import type { Mount, SnapshotInfo, Snapshotter } from '../../snapshots/types.ts';
 import { defineService, type RegisteredService, type ServerDeps } from '../service.ts';
 
 const KIND = { view: Kind.VIEW, active: Kind.ACTIVE, committed: Kind.COMMITTED } as const;

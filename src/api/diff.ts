@@ -3,7 +3,7 @@
 // client). Image operations (unpack, commit) go through it and never ask which backend they have.
 import type { Context } from '../core/context.ts';
 import type { Descriptor } from '../core/descriptor.ts';
-import type { Mount } from '../snapshots/types.ts';
+import type { Mount } from './snapshots.ts';
 
 export interface ApplyOptions {
   /** Warnings the applier has for this layer (skipped devices without root, …); a daemon has none to give. */

@@ -1,12 +1,10 @@
 // What the image operations need from a store. The embedded SQLite store provides it today; a gRPC
 // proxy to `hoist serve` or to a real containerd provides the same shape (issue: hoist as a client).
-import type { ContentStore } from '../content/types.ts';
-import type { DiffService } from '../diff/types.ts';
-import type { PrunedLease } from '../gc/collector.ts';
-import type { ConsistencyOptions, ConsistencyReport } from '../gc/consistency.ts';
-import type { StoreUsage } from '../gc/usage.ts';
-import type { GcStats, ImageStore, LeaseManager, NamespaceStore } from '../metadata/types.ts';
-import type { Snapshotter } from '../snapshots/types.ts';
+import type { ContentStore } from './content.ts';
+import type { DiffService } from './diff.ts';
+import type { ConsistencyOptions, ConsistencyReport, PrunedLease, StoreUsage } from './maintenance.ts';
+import type { GcStats, ImageStore, LeaseManager, NamespaceStore } from './metadata.ts';
+import type { Snapshotter } from './snapshots.ts';
 
 /**
  * Store-wide housekeeping. The embedded store does it itself; over gRPC hoist serve's maintenance service
