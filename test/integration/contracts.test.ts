@@ -1,11 +1,14 @@
 // The contract suites (test/contract/) on each backend: the embedded store, the gRPC adapter over hoist
-// serve, and the same adapter over containerd 1.6. One set of expectations for all three.
+// serve (in this process, and as the `hoist serve` command), and the same adapter over containerd 1.6.
+// One set of expectations for all of them.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe } from 'node:test';
 import { openEmbedded } from '../../src/client/embedded.ts';
 import { openGrpc } from '../../src/client/grpc/backend.ts';
+import { createLogger } from '../../src/server/log.ts';
+import { startServer } from '../../src/server/server.ts';
 import type { OpenBackend } from '../contract/backend.ts';
 import { contentContract } from '../contract/content.ts';
 import { diffContract } from '../contract/diff.ts';
@@ -24,6 +27,25 @@ const embedded: OpenBackend = async () => {
     backend,
     async close() {
       await backend.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+};
+
+const overInProcessServe: OpenBackend = async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'hoist-contract-serve-'));
+  const server = await startServer({
+    root: join(dir, 'root'),
+    address: join(dir, 'hoist.sock'),
+    log: createLogger('error'),
+    gcIntervalMs: 0,
+  });
+  const backend = await openGrpc(server.path);
+  return {
+    backend,
+    async close() {
+      await backend.close();
+      await server.stop();
       await rm(dir, { recursive: true, force: true });
     },
   };
@@ -55,9 +77,12 @@ const overContainerd: OpenBackend = async () => {
 
 const backends: [string, OpenBackend][] = [
   ['embedded store', embedded],
+  ['gRPC adapter over hoist serve (in process)', overInProcessServe],
   ['gRPC adapter over hoist serve', overServe],
   ['gRPC adapter over containerd 1.6', overContainerd],
 ];
+/** The backends hoist implements (containerd has no maintenance service; its diff mounts for itself). */
+const hoistBackends = backends.slice(0, 3);
 
 describe('content contract', () => {
   for (const [label, open] of backends) contentContract(label, open);
@@ -77,9 +102,9 @@ describe('namespaces contract', () => {
 // The diff port through a containerd would have containerd mount and write (its walking differ): only the
 // two adapters hoist implements are run here; containerd's Diff service is exercised by ctr's own unpack.
 describe('diff contract', () => {
-  for (const [label, open] of backends.slice(0, 2)) diffContract(label, open);
+  for (const [label, open] of hoistBackends) diffContract(label, open);
 });
 // hoist's own port: a containerd has no maintenance service (the CLI says so and names ctr's commands).
 describe('maintenance contract', () => {
-  for (const [label, open] of backends.slice(0, 2)) maintenanceContract(label, open);
+  for (const [label, open] of hoistBackends) maintenanceContract(label, open);
 });
