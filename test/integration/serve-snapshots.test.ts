@@ -9,6 +9,8 @@ import { after, before, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { Metadata } from '@grpc/grpc-js';
 import { Diff } from '../../src/api/gen/containerd/services/diff/v1/diff_pb.ts';
+import { Leases } from '../../src/api/gen/containerd/services/leases/v1/leases_pb.ts';
+import { Snapshots } from '../../src/api/gen/containerd/services/snapshots/v1/snapshots_pb.ts';
 import type { Digest } from '../../src/core/digest.ts';
 import { chainIds } from '../../src/images/rootfs.ts';
 import { layer1, layer2, layer3 } from '../helpers/fixture-rootfs.ts';
@@ -96,18 +98,26 @@ test('Diff.Diff: the layer between two native snapshots, stored as a gzip blob',
   skip: !isRoot && 'needs root (fixture ownership, devices)',
 }, async () => {
   const chains = chainIds(built[0]!.images[0]!.layers.map((l) => l.diffId as Digest));
-  const sn = ['snapshots', '--snapshotter', 'native'];
-  await srv.ctrOk(...sn, 'prepare', 'd-work', chains[2]!);
-  await srv.ctrOk(...sn, 'view', 'd-left', chains[2]!);
-  const src = async (key: string) =>
-    (await srv.ctrOk(...sn, 'mounts', join(dir, 'm'), key)).trim().split(/\s+/)[3]!;
-  const work = await src('d-work');
-  const left = await src('d-left');
-  await writeFile(join(work, 'etc/added-by-diff'), 'hello\n');
   const clients = new TestClients(srv.socket);
   try {
     const meta = new Metadata();
     meta.set('containerd-namespace', 'default');
+    // Under a lease, as containerd's clients do: without one the daemon's GC (scheduled a few seconds
+    // after the pulls above dropped theirs) may take these snapshots while the test uses them.
+    const lease = await unary<{ lease: { id: string } }>(clients.client(Leases), 'create', {}, meta);
+    meta.set('containerd-lease', lease.lease.id);
+    const source = async (method: 'prepare' | 'view', key: string) =>
+      (
+        await unary<{ mounts: { source: string }[] }>(
+          clients.client(Snapshots),
+          method,
+          { snapshotter: 'native', key, parent: chains[2]! },
+          meta,
+        )
+      ).mounts[0]!.source;
+    const work = await source('prepare', 'd-work');
+    const left = await source('view', 'd-left');
+    await writeFile(join(work, 'etc/added-by-diff'), 'hello\n');
     const bind = (source: string) => ({ type: 'bind', source, target: '', options: ['rbind', 'ro'] });
     const r = await unary<{ diff: { digest: string; mediaType: string } }>(
       clients.client(Diff),
