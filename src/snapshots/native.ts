@@ -3,8 +3,8 @@
 // Works everywhere, costs a full copy per layer where reflinks are not available. Except when the layer
 // applier prepares a layer: it replaces every file it writes (unlink, create), never writing into one,
 // so there the child's files are hardlinks to the parent's (`cp -al`): directories are copied, file data
-// is shared, and a chain of N layers no longer copies its base N-1 times. (Views stay full copies: the
-// differ compares a view's files with an active snapshot's, and shared inodes would look changed.)
+// is shared, and a chain of N layers no longer copies its base N-1 times. Views are full copies, as in
+// containerd.
 import { spawn } from 'node:child_process';
 import type { Mount } from '../api/snapshots.ts';
 import { HoistError } from '../core/errors.ts';
