@@ -1,6 +1,7 @@
-// Unpack: apply an image's layers, in order, into committed snapshots named by chain ID, the way
-// containerd's unpacker does. Each layer is extracted into a fresh active snapshot on top of the previous
-// chain ID and committed under its own chain ID, so images that share a base share its snapshots. The
+// Unpack: apply an image's layers into committed snapshots named by chain ID, the way containerd's
+// unpacker does. Each layer is extracted into a fresh active snapshot on top of the previous chain ID (or,
+// on overlayfs, ahead of it and rebased onto it: unpack-layer.ts) and committed, in layer order, under its
+// own chain ID, so images that share a base share its snapshots. The
 // image config then carries `containerd.io/gc.ref.snapshot.<snapshotter>` = top chain ID, which is what
 // keeps the snapshots alive for GC; layer blobs get `containerd.io/uncompressed` = diffID.
 //
