@@ -10,6 +10,7 @@ import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlit
 import { HoistError } from '../core/errors.ts';
 import { sleep } from '../core/sleep.ts';
 import { MIGRATIONS, type Migration, SCHEMA_VERSION } from './migrations.ts';
+import { WriteQueue } from './write-queue.ts';
 
 export type SqlValue = SQLInputValue;
 export type Row = Record<string, unknown>;
@@ -19,6 +20,8 @@ export interface MetadataDbOptions {
   busyTimeoutMs?: number;
   /** Extra migrations (tests); defaults to MIGRATIONS. */
   migrations?: readonly Migration[];
+  /** Take turns with other processes' writers through the queue beside the file (default true). */
+  fairQueue?: boolean;
 }
 
 const SQLITE_BUSY = 5;
@@ -39,10 +42,12 @@ export class MetadataDb {
   #closed = false;
   /** Transactions ended (committed or rolled back) on this connection: part of changeStamp(). */
   #transactions = 0;
+  #writers: WriteQueue | undefined;
 
-  private constructor(path: string, db: DatabaseSync) {
+  private constructor(path: string, db: DatabaseSync, writers: WriteQueue | undefined) {
     this.path = path;
     this.#db = db;
+    this.#writers = writers;
   }
 
   static async open(path: string, opts: MetadataDbOptions = {}): Promise<MetadataDb> {
@@ -72,7 +77,11 @@ export class MetadataDb {
     }
     raw.exec('PRAGMA synchronous = NORMAL');
     raw.exec('PRAGMA foreign_keys = ON');
-    const db = new MetadataDb(path, raw);
+    const db = new MetadataDb(
+      path,
+      raw,
+      opts.fairQueue === false || path === ':memory:' ? undefined : new WriteQueue(`${path}-writers`),
+    );
     await db.#migrate(opts.migrations ?? MIGRATIONS);
     return db;
   }
@@ -155,21 +164,30 @@ export class MetadataDb {
   async transaction<T>(fn: () => T | Promise<T>): Promise<T> {
     if (this.inTransaction) return fn();
     const run = async (): Promise<T> => {
-      await this.#begin();
+      const turn = await this.#writers?.turn();
       try {
-        const out = await this.#inside.run(true, fn);
-        this.#db.exec('COMMIT');
-        return out;
-      } catch (err) {
-        if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
-        throw err;
+        return await this.#run(fn);
       } finally {
-        this.#transactions++;
+        await turn?.release();
       }
     };
     const result = this.#queue.then(run, run);
     this.#queue = result.catch(() => undefined);
     return result;
+  }
+
+  async #run<T>(fn: () => T | Promise<T>): Promise<T> {
+    await this.#begin();
+    try {
+      const out = await this.#inside.run(true, fn);
+      this.#db.exec('COMMIT');
+      return out;
+    } catch (err) {
+      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
+      throw err;
+    } finally {
+      this.#transactions++;
+    }
   }
 
   async #begin(): Promise<void> {
@@ -198,6 +216,7 @@ export class MetadataDb {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#writers?.close();
     this.#statements.clear();
     this.#db.close();
   }

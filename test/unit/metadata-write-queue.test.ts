@@ -1,0 +1,108 @@
+// Writers in several processes take turns on the metadata database's write lock: first come, first served
+// (src/metadata/write-queue.ts). With SQLite's busy handler alone, one process that commits and begins
+// again kept the lock while the others slept: each of 4 workers ran all its transactions back to back.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { after, test } from 'node:test';
+import { HoistError } from '../../src/core/errors.ts';
+import { currentOwner } from '../../src/leases/owner.ts';
+import { MetadataDb } from '../../src/metadata/db.ts';
+import { WriteQueue } from '../../src/metadata/write-queue.ts';
+import { WORKER_TABLE } from '../helpers/write-worker.ts';
+
+const WORKER = join(import.meta.dirname, '..', 'helpers', 'write-worker.ts');
+const dirs: string[] = [];
+after(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+async function tempDir(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'hoist-wq-'));
+  dirs.push(d);
+  return d;
+}
+const migrations = [{ version: 1, description: 'write-queue test table', sql: WORKER_TABLE }];
+
+test('several processes writing at once all make progress, in turns', async () => {
+  const dir = await tempDir();
+  const db = join(dir, 'm.db');
+  const go = join(dir, 'go');
+  (await MetadataDb.open(db, { migrations })).close();
+  const WORKERS = 4;
+  const EACH = 60;
+  const { NODE_TEST_CONTEXT: _, ...env } = process.env;
+  const workers = Array.from({ length: WORKERS }, (_, i) => {
+    const child = spawn(process.execPath, [WORKER, db, `w${i}`, String(EACH), go], {
+      env,
+      stdio: ['ignore', 'inherit', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    return new Promise<string>((resolve) => child.on('close', (code) => resolve(`${code} ${stderr}`)));
+  });
+  // Every worker waits for this file before its first transaction, so all start together.
+  await writeFile(go, '');
+  assert.deepEqual(await Promise.all(workers), Array(WORKERS).fill('0 '), 'every worker finished cleanly');
+
+  const raw = new DatabaseSync(db);
+  const rows = raw.prepare('SELECT w, n FROM t ORDER BY id').all() as { w: string; n: number }[];
+  raw.close();
+  assert.equal(rows.length, WORKERS * EACH);
+  // Commit order: when the first worker commits its last transaction, every other worker is well on its
+  // way (with one worker hogging the lock, the others had none).
+  const counts = new Map<string, number>();
+  let atFirstFinish: number[] | undefined;
+  for (const r of rows) {
+    counts.set(r.w, (counts.get(r.w) ?? 0) + 1);
+    if (!atFirstFinish && counts.get(r.w) === EACH) atFirstFinish = [...counts.values()];
+  }
+  assert.equal(atFirstFinish!.length, WORKERS, 'every worker committed before the first one finished');
+  for (const c of atFirstFinish!)
+    assert.ok(c >= EACH / 4, `commits per worker at the first finish: ${atFirstFinish}`);
+  // Each worker's own transactions commit in its order.
+  for (const [w] of counts)
+    assert.deepEqual(
+      rows.filter((r) => r.w === w).map((r) => r.n),
+      Array.from({ length: EACH }, (_, i) => i),
+    );
+  assert.deepEqual(await readdir(`${db}-writers`), [], 'every ticket was given back');
+});
+
+test('a ticket left by a dead process does not block the queue', async () => {
+  const dir = await tempDir();
+  const path = join(dir, 'm.db');
+  await mkdir(`${path}-writers`);
+  // Another boot's process: provably dead, as after kill -9 between BEGIN and COMMIT (then a reboot).
+  await symlink('00000000-dead-boot/12345/1', join(`${path}-writers`, '7'));
+  const db = await MetadataDb.open(path, { migrations });
+  await db.transaction(() => db.run("INSERT INTO t (w, n) VALUES ('x', 1)"));
+  assert.equal(db.all('SELECT * FROM t').length, 1);
+  assert.deepEqual(await readdir(`${path}-writers`), [], 'the dead ticket was removed');
+  db.close();
+});
+
+test('a live holder that never lets go: HOIST_LOCKED naming it, once the queue stalls', async () => {
+  const dir = await tempDir();
+  const q = new WriteQueue(join(dir, 'q'), { stallLimitMs: 200 });
+  const held = await q.turn();
+  try {
+    await assert.rejects(
+      q.turn(),
+      (e: unknown) =>
+        e instanceof HoistError &&
+        e.code === 'HOIST_LOCKED' &&
+        e.message.includes(`pid ${process.pid}`) &&
+        /without progress/.test(e.message),
+    );
+    assert.deepEqual(await readdir(join(dir, 'q')), ['1'], 'the waiter took its ticket back');
+  } finally {
+    await held.release();
+    q.close();
+  }
+  assert.ok(currentOwner().includes(`/${process.pid}/`));
+});
