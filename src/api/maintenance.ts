@@ -37,7 +37,15 @@ export interface LeaseUsage {
   expires: Date | undefined;
   /** Still a GC root (unexpired, or its owner is alive). */
   alive: boolean;
+  /** What GC and prune do with it (gc/graph.ts leaseState). */
+  state: LeaseState;
 }
+
+/**
+ * running: its owner process lives. orphaned: its owner died before it expired (GC keeps it until the
+ * expiry, prune reclaims it now). expired: reclaimable. held: no owner process; kept until removed or expired.
+ */
+export type LeaseState = 'running' | 'orphaned' | 'expired' | 'held';
 
 export interface SnapshotterUsage {
   snapshotter: string;

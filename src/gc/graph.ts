@@ -3,6 +3,7 @@
 // node key). Edges: image → target, `containerd.io/gc.ref.content*` labels, ingest → expected digest,
 // `containerd.io/gc.ref.snapshot.<snapshotter>[/<x>]` labels (content or snapshot → snapshot), and
 // snapshot → parent.
+import type { LeaseState } from '../api/maintenance.ts';
 import { isDigest } from '../core/digest.ts';
 import { isContentRefLabel, Labels } from '../core/labels.ts';
 import { parseLabels } from '../metadata/common.ts';
@@ -202,16 +203,31 @@ export function leaseExpiry(labels: Record<string, string>): Date | undefined {
   return Number.isNaN(d.getTime()) ? undefined : d;
 }
 
+/**
+ * What GC and prune do with a lease. `running`: its owner process lives; kept whatever the expiry says.
+ * `orphaned`: its owner died before it expired; GC keeps its data until the expiry (a resume may still
+ * want it), `system prune` reclaims it now. `expired`: roots nothing; GC reclaims its data, prune deletes
+ * it. `held`: no owner process (made by `lease create` or a client), kept until removed or expired.
+ */
+export function leaseState(
+  labels: Record<string, string>,
+  now: number,
+  isOwnerAlive: (owner: string) => boolean,
+): LeaseState {
+  const owner = labels[Labels.leaseOwner];
+  if (owner !== undefined && isOwnerAlive(owner)) return 'running';
+  const exp = leaseExpiry(labels);
+  if (exp !== undefined && exp.getTime() <= now) return 'expired';
+  return owner === undefined ? 'held' : 'orphaned';
+}
+
 /** A lease is a root while unexpired, or while the process named by its hoist.io/owner label lives. */
 export function isLeaseLive(
   lease: LeaseNode,
   now: number,
   isOwnerAlive: (owner: string) => boolean,
 ): boolean {
-  const owner = lease.labels[Labels.leaseOwner];
-  if (owner !== undefined && isOwnerAlive(owner)) return true;
-  const exp = leaseExpiry(lease.labels);
-  return exp === undefined || exp.getTime() > now;
+  return leaseState(lease.labels, now, isOwnerAlive) !== 'expired';
 }
 
 export interface Marked {

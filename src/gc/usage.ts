@@ -13,6 +13,7 @@ import {
   type GraphRoot,
   isLeaseLive,
   leaseExpiry,
+  leaseState,
   loadGraph,
   mark,
   nodeKey,
@@ -233,6 +234,7 @@ export async function computeUsage(
       ownerAlive: owner === undefined ? undefined : isOwnerAlive(owner),
       expires: leaseExpiry(lease.labels),
       alive: isLeaseLive(lease, now, isOwnerAlive),
+      state: leaseState(lease.labels, now, isOwnerAlive),
     };
   });
 

@@ -1,12 +1,22 @@
 // `hoist lease ls|create|rm`: see what holds data, and let go of it.
 import type { Command } from 'commander';
+import type { LeaseState } from '../../api/maintenance.ts';
 import { parseDuration } from '../../config/config.ts';
 import { HoistError } from '../../core/errors.ts';
 import { Labels } from '../../core/labels.ts';
-import { describeOwner } from '../../leases/owner.ts';
+import { leaseExpiry, leaseState } from '../../gc/graph.ts';
+import { describeOwner, isOwnerAlive } from '../../leases/owner.ts';
 import { renderTable } from '../output/tabwriter.ts';
 import { humanSize, timeAgo } from '../output/units.ts';
 import { session } from '../session.ts';
+
+/** What GC and prune will do with a lease, in the words `lease ls` prints. */
+const STATE_TEXT: Record<LeaseState, string> = {
+  running: 'running',
+  held: 'held',
+  orphaned: 'orphaned (owner dead; prune reclaims)',
+  expired: 'expired (reclaimable)',
+};
 
 export function registerLeaseCommands(program: Command): void {
   const lease = program
@@ -30,7 +40,8 @@ export function registerLeaseCommands(program: Command): void {
         if (err instanceof HoistError && err.code === 'HOIST_NOT_IMPLEMENTED') return undefined;
         throw err;
       });
-      const rows = [['ID', 'CREATED', 'EXPIRES', 'OWNER', 'ALIVE', 'RESOURCES', 'BYTES', 'PURPOSE']];
+      const rows = [['ID', 'CREATED', 'EXPIRES', 'OWNER', 'STATE', 'RESOURCES', 'BYTES', 'PURPOSE']];
+      const now = Date.now();
       const leases = usage
         ? usage.leases.filter((l) => l.namespace === s.ctx.namespace)
         : (await b.leases.list(s.ctx)).map((l) => ({
@@ -38,9 +49,8 @@ export function registerLeaseCommands(program: Command): void {
             resources: 0,
             bytes: 0,
             owner: l.labels[Labels.leaseOwner],
-            ownerAlive: undefined,
-            expires: undefined,
-            alive: true,
+            expires: leaseExpiry(l.labels),
+            state: leaseState(l.labels, now, isOwnerAlive),
           }));
       for (const l of leases) {
         rows.push([
@@ -48,7 +58,7 @@ export function registerLeaseCommands(program: Command): void {
           timeAgo(l.createdAt),
           l.expires ? l.expires.toISOString().replace(/\.\d{3}Z$/, 'Z') : 'never',
           l.owner ? describeOwner(l.owner) : '-',
-          l.alive ? (l.ownerAlive ? 'running' : 'yes') : 'no (expired or abandoned)',
+          STATE_TEXT[l.state],
           String(l.resources),
           humanSize(l.bytes),
           [l.labels[Labels.leasePurpose], l.labels[Labels.leaseRef]].filter(Boolean).join(' ') || '-',
