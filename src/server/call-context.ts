@@ -8,10 +8,14 @@ import { failedPrecondition } from '../core/errors.ts';
 export const NAMESPACE_HEADER = 'containerd-namespace';
 export const LEASE_HEADER = 'containerd-lease';
 
+// containerd's Go clients prepend a header each time a context is given a namespace (or lease) again,
+// so one call can carry several values, latest first, and containerd takes the first. Node's HTTP/2
+// joins repeated header fields into one value with ", "; names and lease IDs are identifiers (no commas
+// or spaces), so the part before the first comma is the value containerd would use.
 function first(md: Metadata, key: string): string | undefined {
   const v = md.get(key)[0];
   if (v === undefined) return undefined;
-  const s = typeof v === 'string' ? v : v.toString('utf8');
+  const s = (typeof v === 'string' ? v : v.toString('utf8')).split(',')[0]!.trim();
   return s === '' ? undefined : s;
 }
 

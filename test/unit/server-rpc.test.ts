@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import { makeGenericClientConstructor, type ServiceError, status } from '@grpc/grpc-js';
+import { Metadata, makeGenericClientConstructor, type ServiceError, status } from '@grpc/grpc-js';
 import { ImageDeleteSchema } from '../../src/api/gen/containerd/events/image_pb.ts';
 import {
   Content,
@@ -125,6 +125,28 @@ test('bad requests get containerd codes: invalid digests, reads past the end, un
       resolve();
     });
   });
+});
+
+test('a call with the namespace header twice is in the first one, as containerd reads it', async () => {
+  // containerd's Go clients prepend a header each time a context gets a namespace again.
+  const meta = new Metadata();
+  meta.add('containerd-namespace', 'latest');
+  meta.add('containerd-namespace', 'earlier');
+  const data = Buffer.from('twice-namespaced');
+  const w = writeStream(clients, meta);
+  await w.send({ action: WriteAction.STAT, ref: 'twice', expected: sha(data), total: BigInt(data.length) });
+  await w.send({
+    action: WriteAction.COMMIT,
+    offset: 0n,
+    data,
+    expected: sha(data),
+    total: BigInt(data.length),
+  });
+  await unary(clients.client(Content), 'info', { digest: sha(data) }, md('latest'));
+  await rejectsWith(
+    unary(clients.client(Content), 'info', { digest: sha(data) }, md('earlier')),
+    status.NOT_FOUND,
+  );
 });
 
 test('content written under containerd-lease joins the lease; sync image delete publishes an event', async () => {
