@@ -4,10 +4,11 @@
 // node (this machine's root file system has none). Unmounted and removed at the end, on an error exit, on
 // SIGINT and SIGTERM. Where loop mounts are impossible (no root, no loop devices), it warns and falls back
 // to a directory on the temp dir's file system. BENCH_JOURNALED_FS=0 skips it on purpose.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { mountLoopFs } from '../test/helpers/loop-fs.ts';
 import { log } from './lib.ts';
 
 export interface BenchFs {
@@ -22,36 +23,6 @@ export interface BenchFs {
 }
 
 const SIZE_GIB = Number(process.env.BENCH_FS_GIB ?? 16);
-
-function sh(cmd: string, args: string[]): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-/** Mount points at or below `dir`, deepest first (overlay mounts a crashed unpack may have left). */
-function mountsUnder(dir: string): string[] {
-  const decode = (s: string) =>
-    s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .map((l) => decode(l.split(' ')[4] ?? ''))
-    .filter((m) => m === dir || m.startsWith(`${dir}/`))
-    .sort((a, b) => b.length - a.length);
-}
-
-function umountAll(dir: string): void {
-  for (let attempt = 0; ; attempt++) {
-    const left = mountsUnder(dir);
-    if (!left.length) return;
-    for (const m of left) spawnSync('umount', [m], { stdio: 'ignore' });
-    if (!mountsUnder(dir).length) return;
-    if (attempt >= 25) {
-      // Still busy (a daemon killed at exit may not be gone yet): detach now, freed when the last user goes.
-      for (const m of mountsUnder(dir)) spawnSync('umount', ['-l', m], { stdio: 'ignore' });
-      return;
-    }
-    spawnSync('sleep', ['0.2']);
-  }
-}
 
 let signalsHooked = false;
 const cleanups = new Set<() => void>();
@@ -92,34 +63,20 @@ function fallback(reason: string): BenchFs {
 /** Create, check and mount the journaled file system (or fall back, with a warning). */
 export function journaledFs(): BenchFs {
   if (process.env.BENCH_JOURNALED_FS === '0') return fallback('BENCH_JOURNALED_FS=0');
-  const image = join('/var/tmp', `hoist-bench-fs-${process.pid}-${Date.now()}.img`);
-  let mnt: string | undefined;
-  let mounted = false;
-  let done = false;
-  const cleanup = () => {
-    if (done) return;
-    done = true;
-    if (mnt) {
-      if (mounted) umountAll(mnt);
-      if (!mountsUnder(mnt).length) rmSync(mnt, { recursive: true, force: true });
-    }
-    rmSync(image, { force: true });
-  };
+  let loop: ReturnType<typeof mountLoopFs> | undefined;
+  const cleanup = () => loop?.cleanup();
   hookExit(cleanup);
   try {
-    sh('truncate', ['-s', `${SIZE_GIB}G`, image]);
-    sh('mkfs.ext4', ['-q', '-F', image]);
-    const features = /^Filesystem features:\s*(.*)$/m.exec(sh('dumpe2fs', ['-h', image]))?.[1] ?? '';
+    loop = mountLoopFs({ sizeMiB: SIZE_GIB * 1024, prefix: 'hoist-bench-fs' });
+    const features =
+      /^Filesystem features:\s*(.*)$/m.exec(
+        execFileSync('dumpe2fs', ['-h', loop.image], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }),
+      )?.[1] ?? '';
     if (!features.split(/\s+/).includes('has_journal')) throw new Error(`no has_journal in: ${features}`);
-    mnt = mkdtempSync(join(tmpdir(), 'hoist-bench-fs-'));
-    sh('mount', ['-o', 'loop', image, mnt]);
-    mounted = true;
-    const source = sh('findmnt', ['-n', '-o', 'SOURCE,FSTYPE,OPTIONS', mnt]).trim().replace(/\s+/g, ' ');
-    const describe = `stores and daemon roots on ext4 with a journal (has_journal; ${source}), loop-mounted from a sparse ${SIZE_GIB} GiB file in /var/tmp`;
+    const describe = `stores and daemon roots on ext4 with a journal (has_journal; ${loop.source}), loop-mounted from a sparse ${SIZE_GIB} GiB file in /var/tmp`;
     log(describe);
-    const dir = mnt;
     return {
-      dir,
+      dir: loop.dir,
       journaled: true,
       describe,
       cleanup: () => {
