@@ -1,14 +1,31 @@
 // Conversions between the store's types and the wire messages: Date ↔ Timestamp, int64 (bigint) ↔
 // number, descriptors. Timestamps are always set: Go clients treat them as non-nullable and would print
-// year-1 dates for a missing one.
-import type { MessageInitShape } from '@bufbuild/protobuf';
-import { type Timestamp, timestampFromDate } from '@bufbuild/protobuf/wkt';
+// year-1 dates for a missing one. They carry nanoseconds both ways (src/core/time.ts): containerd's
+// clients compare the stamps with their own clock.
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import { type Timestamp, TimestampSchema } from '@bufbuild/protobuf/wkt';
 import type { Descriptor } from '../core/descriptor.ts';
 import type { Digest } from '../core/digest.ts';
 import { invalidArgument } from '../core/errors.ts';
+import { dateFromNs, epochNsOf, type PreciseDate } from '../core/time.ts';
 import type { DescriptorSchema } from './gen/containerd/types/descriptor_pb.ts';
 
-export const timestamp = (d: Date): Timestamp => timestampFromDate(d);
+export function timestamp(d: Date): Timestamp {
+  const ns = epochNsOf(d);
+  // Timestamp's nanos are never negative: seconds round down.
+  let seconds = ns / 1_000_000_000n;
+  let nanos = ns % 1_000_000_000n;
+  if (nanos < 0n) {
+    seconds -= 1n;
+    nanos += 1_000_000_000n;
+  }
+  return create(TimestampSchema, { seconds, nanos: Number(nanos) });
+}
+
+/** A Timestamp from the wire as a Date with its nanoseconds; a missing one is the epoch. */
+export function dateFromTimestamp(t: Timestamp | undefined): PreciseDate {
+  return t ? dateFromNs(t.seconds * 1_000_000_000n + BigInt(t.nanos)) : dateFromNs(0n);
+}
 
 export const int64 = (n: number): bigint => BigInt(n);
 

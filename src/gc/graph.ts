@@ -124,8 +124,9 @@ export function loadGraph(db: MetadataDb): StoreGraph {
     images.push({ ns: r.ns, name: r.name, target: r.target_digest, refs });
   }
   const leases = new Map<string, LeaseNode>();
+  // created_at is in nanoseconds (migration 3); the graph keeps milliseconds.
   for (const r of db.iterate<{ ns: string; id: string; labels: string; created_at: number }>(
-    'SELECT ns, id, labels, created_at FROM leases',
+    'SELECT ns, id, labels, created_at / 1000000 AS created_at FROM leases',
   )) {
     leases.set(nodeKey(r.ns, r.id), {
       ns: r.ns,

@@ -2,6 +2,7 @@
 // membership, label (de)serialisation.
 import { type Context, isIdentifier } from '../core/context.ts';
 import { failedPrecondition, type HoistError, invalidArgument, notFound } from '../core/errors.ts';
+import { dateFromNs, nowNs, type PreciseDate } from '../core/time.ts';
 import type { MetadataDb } from './db.ts';
 
 /** containerd's NamespaceRequired plus identifier validation. */
@@ -19,7 +20,7 @@ export function invalidNamespace(ns: string): HoistError {
 }
 
 /** Namespaces are created on first write in them, as containerd does. Call inside a transaction. */
-export function ensureNamespace(db: MetadataDb, ns: string, now = Date.now()): void {
+export function ensureNamespace(db: MetadataDb, ns: string, now: bigint = nowNs()): void {
   db.run('INSERT OR IGNORE INTO namespaces (name, labels, created_at) VALUES (?, ?, ?)', ns, '{}', now);
 }
 
@@ -78,4 +79,11 @@ export function removeLeaseResource(
   );
 }
 
-export const date = (ms: unknown): Date => new Date(Number(ms));
+/**
+ * A stored time (int64 nanoseconds, migration 3) as a Date that keeps its nanoseconds. Select it as
+ * `CAST(col AS TEXT)` (see `nsColumn`): node:sqlite refuses integers beyond a JS number's exact range.
+ */
+export const date = (ns: unknown): PreciseDate => dateFromNs(typeof ns === 'bigint' ? ns : String(ns ?? 0));
+
+/** `CAST(col AS TEXT) AS col`: a nanosecond time column read without losing digits. */
+export const nsColumn = (col: string): string => `CAST(${col} AS TEXT) AS ${col}`;

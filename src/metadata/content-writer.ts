@@ -9,6 +9,7 @@ import type { Context } from '../core/context.ts';
 import type { Digest } from '../core/digest.ts';
 import { alreadyExists, failedPrecondition, HoistError, notFound } from '../core/errors.ts';
 import { validateLabels } from '../core/labels.ts';
+import { nowNs } from '../core/time.ts';
 import { addLeaseResource, ensureNamespace, labelsJson, removeLeaseResource } from './common.ts';
 import type { MetadataDb } from './db.ts';
 
@@ -35,7 +36,7 @@ export async function releaseIngestLock(db: MetadataDb, backendRef: string, owne
  */
 function recordBlob(t: WriterTarget, d: Digest, size: number, labels: Record<string, string>): boolean {
   const { db, ns, ctx } = t;
-  const now = Date.now();
+  const now = nowNs();
   // The namespace may have been deleted while the writer was open; it comes back with the blob.
   ensureNamespace(db, ns, now);
   db.run('DELETE FROM ingests WHERE ns = ? AND ref = ?', ns, t.ref);

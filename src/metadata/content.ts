@@ -14,6 +14,7 @@ import type { Context } from '../core/context.ts';
 import { type Digest, parseDigest } from '../core/digest.ts';
 import { alreadyExists, failedPrecondition, HoistError, invalidArgument, notFound } from '../core/errors.ts';
 import { validateLabels } from '../core/labels.ts';
+import { nowNs } from '../core/time.ts';
 import { describeOwner } from '../leases/owner.ts';
 import {
   addLeaseResource,
@@ -21,6 +22,7 @@ import {
   ensureNamespace,
   labelsJson,
   namespaceOf,
+  nsColumn,
   parseLabels,
   requireContextLease,
 } from './common.ts';
@@ -51,9 +53,11 @@ interface ContentRow {
   digest: string;
   size: number;
   labels: string;
-  created_at: number;
-  updated_at: number;
+  created_at: string;
+  updated_at: string;
 }
+
+const CONTENT_COLUMNS = `digest, size, labels, ${nsColumn('created_at')}, ${nsColumn('updated_at')}`;
 
 interface IngestRow {
   ref: string;
@@ -61,8 +65,10 @@ interface IngestRow {
   expected: string | null;
   total: number;
   shared: number;
-  created_at: number;
+  created_at: string;
 }
+
+const INGEST_COLUMNS = `ref, backend_ref, expected, total, shared, ${nsColumn('created_at')}`;
 
 function toInfo(r: ContentRow): ContentInfo {
   return {
@@ -92,7 +98,7 @@ export class MetadataContentStore implements ContentStore {
 
   #row(ns: string, d: Digest): ContentRow | undefined {
     return this.#db.get<ContentRow>(
-      'SELECT digest, size, labels, created_at, updated_at FROM content WHERE ns = ? AND digest = ?',
+      `SELECT ${CONTENT_COLUMNS} FROM content WHERE ns = ? AND digest = ?`,
       ns,
       d,
     );
@@ -130,7 +136,7 @@ export class MetadataContentStore implements ContentStore {
           );
       }
       validateLabels(labels, 'info.Labels');
-      const now = Date.now();
+      const now = nowNs();
       this.#db.run(
         'UPDATE content SET labels = ?, updated_at = ? WHERE ns = ? AND digest = ?',
         labelsJson(labels),
@@ -138,7 +144,7 @@ export class MetadataContentStore implements ContentStore {
         ns,
         d,
       );
-      return toInfo({ ...row, labels: labelsJson(labels), updated_at: now });
+      return toInfo({ ...row, labels: labelsJson(labels), updated_at: String(now) });
     });
   }
 
@@ -147,7 +153,7 @@ export class MetadataContentStore implements ContentStore {
     const filter = compileFilters(filters);
     const out: ContentInfo[] = [];
     for (const row of this.#db.iterate<ContentRow>(
-      'SELECT digest, size, labels, created_at, updated_at FROM content WHERE ns = ? ORDER BY digest',
+      `SELECT ${CONTENT_COLUMNS} FROM content WHERE ns = ? ORDER BY digest`,
       ns,
     )) {
       const info = toInfo(row);
@@ -214,7 +220,9 @@ export class MetadataContentStore implements ContentStore {
     const ref = opts.ref;
     const backendRef = `${ns}/${ref}`;
     const db = this.#db;
-    const now = Date.now();
+    // Deadlines (expires_at, a lock's since) are in milliseconds; the ingest's stamp in nanoseconds.
+    const nowMs = Date.now();
+    const now = nowNs();
     const plan = await db.transaction(async () => {
       const lease = requireContextLease(db, ns, ctx);
       ensureNamespace(db, ns, now);
@@ -230,7 +238,7 @@ export class MetadataContentStore implements ContentStore {
           expected?.digest ?? null,
           total,
           shared ? 1 : 0,
-          lease ? null : now + UNLEASED_INGEST_TTL_MS,
+          lease ? null : nowMs + UNLEASED_INGEST_TTL_MS,
           now,
         );
         if (lease) addLeaseResource(db, ns, lease, 'ingests', ref);
@@ -258,7 +266,7 @@ export class MetadataContentStore implements ContentStore {
         'INSERT OR REPLACE INTO ingest_locks (backend_ref, owner, since) VALUES (?, ?, ?)',
         backendRef,
         this.#owner,
-        now,
+        nowMs,
       );
       upsertIngest(false, expected?.size ?? 0);
       return { kind: 'write' as const };
@@ -287,11 +295,7 @@ export class MetadataContentStore implements ContentStore {
   }
 
   #ingest(ns: string, ref: string): IngestRow | undefined {
-    return this.#db.get<IngestRow>(
-      'SELECT ref, backend_ref, expected, total, shared, created_at FROM ingests WHERE ns = ? AND ref = ?',
-      ns,
-      ref,
-    );
+    return this.#db.get<IngestRow>(`SELECT ${INGEST_COLUMNS} FROM ingests WHERE ns = ? AND ref = ?`, ns, ref);
   }
 
   async #statusOf(row: IngestRow): Promise<IngestStatus> {
@@ -326,7 +330,7 @@ export class MetadataContentStore implements ContentStore {
     const ns = namespaceOf(ctx);
     const filter = compileFilters(filters);
     const rows = this.#db.all<IngestRow>(
-      'SELECT ref, backend_ref, expected, total, shared, created_at FROM ingests WHERE ns = ? ORDER BY ref',
+      `SELECT ${INGEST_COLUMNS} FROM ingests WHERE ns = ? ORDER BY ref`,
       ns,
     );
     const out: IngestStatus[] = [];

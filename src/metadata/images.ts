@@ -6,7 +6,16 @@ import type { Descriptor } from '../core/descriptor.ts';
 import { type Digest, isDigest, parseDigest } from '../core/digest.ts';
 import { alreadyExists, invalidArgument, notFound } from '../core/errors.ts';
 import { validateLabels } from '../core/labels.ts';
-import { cleanLabels, date, ensureNamespace, labelsJson, namespaceOf, parseLabels } from './common.ts';
+import { nowNs } from '../core/time.ts';
+import {
+  cleanLabels,
+  date,
+  ensureNamespace,
+  labelsJson,
+  namespaceOf,
+  nsColumn,
+  parseLabels,
+} from './common.ts';
 import type { MetadataDb } from './db.ts';
 import { compileFilters, mapField } from './filters.ts';
 
@@ -17,12 +26,11 @@ interface ImageRow {
   target_size: number;
   target_annotations: string;
   labels: string;
-  created_at: number;
-  updated_at: number;
+  created_at: string;
+  updated_at: string;
 }
 
-const COLUMNS =
-  'name, target_digest, target_media_type, target_size, target_annotations, labels, created_at, updated_at';
+const COLUMNS = `name, target_digest, target_media_type, target_size, target_annotations, labels, ${nsColumn('created_at')}, ${nsColumn('updated_at')}`;
 
 function toRecord(r: ImageRow): ImageRecord {
   const target: Descriptor = {
@@ -135,7 +143,7 @@ export class SqliteImageStore implements ImageStore {
   async create(ctx: Context, image: Omit<ImageRecord, 'createdAt' | 'updatedAt'>): Promise<ImageRecord> {
     const ns = namespaceOf(ctx);
     validateImage(image);
-    const now = Date.now();
+    const now = nowNs();
     return this.#db.transaction(() => {
       ensureNamespace(this.#db, ns, now);
       if (this.#row(ns, image.name))
@@ -148,8 +156,8 @@ export class SqliteImageStore implements ImageStore {
   #write(
     ns: string,
     image: Omit<ImageRecord, 'createdAt' | 'updatedAt'>,
-    createdAt: number,
-    updatedAt: number,
+    createdAt: bigint,
+    updatedAt: bigint,
     mode: 'insert' | 'update',
   ): void {
     const t = image.target;
@@ -222,7 +230,7 @@ export class SqliteImageStore implements ImageStore {
         updated = { name: image.name, target, labels };
       }
       validateImage(updated);
-      this.#write(ns, updated, Number(row.created_at), Date.now(), 'update');
+      this.#write(ns, updated, BigInt(row.created_at), nowNs(), 'update');
       return toRecord(this.#row(ns, image.name)!);
     });
   }

@@ -4,7 +4,8 @@ import type { Lease, LeaseManager, LeaseResource } from '../api/metadata.ts';
 import { type Context, isIdentifier } from '../core/context.ts';
 import { parseDigest } from '../core/digest.ts';
 import { alreadyExists, HoistError, invalidArgument, notFound } from '../core/errors.ts';
-import { date, ensureNamespace, labelsJson, namespaceOf, parseLabels } from './common.ts';
+import { nowNs } from '../core/time.ts';
+import { date, ensureNamespace, labelsJson, namespaceOf, nsColumn, parseLabels } from './common.ts';
 import type { MetadataDb } from './db.ts';
 import { compileFilters, mapField } from './filters.ts';
 
@@ -23,7 +24,7 @@ const leaseNotFound = (id: string) => notFound(`lease ${JSON.stringify(id)}: not
 interface LeaseRow {
   id: string;
   labels: string;
-  created_at: number;
+  created_at: string;
 }
 
 const toLease = (r: LeaseRow): Lease => ({
@@ -56,7 +57,7 @@ export class SqliteLeaseManager implements LeaseManager {
 
   #row(ns: string, id: string): LeaseRow | undefined {
     return this.#db.get<LeaseRow>(
-      'SELECT id, labels, created_at FROM leases WHERE ns = ? AND id = ?',
+      `SELECT id, labels, ${nsColumn('created_at')} FROM leases WHERE ns = ? AND id = ?`,
       ns,
       id,
     );
@@ -68,7 +69,7 @@ export class SqliteLeaseManager implements LeaseManager {
     // Lease ids travel in headers and appear in paths: same rule as other identifiers, but allow longer ids.
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,255}$/.test(id))
       throw invalidArgument(`lease id ${JSON.stringify(id)} is not a valid identifier: invalid argument`);
-    const now = Date.now();
+    const now = nowNs();
     return this.#db.transaction(() => {
       ensureNamespace(this.#db, ns, now);
       if (this.#row(ns, id)) throw alreadyExists(`lease ${JSON.stringify(id)}: already exists`);
@@ -96,7 +97,10 @@ export class SqliteLeaseManager implements LeaseManager {
     const ns = namespaceOf(ctx);
     const filter = compileFilters(filters);
     return this.#db
-      .all<LeaseRow>('SELECT id, labels, created_at FROM leases WHERE ns = ? ORDER BY created_at, id', ns)
+      .all<LeaseRow>(
+        `SELECT id, labels, ${nsColumn('created_at')} FROM leases WHERE ns = ? ORDER BY leases.created_at, id`,
+        ns,
+      )
       .map(toLease)
       .filter((l) =>
         filter.match((path) => {

@@ -114,6 +114,22 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX snapshots_by_snapshotter ON snapshots (snapshotter, backend_id);
     `,
   },
+  {
+    version: 3,
+    description: 'timestamps in nanoseconds',
+    sql: `
+      -- containerd keeps nanoseconds and its clients compare them with their own clock (src/core/time.ts):
+      -- the times the API returns are now int64 nanoseconds since the epoch. Read them as text
+      -- (CAST(... AS TEXT)): they are beyond a JS number's exact range. ingests.expires_at and
+      -- ingest_locks.since stay milliseconds: deadlines compared with Date.now(), never sent to clients.
+      UPDATE namespaces SET created_at = created_at * 1000000;
+      UPDATE images SET created_at = created_at * 1000000, updated_at = updated_at * 1000000;
+      UPDATE content SET created_at = created_at * 1000000, updated_at = updated_at * 1000000;
+      UPDATE ingests SET created_at = created_at * 1000000;
+      UPDATE leases SET created_at = created_at * 1000000;
+      UPDATE snapshots SET created_at = created_at * 1000000, updated_at = updated_at * 1000000;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

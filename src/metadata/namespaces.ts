@@ -5,6 +5,7 @@ import type { Namespace, NamespaceStore } from '../api/metadata.ts';
 import { isIdentifier } from '../core/context.ts';
 import { alreadyExists, failedPrecondition, notFound } from '../core/errors.ts';
 import { validateLabels } from '../core/labels.ts';
+import { nowNs } from '../core/time.ts';
 import { invalidNamespace, labelsJson, parseLabels } from './common.ts';
 import type { MetadataDb } from './db.ts';
 
@@ -58,7 +59,7 @@ export class SqliteNamespaceStore implements NamespaceStore {
         'INSERT INTO namespaces (name, labels, created_at) VALUES (?, ?, ?)',
         name,
         labelsJson(labels),
-        Date.now(),
+        nowNs(),
       );
       return this.#get(name)!;
     });

@@ -2,7 +2,7 @@
 // snapshotter, with its backend directory id. The snapshotters (src/snapshots) own the directories and
 // call these inside their transactions; GC reads the table directly (src/gc/graph.ts).
 import type { SnapshotInfo, SnapshotKind, SnapshotUsage } from '../api/snapshots.ts';
-import { date, labelsJson, parseLabels } from './common.ts';
+import { date, labelsJson, nsColumn, parseLabels } from './common.ts';
 import type { MetadataDb } from './db.ts';
 import type { NamespaceUsageCheck } from './namespaces.ts';
 
@@ -30,12 +30,11 @@ interface SnapshotRow {
   labels: string;
   size: number | null;
   inodes: number | null;
-  created_at: number;
-  updated_at: number;
+  created_at: string;
+  updated_at: string;
 }
 
-const COLUMNS =
-  'backend_id, ns, snapshotter, key, kind, parent, labels, size, inodes, created_at, updated_at';
+const COLUMNS = `backend_id, ns, snapshotter, key, kind, parent, labels, size, inodes, ${nsColumn('created_at')}, ${nsColumn('updated_at')}`;
 
 function toRecord(r: SnapshotRow): SnapshotRecord {
   return {
@@ -127,7 +126,7 @@ export class SnapshotRecords {
   insert(
     ns: string,
     s: { key: string; kind: 'active' | 'view'; parent: string | undefined; labels: Record<string, string> },
-    now: number,
+    now: bigint,
   ): number {
     this.#db.run(
       `INSERT INTO snapshots (ns, snapshotter, key, kind, parent, labels, created_at, updated_at)
@@ -153,7 +152,7 @@ export class SnapshotRecords {
     key: string,
     name: string,
     labels: Record<string, string>,
-    now: number,
+    now: bigint,
     parent?: string,
   ): void {
     this.#db.run(
@@ -179,7 +178,7 @@ export class SnapshotRecords {
     );
   }
 
-  setLabels(ns: string, key: string, labels: Record<string, string>, now: number): void {
+  setLabels(ns: string, key: string, labels: Record<string, string>, now: bigint): void {
     this.#db.run(
       'UPDATE snapshots SET labels = ?, updated_at = ? WHERE ns = ? AND snapshotter = ? AND key = ?',
       labelsJson(labels),

@@ -21,6 +21,7 @@ import type {
 import type { Context } from '../core/context.ts';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../core/errors.ts';
 import { validateLabels } from '../core/labels.ts';
+import { nowNs } from '../core/time.ts';
 import {
   addLeaseResource,
   cleanLabels,
@@ -145,7 +146,7 @@ export class LocalSnapshotter implements DirectorySnapshotter {
         replacesFiles: opts?.replacesFiles === true,
       });
       const created = await this.#db.transaction(async () => {
-        const now = Date.now();
+        const now = nowNs();
         ensureNamespace(this.#db, ns, now);
         const lease = requireContextLease(this.#db, ns, ctx);
         if (this.#records.get(ns, key)) {
@@ -244,7 +245,7 @@ export class LocalSnapshotter implements DirectorySnapshotter {
           );
         this.#requireParent(ns, parent);
       }
-      this.#records.commit(ns, key, name, labels, Date.now(), parent);
+      this.#records.commit(ns, key, name, labels, nowNs(), parent);
       if (lease) removeLeaseResource(this.#db, ns, lease, this.#leaseType, key);
       return true;
     });
@@ -299,7 +300,7 @@ export class LocalSnapshotter implements DirectorySnapshotter {
       }
       labels = cleanLabels(labels);
       validateLabels(labels, 'info.Labels');
-      this.#records.setLabels(ns, info.name, labels, Date.now());
+      this.#records.setLabels(ns, info.name, labels, nowNs());
       return toSnapshotInfo(this.#records.get(ns, info.name)!);
     });
   }

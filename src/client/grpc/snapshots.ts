@@ -1,7 +1,6 @@
 // A Snapshotter over containerd's Snapshots service (containerd's snapshots proxy), and Diff.Apply: with
 // them, unpack through a daemon goes the way ctr's does — Stat, Prepare, Apply on the daemon, Commit.
-import { timestampDate } from '@bufbuild/protobuf/wkt';
-import { descriptorToProto } from '../../api/convert.ts';
+import { dateFromTimestamp, descriptorToProto } from '../../api/convert.ts';
 import type { CompareOptions } from '../../api/diff.ts';
 import { Diff } from '../../api/gen/containerd/services/diff/v1/diff_pb.ts';
 import { type Info, Kind, Snapshots } from '../../api/gen/containerd/services/snapshots/v1/snapshots_pb.ts';
@@ -29,8 +28,8 @@ function infoFromProto(i: Info | undefined): SnapshotInfo {
     kind: KIND[i?.kind ?? 0] ?? 'active',
     name: i?.name ?? '',
     labels: { ...(i?.labels ?? {}) },
-    created: i?.createdAt ? timestampDate(i.createdAt) : new Date(0),
-    updated: i?.updatedAt ? timestampDate(i.updatedAt) : new Date(0),
+    created: dateFromTimestamp(i?.createdAt),
+    updated: dateFromTimestamp(i?.updatedAt),
   };
   if (i?.parent) out.parent = i.parent;
   return out;

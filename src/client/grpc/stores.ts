@@ -1,7 +1,6 @@
 // The store interfaces over containerd's gRPC API (as containerd's own proxies do): images, content
 // (reads, labels, deletion, resumable writes over the Write stream, ingest status), namespaces, leases.
 import { Readable } from 'node:stream';
-import { timestampDate } from '@bufbuild/protobuf/wkt';
 import type {
   ContentInfo,
   ContentStore,
@@ -9,7 +8,7 @@ import type {
   IngestStatus,
   WriterOptions,
 } from '../../api/content.ts';
-import { descriptorFromProto, descriptorToProto, fromInt64 } from '../../api/convert.ts';
+import { dateFromTimestamp, descriptorFromProto, descriptorToProto, fromInt64 } from '../../api/convert.ts';
 import { Content, type Info, type Status } from '../../api/gen/containerd/services/content/v1/content_pb.ts';
 import { type Image, Images } from '../../api/gen/containerd/services/images/v1/images_pb.ts';
 import { Leases } from '../../api/gen/containerd/services/leases/v1/leases_pb.ts';
@@ -29,7 +28,7 @@ import { HoistError } from '../../core/errors.ts';
 import type { GrpcChannel } from './channel.ts';
 import { openRemoteWriter } from './writer.ts';
 
-const date = (t: Parameters<typeof timestampDate>[0] | undefined) => (t ? timestampDate(t) : new Date(0));
+const date = dateFromTimestamp;
 
 function notThroughDaemon(what: string): HoistError {
   return new HoistError('HOIST_NOT_IMPLEMENTED', `${what} is not available through --address yet`, {

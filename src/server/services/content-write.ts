@@ -20,6 +20,7 @@ import {
 import type { Context } from '../../core/context.ts';
 import { type Digest, parseDigest } from '../../core/digest.ts';
 import { alreadyExists, HoistError, invalidArgument, isNotFound } from '../../core/errors.ts';
+import { preciseNow } from '../../core/time.ts';
 import type { BidiHandler } from '../rpc.ts';
 import type { ServerDeps } from '../service.ts';
 
@@ -53,7 +54,7 @@ export function contentWriteHandler(deps: ServerDeps): Handler {
     deps.log.debug('ingest opened', { namespace: ctx.namespace, ref, offset: writer.offset });
     try {
       const st = await content.status(ctx, ref).catch(() => undefined);
-      const startedAt = st?.startedAt ?? new Date();
+      const startedAt = st?.startedAt ?? preciseNow();
       let updatedAt = st?.updatedAt ?? startedAt;
       for (let first = true; ; first = false) {
         // The writer's open already answered "already exists" for the first message's digest.
@@ -91,7 +92,7 @@ export function contentWriteHandler(deps: ServerDeps): Handler {
           if (offset === 0 && writer.offset > 0) await writer.truncate(0);
           if (req.data.byteLength > 0) {
             await writer.write(req.data);
-            updatedAt = new Date();
+            updatedAt = preciseNow();
           }
           if (action === WriteAction.COMMIT) {
             open = false;
