@@ -23,6 +23,10 @@ export interface HoistConfig {
     config_path: string;
     plain_http: string[];
     insecure_skip_verify: string[];
+    /** Go-style durations: connecting (DNS, TCP, TLS), waiting for response headers, a stalled body. */
+    connect_timeout: string;
+    header_timeout: string;
+    idle_timeout: string;
   };
   gc: { schedule: string };
   /** Where the file was read from, if any. */
@@ -50,6 +54,9 @@ const SCHEMA: Record<string, Kind> = {
   'registry.config_path': 'string',
   'registry.plain_http': 'string[]',
   'registry.insecure_skip_verify': 'string[]',
+  'registry.connect_timeout': 'duration',
+  'registry.header_timeout': 'duration',
+  'registry.idle_timeout': 'duration',
   gc: 'table',
   'gc.schedule': 'duration',
 };
@@ -82,6 +89,10 @@ export function defaults(env: NodeJS.ProcessEnv, isRoot: boolean): HoistConfig {
         : join(xdg(env, 'XDG_CONFIG_HOME', '.config'), 'hoist', 'certs.d'),
       plain_http: [],
       insecure_skip_verify: [],
+      // A registry that accepts a connection and never answers is an error within a minute.
+      connect_timeout: '30s',
+      header_timeout: '30s',
+      idle_timeout: '30s',
     },
     gc: { schedule: '1h' },
   };
@@ -183,6 +194,21 @@ function check(
   }
 }
 
+const TIMEOUT_KEYS = ['connect_timeout', 'header_timeout', 'idle_timeout'] as const;
+
+/** The registry client's deadlines in milliseconds (the resolver's `timeouts`). */
+export function registryTimeouts(config: HoistConfig): {
+  connectMs: number;
+  headerMs: number;
+  idleMs: number;
+} {
+  return {
+    connectMs: parseDuration(config.registry.connect_timeout),
+    headerMs: parseDuration(config.registry.header_timeout),
+    idleMs: parseDuration(config.registry.idle_timeout),
+  };
+}
+
 export function loadConfig(opts: LoadOptions = {}): HoistConfig {
   const env = opts.env ?? process.env;
   const isRoot = opts.isRoot ?? process.getuid?.() === 0;
@@ -201,6 +227,13 @@ export function loadConfig(opts: LoadOptions = {}): HoistConfig {
   check(file, parsed, '', config as unknown as Record<string, unknown>);
   if (config.version !== 1)
     throw configError(file, `version ${config.version} is not supported (this hoist reads version 1)`);
+  for (const key of TIMEOUT_KEYS) {
+    if (parseDuration(config.registry[key]) <= 0)
+      throw configError(
+        file,
+        `registry.${key} must be longer than 0 (a registry that never answers would hang)`,
+      );
+  }
   config.source = file;
   return config;
 }

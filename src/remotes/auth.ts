@@ -6,6 +6,7 @@ import { HoistError } from '../core/errors.ts';
 import { type Challenge, challengeScopes, parseChallenges } from './challenge.ts';
 import type { RegistryHost } from './hosts.ts';
 import { discard, type HttpResponse, headerValues, readSmallBody, send } from './http.ts';
+import type { RegistryTimeouts } from './timeouts.ts';
 import type { Credentials, CredentialsProvider } from './types.ts';
 
 export interface AuthOptions {
@@ -13,6 +14,7 @@ export interface AuthOptions {
   userAgent: string;
   attempts: number;
   baseDelayMs: number;
+  timeouts?: RegistryTimeouts | undefined;
 }
 
 interface CachedToken {
@@ -89,7 +91,13 @@ export async function fetchToken(
   }
   const service = challenge.params.service;
   const headers: Record<string, string> = { 'user-agent': opts.userAgent, accept: 'application/json' };
-  const base = { tls: host.tls, signal: opts.signal, attempts: opts.attempts, baseDelayMs: opts.baseDelayMs };
+  const base = {
+    tls: host.tls,
+    signal: opts.signal,
+    attempts: opts.attempts,
+    baseDelayMs: opts.baseDelayMs,
+    timeouts: opts.timeouts,
+  };
   let res: HttpResponse;
   if (creds?.identityToken) {
     const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: creds.identityToken });
@@ -216,7 +224,13 @@ export async function verifyCredentials(
 ): Promise<void> {
   const url = new URL(`${host.scheme}://${host.host}${host.path}/`);
   const headers = { 'user-agent': opts.userAgent, ...host.headers };
-  const base = { tls: host.tls, signal: opts.signal, attempts: opts.attempts, baseDelayMs: opts.baseDelayMs };
+  const base = {
+    tls: host.tls,
+    signal: opts.signal,
+    attempts: opts.attempts,
+    baseDelayMs: opts.baseDelayMs,
+    timeouts: opts.timeouts,
+  };
   const ping = await send({ ...base, method: 'GET', url, headers });
   if (ping.status === 200) {
     await discard(ping);

@@ -19,6 +19,7 @@ import {
   isRetryableNetworkError,
   networkError,
 } from './http.ts';
+import { RegistryTimeout } from './timeouts.ts';
 import { registryRequest, statusError, type TransportOptions, tryHosts } from './transport.ts';
 import type { Fetcher, FetchOptions } from './types.ts';
 
@@ -155,6 +156,7 @@ class DownloadStream extends Readable {
   async #pump(): Promise<void> {
     let failures = 0;
     for (;;) {
+      const openedAt = this.#position;
       try {
         await this.#copy(this.#opened);
       } catch (err) {
@@ -163,7 +165,10 @@ class DownloadStream extends Readable {
         if (this.#signal?.aborted || (err as Error).name === 'AbortError')
           throw new HoistError('HOIST_CANCELLED', 'operation cancelled', { cause: err });
         failures++;
-        if (!isRetryableNetworkError(err) || failures >= this.#attempts)
+        // A stalled body is resumed only if it moved since it was opened: a server that stalls every
+        // time would otherwise hold the pull for a deadline per attempt.
+        const stalled = err instanceof RegistryTimeout && this.#position === openedAt;
+        if (stalled || !isRetryableNetworkError(err) || failures >= this.#attempts)
           throw networkError(this.#host.host, err, this.#opened.res.url);
         await new Promise((r) => setTimeout(r, backoffDelay(failures - 1, 200)));
         if (this.destroyed) return;

@@ -7,11 +7,9 @@ import type { Agent, IncomingHttpHeaders, IncomingMessage, RequestOptions } from
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HoistError } from '../core/errors.ts';
+import { DEFAULT_TIMEOUTS, RegistryTimeout, type RegistryTimeouts, watchRequest } from './timeouts.ts';
 
 export const DEFAULT_USER_AGENT = 'hoist/0.1';
-
-/** No answer or no body bytes for this long fails the request (undici's default headers/body timeouts). */
-const IDLE_TIMEOUT_MS = 300_000;
 
 export interface TlsSettings {
   skipVerify: boolean;
@@ -71,6 +69,8 @@ export interface HttpRequest {
   /** First backoff delay; doubles on each attempt, with jitter. */
   baseDelayMs: number;
   maxRedirects?: number;
+  /** Deadlines per phase (default DEFAULT_TIMEOUTS). */
+  timeouts?: RegistryTimeouts | undefined;
 }
 
 export interface HttpResponse {
@@ -114,15 +114,22 @@ export async function discard(res: HttpResponse): Promise<void> {
 export async function readSmallBody(res: HttpResponse, limit: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let total = 0;
-  for await (const chunk of res.body as AsyncIterable<Buffer>) {
-    total += chunk.byteLength;
-    if (total > limit) {
-      res.body.destroy();
-      throw new HoistError('HOIST_REGISTRY', `${res.url.host}: response larger than ${limit} bytes`, {
-        hint: 'the registry answered with an unexpectedly large document',
-      });
+  try {
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      total += chunk.byteLength;
+      if (total > limit) {
+        res.body.destroy();
+        throw new HoistError('HOIST_REGISTRY', `${res.url.host}: response larger than ${limit} bytes`, {
+          hint: 'the registry answered with an unexpectedly large document',
+        });
+      }
+      chunks.push(chunk);
     }
-    chunks.push(chunk);
+  } catch (err) {
+    if (err instanceof HoistError) throw err;
+    if ((err as Error).name === 'AbortError') throw cancelled(err);
+    // A body cut off or stalled (idle timeout) is the registry's network failure, naming it.
+    throw networkError(res.url.host, err, res.url);
   }
   return Buffer.concat(chunks);
 }
@@ -179,6 +186,11 @@ function networkHint(err: unknown, url: URL): string {
 }
 
 export function networkError(host: string, err: unknown, url: URL): HoistError {
+  if (err instanceof RegistryTimeout)
+    return new HoistError('HOIST_NETWORK', `registry ${host} did not answer in time: ${err.message}`, {
+      cause: err,
+      hint: `check that the registry is up and reachable; a slow one can be given longer with ${err.configKey} in the config file`,
+    });
   return new HoistError('HOIST_NETWORK', `cannot reach registry ${host}: ${describeNetworkError(err)}`, {
     cause: err,
     hint: networkHint(err, url),
@@ -187,12 +199,6 @@ export function networkError(host: string, err: unknown, url: URL): HoistError {
 
 /** Headers never forwarded to another origin on a redirect. */
 const CREDENTIAL_HEADERS = ['authorization', 'cookie', 'proxy-authorization'];
-
-function timedOut(url: URL): Error {
-  return Object.assign(new Error(`no data from ${url.host} for ${IDLE_TIMEOUT_MS / 1000} s`), {
-    code: 'ETIMEDOUT',
-  });
-}
 
 async function sendOnce(req: HttpRequest, url: URL, headers: Record<string, string>): Promise<HttpResponse> {
   const secure = url.protocol === 'https:';
@@ -206,10 +212,10 @@ async function sendOnce(req: HttpRequest, url: URL, headers: Record<string, stri
   if (req.signal) options.signal = req.signal;
   return new Promise<HttpResponse>((resolve, reject) => {
     const request = client.request(url, options, (res: IncomingMessage) => {
+      answered(res);
       resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res, url });
     });
-    // Covers the wait for the answer and every gap in its body (the socket's idle time).
-    request.setTimeout(IDLE_TIMEOUT_MS, () => request.destroy(timedOut(url)));
+    const answered = watchRequest(request, url.host, secure, req.timeouts ?? DEFAULT_TIMEOUTS);
     // After the answer, a socket error is also reported on the body; keep a listener for it here.
     request.on('error', reject);
     request.end(req.body);
@@ -261,7 +267,9 @@ async function sendWithRetries(req: HttpRequest): Promise<HttpResponse> {
       res = await sendOnce(req, req.url, req.headers);
     } catch (err) {
       if (req.signal?.aborted || (err as Error).name === 'AbortError') throw cancelled(err);
-      if (last || !isRetryableNetworkError(err)) throw networkError(req.url.host, err, req.url);
+      // A host that let a whole deadline pass is not asked again: the wait would only multiply.
+      if (last || err instanceof RegistryTimeout || !isRetryableNetworkError(err))
+        throw networkError(req.url.host, err, req.url);
       await wait(backoffDelay(attempt, req.baseDelayMs), req.signal);
       continue;
     }

@@ -15,4 +15,5 @@ export {
 export { configureHosts, type HostCapability, type HostsOptions, type RegistryHost } from './hosts.ts';
 export { createPusher, DEFAULT_CHUNK_SIZE, DEFAULT_MONOLITHIC_LIMIT, type PusherContext } from './pusher.ts';
 export { type CreateResolverOptions, createResolver, MAX_MANIFEST_BYTES } from './resolver.ts';
+export { DEFAULT_TIMEOUTS, RegistryTimeout, type RegistryTimeouts } from './timeouts.ts';
 export type * from './types.ts';

@@ -97,6 +97,7 @@ export function createPusher(ctx: PusherContext, ref: Reference): Pusher {
         signal: req.signal,
         attempts: t.attempts,
         baseDelayMs: t.baseDelayMs,
+        timeouts: t.timeouts,
       });
       if (res.status !== 401 || attempt > 0 || !own || res.url.origin !== req.url.origin) return res;
       if (!(await t.authorizer.onUnauthorized(host, res, scopes))) {

@@ -58,8 +58,15 @@ export function createResolver(opts: CreateResolverOptions = {}): Resolver {
   const attempts = Math.max(1, opts.retries ?? 4);
   const baseDelayMs = opts.retryBaseDelayMs ?? 200;
   const userAgent = opts.userAgent ?? DEFAULT_USER_AGENT;
-  const authorizer = new Authorizer({ credentials: opts.credentials, userAgent, attempts, baseDelayMs });
-  const transport: TransportOptions = { authorizer, userAgent, attempts, baseDelayMs };
+  const timeouts = opts.timeouts;
+  const authorizer = new Authorizer({
+    credentials: opts.credentials,
+    userAgent,
+    attempts,
+    baseDelayMs,
+    timeouts,
+  });
+  const transport: TransportOptions = { authorizer, userAgent, attempts, baseDelayMs, timeouts };
   const limiter = new Limiter(opts.concurrency ?? 3);
   const hostCache = new Map<string, RegistryHost[]>();
 

@@ -4,12 +4,14 @@ import { HoistError } from '../core/errors.ts';
 import { type Authorizer, errorDetail, unauthorizedError } from './auth.ts';
 import type { RegistryHost } from './hosts.ts';
 import { discard, type HttpMethod, type HttpResponse, send } from './http.ts';
+import type { RegistryTimeouts } from './timeouts.ts';
 
 export interface TransportOptions {
   authorizer: Authorizer;
   userAgent: string;
   attempts: number;
   baseDelayMs: number;
+  timeouts?: RegistryTimeouts | undefined;
 }
 
 export interface RegistryRequest {
@@ -51,6 +53,7 @@ export async function registryRequest(
       signal: req.signal,
       attempts: opts.attempts,
       baseDelayMs: opts.baseDelayMs,
+      timeouts: opts.timeouts,
     });
     if (res.status !== 401 || attempt > 0) return res;
     // Only a 401 from the registry itself is a challenge; after a redirect it is someone else's.

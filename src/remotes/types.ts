@@ -3,6 +3,7 @@
 import type { Readable } from 'node:stream';
 import type { Descriptor } from '../core/descriptor.ts';
 import type { Reference } from '../core/reference.ts';
+import type { RegistryTimeouts } from './timeouts.ts';
 
 export interface Credentials {
   username?: string;
@@ -29,6 +30,8 @@ export interface ResolverOptions {
   retries?: number;
   userAgent?: string;
   signal?: AbortSignal;
+  /** Connect, response-header and idle deadlines (default 30 s each; config `registry.*_timeout`). */
+  timeouts?: RegistryTimeouts;
 }
 
 export interface Resolved {

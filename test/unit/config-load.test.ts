@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { renderTable } from '../../src/cli/output/tabwriter.ts';
 import { humanSize, timeAgo } from '../../src/cli/output/units.ts';
-import { defaultAddress, loadConfig, parseDuration } from '../../src/config/config.ts';
+import { defaultAddress, loadConfig, parseDuration, registryTimeouts } from '../../src/config/config.ts';
 
 async function withFile(text: string, fn: (path: string) => void | Promise<void>) {
   const dir = await mkdtemp(join(tmpdir(), 'hoist-cfg-'));
@@ -82,6 +82,30 @@ test('unknown keys and wrong types are errors naming the key and file', async ()
     assert.throws(() => loadConfig({ path, env: {}, isRoot: true }), /not valid TOML/);
   });
   assert.throws(() => loadConfig({ path: '/nonexistent/hoist.toml', env: {}, isRoot: true }), /no such file/);
+});
+
+test('registry deadlines: 30 s each by default, read from [registry], never 0', async () => {
+  const d = loadConfig({ env: {}, isRoot: true, path: undefined });
+  assert.deepEqual(registryTimeouts(d), { connectMs: 30_000, headerMs: 30_000, idleMs: 30_000 });
+  await withFile(
+    '[registry]\nconnect_timeout = "5s"\nheader_timeout = "1m"\nidle_timeout = "1m30s"\n',
+    (path) => {
+      const c = loadConfig({ path, env: {}, isRoot: true });
+      assert.deepEqual(registryTimeouts(c), { connectMs: 5_000, headerMs: 60_000, idleMs: 90_000 });
+    },
+  );
+  await withFile('[registry]\nheader_timeout = "0"\n', (path) => {
+    assert.throws(
+      () => loadConfig({ path, env: {}, isRoot: true }),
+      /registry.header_timeout must be longer than 0/,
+    );
+  });
+  await withFile('[registry]\nidle_timeout = 30\n', (path) => {
+    assert.throws(
+      () => loadConfig({ path, env: {}, isRoot: true }),
+      /registry.idle_timeout must be a duration/,
+    );
+  });
 });
 
 test('durations', () => {
