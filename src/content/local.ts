@@ -17,8 +17,7 @@ import { type FileHandle, mkdir, open, readdir, readFile, rm, stat, unlink } fro
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { type Digest, DigestVerifier, digestAlgorithm, digestHex, isDigest } from '../core/digest.ts';
-import { HoistError, invalidArgument, notFound } from '../core/errors.ts';
-import { epochNsOf, formatRfc3339Nano, nowNs, parseRfc3339Nano } from '../core/time.ts';
+import { diskFull, HoistError, invalidArgument, isDiskFull, notFound } from '../core/errors.ts';
 
 /** Read and re-hash in 1 MiB chunks: bounded memory for any blob size. */
 export const READ_BUFFER_SIZE = 1 << 20;
@@ -116,6 +115,15 @@ export class LocalContentBackend {
 
   /** Open (or resume) the ingest for `backendRef`. The caller holds the ref's lock. */
   async openWriter(backendRef: string, opts: { total?: number } = {}): Promise<LocalIngestWriter> {
+    try {
+      return await this.#openWriter(backendRef, opts);
+    } catch (err) {
+      if (isDiskFull(err)) throw diskFull(describeRef(backendRef), this.ingestPath(backendRef), err);
+      throw err;
+    }
+  }
+
+  async #openWriter(backendRef: string, opts: { total?: number }): Promise<LocalIngestWriter> {
     const dir = this.ingestPath(backendRef);
     const total = opts.total ?? 0;
     let resumed = false;
@@ -132,8 +140,7 @@ export class LocalContentBackend {
     if (!resumed) {
       rmSync(dir, { recursive: true, force: true });
       mkdirSync(dir, { recursive: true });
-      // RFC 3339 with nanoseconds, as containerd writes them: clients compare them with their clock.
-      const now = formatRfc3339Nano(nowNs());
+      const now = new Date().toISOString();
       writeSmallFile(dir, 'ref', backendRef);
       writeSmallFile(dir, 'startedat', now);
       writeSmallFile(dir, 'updatedat', now);
@@ -155,8 +162,7 @@ export class LocalContentBackend {
       await fh.close();
       throw err;
     }
-    const updatedAt = resumed ? readTimeSync(dir, 'updatedat') : undefined;
-    return new LocalIngestWriter(this, backendRef, dir, fh, verifier, updatedAt ?? nowNs());
+    return new LocalIngestWriter(this, backendRef, dir, fh, verifier);
   }
 
   async status(backendRef: string): Promise<BackendIngestStatus> {
@@ -168,8 +174,14 @@ export class LocalContentBackend {
       if (isMissing(err)) throw notFound(`ingest ref ${JSON.stringify(backendRef)}: not found`);
       throw err;
     }
-    const readTime = async (name: string): Promise<Date | undefined> =>
-      parseRfc3339Nano(await readFile(join(dir, name), 'utf8').catch(() => ''));
+    const readTime = async (name: string): Promise<Date | undefined> => {
+      try {
+        const d = new Date((await readFile(join(dir, name), 'utf8')).trim());
+        return Number.isNaN(d.getTime()) ? undefined : d;
+      } catch {
+        return undefined;
+      }
+    };
     let offset = 0;
     let mtime: Date | undefined;
     try {
@@ -181,9 +193,8 @@ export class LocalContentBackend {
     }
     const startedAt = (await readTime('startedat')) ?? mtime ?? new Date(0);
     const updated = (await readTime('updatedat')) ?? startedAt;
-    // updatedat is written on open and, with the last write's time, on close; while a writer is open the
-    // data file's mtime (the kernel's coarse clock, a few ms behind) is fresher.
-    const updatedAt = mtime && epochNsOf(mtime) > epochNsOf(updated) ? mtime : updated;
+    // updatedat is only written on open/close; the data file's mtime is fresher while writing.
+    const updatedAt = mtime && mtime > updated ? mtime : updated;
     return { ref, offset, total: await readTotal(dir), startedAt, updatedAt };
   }
 
@@ -273,17 +284,20 @@ function parseTotal(text: string): number {
   return Number.isSafeInteger(n) && n > 0 ? n : 0;
 }
 
-async function readTotal(dir: string): Promise<number> {
-  return parseTotal(await readFile(join(dir, 'total'), 'utf8').catch(() => ''));
+/** `layer sha256:… (namespace default)` from a backend ref `<ns>/<kind>-<digest>`, else the ref itself. */
+function describeRef(backendRef: string): string {
+  const slash = backendRef.indexOf('/');
+  const ns = backendRef.slice(0, slash);
+  const ref = backendRef.slice(slash + 1);
+  const m = /^(layer|config|manifest|index|blob)-(sha256:[0-9a-f]{64})$/.exec(ref);
+  if (m) return `${m[1]} ${m[2]} (namespace ${ns})`;
+  const c = /^convert-(sha256:[0-9a-f]{64})-(.+)-(-?\d+)(-rebuilt)?$/.exec(ref);
+  if (c) return `layer ${c[1]} converted to ${c[2]} (namespace ${ns})`;
+  return `content ${backendRef}`;
 }
 
-/** An ingest's time file (RFC 3339 with nanoseconds; older hoists wrote milliseconds) in nanoseconds. */
-function readTimeSync(dir: string, name: string): bigint | undefined {
-  try {
-    return parseRfc3339Nano(readFileSync(join(dir, name), 'utf8'))?.epochNs;
-  } catch {
-    return undefined;
-  }
+async function readTotal(dir: string): Promise<number> {
+  return parseTotal(await readFile(join(dir, 'total'), 'utf8').catch(() => ''));
 }
 
 function readTotalSync(dir: string): number {
@@ -304,8 +318,6 @@ export class LocalIngestWriter {
   readonly dir: string;
   #fh: FileHandle | undefined;
   #verifier: DigestVerifier;
-  /** When bytes last arrived (nanoseconds): recorded in updatedat on close, as containerd does. */
-  #updatedAt: bigint;
 
   constructor(
     backend: LocalContentBackend,
@@ -313,14 +325,12 @@ export class LocalIngestWriter {
     dir: string,
     fh: FileHandle,
     verifier: DigestVerifier,
-    updatedAt: bigint,
   ) {
     this.backend = backend;
     this.ref = ref;
     this.dir = dir;
     this.#fh = fh;
     this.#verifier = verifier;
-    this.#updatedAt = updatedAt;
   }
 
   get offset(): number {
@@ -339,17 +349,22 @@ export class LocalIngestWriter {
   async write(chunk: Uint8Array): Promise<void> {
     const fh = this.#handle();
     let done = 0;
-    while (done < chunk.byteLength) {
-      const { bytesWritten } = await fh.write(
-        chunk,
-        done,
-        chunk.byteLength - done,
-        this.#verifier.bytes + done,
-      );
-      done += bytesWritten;
+    try {
+      while (done < chunk.byteLength) {
+        const { bytesWritten } = await fh.write(
+          chunk,
+          done,
+          chunk.byteLength - done,
+          this.#verifier.bytes + done,
+        );
+        done += bytesWritten;
+      }
+    } catch (err) {
+      // Bytes past the offset are not counted: a resume rewrites them (positional writes).
+      if (isDiskFull(err)) throw diskFull(describeRef(this.ref), join(this.dir, 'data'), err);
+      throw err;
     }
     this.#verifier.update(chunk);
-    this.#updatedAt = nowNs();
   }
 
   digest(): Digest {
@@ -367,6 +382,8 @@ export class LocalIngestWriter {
       await fh.sync();
       return actual;
     } catch (err) {
+      // A failed fsync on a full disk says nothing about the bytes' digest: keep them for a resume.
+      if (isDiskFull(err)) throw diskFull(describeRef(this.ref), join(this.dir, 'data'), err);
       if (!(size > 0 && this.offset < size)) await this.truncate(0);
       throw err;
     }
@@ -393,7 +410,7 @@ export class LocalIngestWriter {
     return true;
   }
 
-  /** fsync, close, record when bytes last arrived; the ingest stays for a later resume. Idempotent. */
+  /** fsync, close, record updatedat; the ingest stays for a later resume. Idempotent. */
   async close(): Promise<void> {
     const fh = this.#fh;
     if (!fh) return;
@@ -404,7 +421,7 @@ export class LocalIngestWriter {
       await fh.close();
     }
     try {
-      writeSmallFile(this.dir, 'updatedat', formatRfc3339Nano(this.#updatedAt));
+      writeSmallFile(this.dir, 'updatedat', new Date().toISOString());
     } catch {
       // the ingest dir may be gone (aborted meanwhile); the data file is what matters
     }

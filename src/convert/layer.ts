@@ -79,7 +79,12 @@ export async function convertLayer(
   // the same layer resumes its ingest where it stopped.
   const level = to === 'zstd' ? (target.zstdLevel ?? 3) : to === 'gzip' ? (target.gzipLevel ?? -1) : 0;
   const ref = `convert-${desc.digest}-${mediaType}-${level}${source ? '-rebuilt' : ''}`;
-  const [written] = await Promise.all([writeBlob(content, ctx, ref, out), piping]);
+  // Settle both: when the write fails (a full disk), the pipeline then fails too, with the AbortError of
+  // its destroyed output, and that must not hide the cause ("operation cancelled" for a full disk).
+  const [write, pipe] = await Promise.allSettled([writeBlob(content, ctx, ref, out), piping]);
+  if (pipe.status === 'rejected' && !(write.status === 'rejected' && isAbort(pipe.reason))) throw pipe.reason;
+  if (write.status === 'rejected') throw write.reason;
+  const written = write.value;
   const actual = verifier.digest();
   if (diffId !== undefined && actual !== diffId) {
     throw new HoistError(
@@ -94,4 +99,8 @@ export async function convertLayer(
   const converted: Descriptor = { mediaType, digest: written.digest, size: written.size };
   if (desc.annotations) converted.annotations = desc.annotations;
   return { desc: converted, diffId: actual, reencoded: true };
+}
+
+function isAbort(err: unknown): boolean {
+  return (err as Error | undefined)?.name === 'AbortError';
 }

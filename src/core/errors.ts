@@ -5,6 +5,9 @@
 // Messages follow containerd's shapes where a real client depends on them (e.g. `content digest X: not
 // found`), because ctr and the CRI print them verbatim.
 
+import { statfsSync } from 'node:fs';
+import { dirname } from 'node:path';
+
 /** gRPC status codes (google.rpc.Code). */
 export const GrpcCode = {
   OK: 0,
@@ -48,6 +51,8 @@ export const ErrorCodes = {
   HOIST_NETWORK: GrpcCode.UNAVAILABLE,
   HOIST_CONFIG: GrpcCode.INVALID_ARGUMENT,
   HOIST_LOCKED: GrpcCode.UNAVAILABLE,
+  /** No space left on the file system being written (ENOSPC, SQLITE_FULL): see diskFull(). */
+  HOIST_DISK_FULL: GrpcCode.RESOURCE_EXHAUSTED,
   /** An offset outside what exists (e.g. a content write not at the ingest's current offset). */
   HOIST_OUT_OF_RANGE: GrpcCode.OUT_OF_RANGE,
   HOIST_INTERNAL: GrpcCode.INTERNAL,
@@ -105,14 +110,78 @@ export function toHoistError(err: unknown): HoistError {
         cause: err,
         hint: 'run as root, or pass --root to use a store you can write',
       });
-    if (sys.code === 'ENOSPC')
-      return new HoistError('HOIST_UNAVAILABLE', err.message, {
-        cause: err,
-        hint: 'free disk space (hoist system prune) and try again',
-      });
+    if (isDiskFull(err)) return diskFull(undefined, sys.path, err);
     if (err.name === 'AbortError')
       return new HoistError('HOIST_CANCELLED', 'operation cancelled', { cause: err });
     return new HoistError('HOIST_INTERNAL', err.message, { cause: err });
   }
   return new HoistError('HOIST_INTERNAL', String(err));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// A full disk. The OS says ENOSPC with no path ("no space left on device, write"); SQLite says
+// SQLITE_FULL ("database or disk is full"), or, when it cannot even grow its shared-memory file, a bare
+// I/O error. Whoever writes wraps the error with what it was writing and where (diskFull), so the user
+// reads one message: the disk is full, which file system, what was being written, what to do.
+
+const SQLITE_IOERR = 10;
+const SQLITE_FULL = 13;
+/** Below this many free bytes a file system counts as full (an I/O error there is taken as ENOSPC). */
+const NEARLY_FULL_BYTES = 1024 * 1024;
+
+function freeBytes(path: string): { free: number; total: number } | undefined {
+  for (let p = path; ; p = dirname(p)) {
+    try {
+      const s = statfsSync(p);
+      return { free: s.bavail * s.bsize, total: s.blocks * s.bsize };
+    } catch {
+      if (dirname(p) === p) return undefined;
+    }
+  }
+}
+
+/**
+ * True when `err` means the disk is full: ENOSPC, SQLITE_FULL, or (given the path being written) an I/O
+ * error on a file system with next to no space left. Looks through HoistError causes.
+ */
+export function isDiskFull(err: unknown, path?: string): boolean {
+  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof HoistError && e.code === 'HOIST_DISK_FULL') return true;
+    if ((e as NodeJS.ErrnoException).code === 'ENOSPC') return true;
+    const sqlite = (e as { errcode?: unknown }).errcode;
+    if (typeof sqlite === 'number') {
+      if ((sqlite & 0xff) === SQLITE_FULL) return true;
+      if ((sqlite & 0xff) === SQLITE_IOERR && path !== undefined) {
+        const space = freeBytes(path);
+        return space !== undefined && space.free < NEARLY_FULL_BYTES;
+      }
+    }
+  }
+  return false;
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/**
+ * The one disk-full error: `what` was being written (a layer, an unpacked file, the metadata database) at
+ * `path`. An error that already is one passes unchanged (the innermost writer knows best).
+ */
+export function diskFull(what: string | undefined, path: string | undefined, cause?: unknown): HoistError {
+  if (cause instanceof HoistError && cause.code === 'HOIST_DISK_FULL') return cause;
+  const space = path === undefined ? undefined : freeBytes(path);
+  const where =
+    path === undefined
+      ? ''
+      : ` to ${path}${space ? ` (${mib(space.free)} free of ${mib(space.total)} on that file system)` : ''}`;
+  const detail = (cause as { message?: unknown })?.message;
+  return new HoistError(
+    'HOIST_DISK_FULL',
+    `disk full: no space left writing${what === undefined ? '' : ` ${what}`}${where}${typeof detail === 'string' ? `: ${detail}` : ''}`,
+    {
+      cause,
+      hint: 'free space on that file system (`hoist system prune` reclaims interrupted pulls and unused content), then run the same command again: what was written completely is kept',
+    },
+  );
 }

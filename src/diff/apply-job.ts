@@ -7,10 +7,11 @@
 // When the diffID differs from the one the image config promises, the apply fails and the caller
 // discards the snapshot directory (containerd: "wrong diff id calculated on extraction").
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Digest } from '../core/digest.ts';
-import { HoistError, toHoistError } from '../core/errors.ts';
+import { diskFull, HoistError, isDiskFull, toHoistError } from '../core/errors.ts';
 import { decompressorFor, layerCompressionOf } from './decompress.ts';
 import { type SyncInflater, syncInflater } from './inflate.ts';
 import { layerEntryOf } from './layer-entry.ts';
@@ -88,8 +89,9 @@ export interface ApplyJobResult {
 }
 
 /** The error for a failing entry, naming it; HoistErrors pass unchanged. */
-function entryError(err: unknown, name: string): HoistError {
+function entryError(err: unknown, name: string, root: string): HoistError {
   if (err instanceof HoistError) return err;
+  if (isDiskFull(err)) return diskFull(`layer entry '${display(name)}'`, join(root, name), err);
   const h = toHoistError(err);
   return new HoistError(h.code, `applying layer entry '${display(name)}': ${h.message}`, {
     cause: err,
@@ -123,7 +125,7 @@ export async function runApplyJob(
       try {
         body = writer.begin(layerEntryOf(h));
       } catch (err) {
-        throw err instanceof NeedsLowers ? err : entryError(err, h.name);
+        throw err instanceof NeedsLowers ? err : entryError(err, h.name, job.root);
       }
     },
     data(chunk) {
@@ -131,7 +133,7 @@ export async function runApplyJob(
         body?.write(chunk);
       } catch (err) {
         body = null;
-        throw entryError(err, current);
+        throw entryError(err, current, job.root);
       }
     },
     endEntry() {
@@ -140,7 +142,7 @@ export async function runApplyJob(
       try {
         b?.end();
       } catch (err) {
-        throw entryError(err, current);
+        throw entryError(err, current, job.root);
       }
     },
   });
@@ -170,7 +172,7 @@ export async function runApplyJob(
         { cause: err, hint: 'the layer blob is corrupt or truncated; pull the image again' },
       );
     }
-    throw entryError(err, current);
+    throw entryError(err, current, job.root);
   } finally {
     inflater?.close();
   }
@@ -179,6 +181,7 @@ export async function runApplyJob(
     created = writer.finish();
   } catch (err) {
     writer.dispose();
+    if (isDiskFull(err)) throw diskFull('the unpacked layer', job.root, err);
     throw toHoistError(err);
   }
   const diffId = reader.verifier.digest();

@@ -7,7 +7,7 @@
 // statements landing inside it. All writes must therefore go through transaction().
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
-import { HoistError } from '../core/errors.ts';
+import { diskFull, HoistError, isDiskFull } from '../core/errors.ts';
 import { sleep } from '../core/sleep.ts';
 import { MIGRATIONS, type Migration, SCHEMA_VERSION } from './migrations.ts';
 import { WriteQueue } from './write-queue.ts';
@@ -64,6 +64,16 @@ export class MetadataDb {
         },
       );
     }
+    try {
+      return await MetadataDb.#setUp(path, raw, opts);
+    } catch (err) {
+      raw.close();
+      if (isDiskFull(err, path)) throw diskFull('the metadata database', path, err);
+      throw err;
+    }
+  }
+
+  static async #setUp(path: string, raw: DatabaseSync, opts: MetadataDbOptions): Promise<MetadataDb> {
     raw.exec(`PRAGMA busy_timeout = ${opts.busyTimeoutMs ?? 10_000}`);
     // journal_mode needs a moment of exclusive access when first switched; retry if another opener races.
     for (let attempt = 0; ; attempt++) {
@@ -184,6 +194,8 @@ export class MetadataDb {
       return out;
     } catch (err) {
       if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
+      // SQLITE_FULL says only "database or disk is full": name the file and what to do.
+      if (isDiskFull(err, this.path)) throw diskFull('the metadata database', this.path, err);
       throw err;
     } finally {
       this.#transactions++;

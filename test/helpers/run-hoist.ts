@@ -22,8 +22,9 @@ export interface HoistStore {
   cleanup(): Promise<void>;
 }
 
-export async function tempStore(): Promise<HoistStore> {
-  const dir = await mkdtemp(join(tmpdir(), 'hoist-it-'));
+/** A store in a new temp directory (under `parent`, e.g. a small loop-mounted file system, when given). */
+export async function tempStore(parent = tmpdir()): Promise<HoistStore> {
+  const dir = await mkdtemp(join(parent, 'hoist-it-'));
   const root = join(dir, 'root');
   const home = join(dir, 'home');
   const env: NodeJS.ProcessEnv = {
