@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { type Digest, DigestVerifier, digestAlgorithm, digestHex, isDigest } from '../core/digest.ts';
 import { diskFull, HoistError, invalidArgument, isDiskFull, notFound } from '../core/errors.ts';
+import { epochNsOf, formatRfc3339Nano, nowNs, parseRfc3339Nano } from '../core/time.ts';
 
 /** Read and re-hash in 1 MiB chunks: bounded memory for any blob size. */
 export const READ_BUFFER_SIZE = 1 << 20;
@@ -140,7 +141,8 @@ export class LocalContentBackend {
     if (!resumed) {
       rmSync(dir, { recursive: true, force: true });
       mkdirSync(dir, { recursive: true });
-      const now = new Date().toISOString();
+      // RFC 3339 with nanoseconds, as containerd writes them: clients compare them with their clock.
+      const now = formatRfc3339Nano(nowNs());
       writeSmallFile(dir, 'ref', backendRef);
       writeSmallFile(dir, 'startedat', now);
       writeSmallFile(dir, 'updatedat', now);
@@ -162,7 +164,8 @@ export class LocalContentBackend {
       await fh.close();
       throw err;
     }
-    return new LocalIngestWriter(this, backendRef, dir, fh, verifier);
+    const updatedAt = resumed ? readTimeSync(dir, 'updatedat') : undefined;
+    return new LocalIngestWriter(this, backendRef, dir, fh, verifier, updatedAt ?? nowNs());
   }
 
   async status(backendRef: string): Promise<BackendIngestStatus> {
@@ -174,14 +177,8 @@ export class LocalContentBackend {
       if (isMissing(err)) throw notFound(`ingest ref ${JSON.stringify(backendRef)}: not found`);
       throw err;
     }
-    const readTime = async (name: string): Promise<Date | undefined> => {
-      try {
-        const d = new Date((await readFile(join(dir, name), 'utf8')).trim());
-        return Number.isNaN(d.getTime()) ? undefined : d;
-      } catch {
-        return undefined;
-      }
-    };
+    const readTime = async (name: string): Promise<Date | undefined> =>
+      parseRfc3339Nano(await readFile(join(dir, name), 'utf8').catch(() => ''));
     let offset = 0;
     let mtime: Date | undefined;
     try {
@@ -193,8 +190,9 @@ export class LocalContentBackend {
     }
     const startedAt = (await readTime('startedat')) ?? mtime ?? new Date(0);
     const updated = (await readTime('updatedat')) ?? startedAt;
-    // updatedat is only written on open/close; the data file's mtime is fresher while writing.
-    const updatedAt = mtime && mtime > updated ? mtime : updated;
+    // updatedat is written on open and, with the last write's time, on close; while a writer is open the
+    // data file's mtime (the kernel's coarse clock, a few ms behind) is fresher.
+    const updatedAt = mtime && epochNsOf(mtime) > epochNsOf(updated) ? mtime : updated;
     return { ref, offset, total: await readTotal(dir), startedAt, updatedAt };
   }
 
@@ -300,6 +298,15 @@ async function readTotal(dir: string): Promise<number> {
   return parseTotal(await readFile(join(dir, 'total'), 'utf8').catch(() => ''));
 }
 
+/** An ingest's time file (RFC 3339 with nanoseconds; older hoists wrote milliseconds) in nanoseconds. */
+function readTimeSync(dir: string, name: string): bigint | undefined {
+  try {
+    return parseRfc3339Nano(readFileSync(join(dir, name), 'utf8'))?.epochNs;
+  } catch {
+    return undefined;
+  }
+}
+
 function readTotalSync(dir: string): number {
   try {
     return parseTotal(readFileSync(join(dir, 'total'), 'utf8'));
@@ -318,6 +325,8 @@ export class LocalIngestWriter {
   readonly dir: string;
   #fh: FileHandle | undefined;
   #verifier: DigestVerifier;
+  /** When bytes last arrived (nanoseconds): recorded in updatedat on close, as containerd does. */
+  #updatedAt: bigint;
 
   constructor(
     backend: LocalContentBackend,
@@ -325,12 +334,14 @@ export class LocalIngestWriter {
     dir: string,
     fh: FileHandle,
     verifier: DigestVerifier,
+    updatedAt: bigint,
   ) {
     this.backend = backend;
     this.ref = ref;
     this.dir = dir;
     this.#fh = fh;
     this.#verifier = verifier;
+    this.#updatedAt = updatedAt;
   }
 
   get offset(): number {
@@ -365,6 +376,7 @@ export class LocalIngestWriter {
       throw err;
     }
     this.#verifier.update(chunk);
+    this.#updatedAt = nowNs();
   }
 
   digest(): Digest {
@@ -410,7 +422,7 @@ export class LocalIngestWriter {
     return true;
   }
 
-  /** fsync, close, record updatedat; the ingest stays for a later resume. Idempotent. */
+  /** fsync, close, record when bytes last arrived; the ingest stays for a later resume. Idempotent. */
   async close(): Promise<void> {
     const fh = this.#fh;
     if (!fh) return;
@@ -421,7 +433,7 @@ export class LocalIngestWriter {
       await fh.close();
     }
     try {
-      writeSmallFile(this.dir, 'updatedat', new Date().toISOString());
+      writeSmallFile(this.dir, 'updatedat', formatRfc3339Nano(this.#updatedAt));
     } catch {
       // the ingest dir may be gone (aborted meanwhile); the data file is what matters
     }
