@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { dateFromTimestamp, timestamp } from '../../src/api/convert.ts';
+import type { Digest } from '../../src/core/digest.ts';
 import {
   dateFromNs,
   epochNsOf,
@@ -85,7 +86,7 @@ test('migration 3 turns stored milliseconds into nanoseconds; new stamps have na
   const store = await openLocalStore(root);
   try {
     const ctx = { namespace: 'old' };
-    const info = await store.content.info(ctx, digest as `sha256:${string}`);
+    const info = await store.content.info(ctx, digest as Digest);
     assert.equal(epochNsOf(info.createdAt), BigInt(ms) * 1_000_000n);
     assert.equal(info.createdAt.getTime(), ms);
     const [lease] = await store.leases.list(ctx);
