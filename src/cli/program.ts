@@ -2,7 +2,7 @@
 // store (embedded by default), namespace and config; each command lives in its own file.
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { toHoistError } from '../core/errors.ts';
+import { humanMessage, toHoistError } from '../core/errors.ts';
 import { closeSession } from './session.ts';
 import { normalizeBooleanFlags } from './unpack-flags.ts';
 
@@ -150,7 +150,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     const e = toHoistError(err);
-    process.stderr.write(`hoist: ${e.message}\n`);
+    process.stderr.write(`hoist: ${humanMessage(e)}\n`);
     if (e.hint) process.stderr.write(`hint: ${e.hint}\n`);
     if (program.opts().debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
     return e.code === 'HOIST_CANCELLED' ? 130 : 1;

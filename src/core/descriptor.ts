@@ -1,7 +1,7 @@
 // Descriptors and the manifest/index/config documents, parsed and validated in one place.
 import { type Digest, parseDigest } from './digest.ts';
 import { HoistError } from './errors.ts';
-import { isIndex, isManifest, isSchema1, MediaType, refuseSchema1 } from './mediatypes.ts';
+import { isConfig, isIndex, isManifest, isSchema1, MediaType, refuseSchema1 } from './mediatypes.ts';
 import type { Platform } from './platform.ts';
 
 export interface Descriptor {
@@ -40,6 +40,47 @@ export interface ImageConfig {
   config?: { User?: string; Labels?: Record<string, string> | null; [k: string]: unknown };
   rootfs?: { type: string; diff_ids: Digest[] };
   history?: unknown[];
+}
+
+/**
+ * Manifests, indexes and image configs are read whole into memory; larger ones are refused (containerd caps
+ * manifests and indexes at 4 MiB too). Layers are streamed and have no cap.
+ */
+export const MAX_DOCUMENT_BYTES = 4 * 1024 * 1024;
+
+/** A manifest, index or image config: a document hoist parses, subject to MAX_DOCUMENT_BYTES. */
+export function isDocument(mediaType: string): boolean {
+  return isManifest(mediaType) || isIndex(mediaType) || isConfig(mediaType);
+}
+
+function documentKind(mediaType: string): string {
+  return isIndex(mediaType) ? 'index' : isManifest(mediaType) ? 'manifest' : 'config';
+}
+
+/**
+ * The error for a document over the cap. `declared`: the size was announced (a descriptor, a
+ * Content-Length) and the bytes were never read; otherwise reading stopped at the cap.
+ */
+export function documentTooLarge(what: string, declared: number | undefined): HoistError {
+  const message =
+    declared === undefined
+      ? `${what} is larger than 4 MiB, the most a manifest, index or config may have (reading stopped there)`
+      : `${what} declares ${declared} bytes; a manifest, index or config may have at most 4 MiB`;
+  return new HoistError('HOIST_TOO_LARGE', message, {
+    hint: 'the registry or archive serves an oversized document; hoist will not hold it in memory',
+  });
+}
+
+/** Refuse a manifest, index or config descriptor that declares more than the cap, before fetching it. */
+export function checkDocumentSize(
+  desc: Pick<Descriptor, 'mediaType' | 'digest' | 'size'>,
+  ref?: string,
+): void {
+  if (isDocument(desc.mediaType) && desc.size > MAX_DOCUMENT_BYTES)
+    throw documentTooLarge(
+      `${ref ? `${ref}: ` : ''}${documentKind(desc.mediaType)} ${desc.digest}`,
+      desc.size,
+    );
 }
 
 function malformed(what: string, detail: string): HoistError {

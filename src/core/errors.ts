@@ -51,6 +51,8 @@ export const ErrorCodes = {
   HOIST_NETWORK: GrpcCode.UNAVAILABLE,
   HOIST_CONFIG: GrpcCode.INVALID_ARGUMENT,
   HOIST_LOCKED: GrpcCode.UNAVAILABLE,
+  /** Input larger than hoist will hold (a manifest over its cap, a message over the server's limit). */
+  HOIST_TOO_LARGE: GrpcCode.RESOURCE_EXHAUSTED,
   /** No space left on the file system being written (ENOSPC, SQLITE_FULL): see diskFull(). */
   HOIST_DISK_FULL: GrpcCode.RESOURCE_EXHAUSTED,
   /** An offset outside what exists (e.g. a content write not at the ingest's current offset). */
@@ -98,6 +100,19 @@ export function isHoistError(err: unknown, code?: ErrorCode): err is HoistError 
 
 export const isNotFound = (err: unknown): boolean => isHoistError(err, 'HOIST_NOT_FOUND');
 export const isAlreadyExists = (err: unknown): boolean => isHoistError(err, 'HOIST_ALREADY_EXISTS');
+
+/**
+ * containerd's status names, which its messages end with (`…: failed precondition`) and hoist's keep where
+ * they go over the wire (ctr and the CRI print them as containerd's). `not found` and `already exists` read
+ * as the end of a sentence and stay.
+ */
+const STATUS_SUFFIX =
+  /: (failed precondition|invalid argument|unavailable|not implemented|out of range|unknown|internal|aborted|resource exhausted|permission denied|unauthenticated|deadline exceeded|cancelled|canceled)$/;
+
+/** The message as a sentence for a person: without the status name (the stable code is `err.code`). */
+export function humanMessage(err: HoistError): string {
+  return err.message.replace(STATUS_SUFFIX, '');
+}
 
 /** Normalise any thrown value into a HoistError (for the CLI and the server edge). */
 export function toHoistError(err: unknown): HoistError {

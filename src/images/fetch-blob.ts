@@ -3,7 +3,7 @@
 import type { ContentStore, ContentWriter } from '../api/content.ts';
 import { WriteBatches } from '../content/write-batches.ts';
 import type { Context } from '../core/context.ts';
-import type { Descriptor } from '../core/descriptor.ts';
+import { checkDocumentSize, type Descriptor } from '../core/descriptor.ts';
 import { HoistError } from '../core/errors.ts';
 import { refKeyPrefix } from '../core/mediatypes.ts';
 import { openWriterWithRetry } from '../metadata/write-blob.ts';
@@ -71,6 +71,8 @@ export async function fetchBlob(
   labels: Record<string, string>,
   progress?: ProgressFn,
 ): Promise<'exists' | 'done'> {
+  // Before anything is opened: a document over the cap is never fetched, not even in part.
+  checkDocumentSize(desc);
   const first = await fetchOnce(content, ctx, fetcher, desc, labels, progress, true);
   if (first !== 'restart') return first;
   const again = await fetchOnce(content, ctx, fetcher, desc, labels, progress, false);

@@ -2,12 +2,18 @@
 // Pull, check, size, save and GC labelling all see an image through this file.
 import type { ContentStore } from '../api/content.ts';
 import type { Context } from '../core/context.ts';
-import { type Descriptor, type Index, type Manifest, parseManifestOrIndex } from '../core/descriptor.ts';
+import {
+  type Descriptor,
+  type Index,
+  MAX_DOCUMENT_BYTES,
+  type Manifest,
+  parseManifestOrIndex,
+} from '../core/descriptor.ts';
 import { isIndex, isManifest } from '../core/mediatypes.ts';
 import { normalizePlatform, type Platform, platformRank } from '../core/platform.ts';
 
 /** Manifests and indexes are small; refuse anything that would make us buffer a large blob. */
-export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+export const MAX_MANIFEST_BYTES = MAX_DOCUMENT_BYTES;
 
 export type PlatformSelector = { kind: 'all' } | { kind: 'one'; platform: Platform };
 

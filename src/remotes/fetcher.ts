@@ -4,7 +4,7 @@
 // retry budget); a body that ends short or runs long is an error. Digests are NOT checked here; the
 // content writer does that with the one DigestVerifier.
 import { Readable } from 'node:stream';
-import type { Descriptor } from '../core/descriptor.ts';
+import { checkDocumentSize, type Descriptor } from '../core/descriptor.ts';
 import { HoistError, invalidArgument } from '../core/errors.ts';
 import type { Limiter } from '../core/limiter.ts';
 import { isIndex, isManifest, MANIFEST_ACCEPT } from '../core/mediatypes.ts';
@@ -261,6 +261,7 @@ export function createFetcher(ctx: FetcherContext, ref: Reference): Fetcher {
       if (size !== undefined && offset > size)
         throw invalidArgument(`fetch offset ${offset} is beyond the end of ${desc.digest} (${size} bytes)`);
       if (size !== undefined && offset === size) return Readable.from([]);
+      checkDocumentSize(desc, repository(ref));
       const manifestLike = isManifest(desc.mediaType) || isIndex(desc.mediaType);
       const hosts = ctx.hosts().filter((h) => h.capabilities.includes('pull'));
       const label = manifestLike ? `manifest ${desc.digest}` : `blob ${desc.digest}`;

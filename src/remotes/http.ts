@@ -110,8 +110,17 @@ export async function discard(res: HttpResponse): Promise<void> {
   }
 }
 
-/** Read a small body (error documents, tokens, manifests) with a size cap. */
+/** Read a small body (error documents, tokens, manifests) with a size cap, declared or not. */
 export async function readSmallBody(res: HttpResponse, limit: number): Promise<Buffer> {
+  const declared = Number(header(res.headers, 'content-length') ?? Number.NaN);
+  if (Number.isSafeInteger(declared) && declared > limit) {
+    res.body.destroy();
+    throw new HoistError(
+      'HOIST_TOO_LARGE',
+      `${res.url.host}: the response declares ${declared} bytes, more than the ${limit} expected`,
+      { hint: 'the registry answered with an unexpectedly large document' },
+    );
+  }
   const chunks: Buffer[] = [];
   let total = 0;
   try {
@@ -119,7 +128,7 @@ export async function readSmallBody(res: HttpResponse, limit: number): Promise<B
       total += chunk.byteLength;
       if (total > limit) {
         res.body.destroy();
-        throw new HoistError('HOIST_REGISTRY', `${res.url.host}: response larger than ${limit} bytes`, {
+        throw new HoistError('HOIST_TOO_LARGE', `${res.url.host}: response larger than ${limit} bytes`, {
           hint: 'the registry answered with an unexpectedly large document',
         });
       }

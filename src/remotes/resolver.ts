@@ -1,7 +1,7 @@
 // The Resolver (containerd's remotes.Resolver over the OCI distribution spec): resolve a tag or digest
 // with HEAD /v2/<repo>/manifests/<ref>, falling back to GET when the HEAD answer lacks the digest or media
 // type, trying each configured host (mirrors, then the registry) in order.
-import type { Descriptor } from '../core/descriptor.ts';
+import { type Descriptor, documentTooLarge, MAX_DOCUMENT_BYTES } from '../core/descriptor.ts';
 import { type Digest, DigestVerifier, isDigest } from '../core/digest.ts';
 import { HoistError } from '../core/errors.ts';
 import { Limiter } from '../core/limiter.ts';
@@ -16,7 +16,7 @@ import { registryRequest, statusError, type TransportOptions, tryHosts } from '.
 import type { Resolved, Resolver, ResolverOptions } from './types.ts';
 
 /** Manifests larger than this are refused (containerd uses the same 4 MiB limit). */
-export const MAX_MANIFEST_BYTES = 4 << 20;
+export const MAX_MANIFEST_BYTES = MAX_DOCUMENT_BYTES;
 
 export interface CreateResolverOptions extends ResolverOptions {
   /** First retry delay in ms (default 200); tests lower it. */
@@ -43,6 +43,22 @@ function documentMediaType(headerType: string | undefined, body: Buffer): string
   } catch {
     // Malformed documents are the caller's to report (it parses the manifest).
     return headerType ?? 'application/octet-stream';
+  }
+}
+
+/** A manifest body, refused from its Content-Length or cut off at the cap (never read whole first). */
+async function readDocument(res: HttpResponse, what: string): Promise<Buffer> {
+  const declared = Number(header(res.headers, 'content-length') ?? Number.NaN);
+  if (Number.isSafeInteger(declared) && declared > MAX_MANIFEST_BYTES) {
+    res.body.destroy();
+    throw documentTooLarge(`${what}: manifest`, declared);
+  }
+  try {
+    return await readSmallBody(res, MAX_MANIFEST_BYTES);
+  } catch (err) {
+    if (err instanceof HoistError && err.code === 'HOIST_TOO_LARGE')
+      throw documentTooLarge(`${what}: manifest`, undefined);
+    throw err;
   }
 }
 
@@ -102,6 +118,7 @@ export function createResolver(opts: CreateResolverOptions = {}): Resolver {
       const length = Number(header(head.headers, 'content-length') ?? Number.NaN);
       if (digest && isDigest(digest) && mediaType && Number.isSafeInteger(length) && length > 0) {
         if (ref.digest && digest !== ref.digest) throw digestMismatch(what, host.host, ref.digest, digest);
+        if (length > MAX_MANIFEST_BYTES) throw documentTooLarge(`${what}: manifest ${digest}`, length);
         return { mediaType, digest: ref.digest ?? digest, size: length } satisfies Descriptor;
       }
     } else if (head.status !== 405 && head.status !== 501 && head.status !== 400) {
@@ -117,7 +134,7 @@ export function createResolver(opts: CreateResolverOptions = {}): Resolver {
     }
     const get = await request('GET');
     if (get.status !== 200) throw await statusError(host, what, get);
-    const body = await readSmallBody(get, MAX_MANIFEST_BYTES);
+    const body = await readDocument(get, what);
     const verifier = DigestVerifier.for(ref.digest);
     verifier.update(body);
     const actual = verifier.digest();

@@ -76,6 +76,12 @@ test('rmi and inspect of a missing image, also in a namespace that does not exis
   assertError(await h.run('-n', 'bad/ns', 'images'), /invalid namespace "bad\/ns"/);
 });
 
+test("messages are sentences: no containerd status name appended (': invalid argument')", async () => {
+  const r = await h.run('namespace', 'create', 'Bad/ns');
+  assertError(r, /namespace "Bad\/ns": identifier must match .* at most 76 characters$/m);
+  assert.doesNotMatch(r.stderr, /: invalid argument$/m);
+});
+
 test('--debug adds the stack trace', async () => {
   const r = await h.run('--debug', 'rmi', 'alpine');
   assert.equal(r.code, 1);
