@@ -28,8 +28,11 @@ import {
 } from './common.ts';
 import {
   IngestContentWriter,
+  lockedError,
   releaseIngestLock,
+  retryWhileLocked,
   SharedContentWriter,
+  tryIngestLock,
   type WriterTarget,
 } from './content-writer.ts';
 import type { MetadataDb } from './db.ts';
@@ -220,67 +223,64 @@ export class MetadataContentStore implements ContentStore {
     const ref = opts.ref;
     const backendRef = `${ns}/${ref}`;
     const db = this.#db;
-    // Deadlines (expires_at, a lock's since) are in milliseconds; the ingest's stamp in nanoseconds.
-    const nowMs = Date.now();
-    const now = nowNs();
-    const plan = await db.transaction(async () => {
-      const lease = requireContextLease(db, ns, ctx);
-      ensureNamespace(db, ns, now);
-      const upsertIngest = (shared: boolean, total: number) => {
-        db.run(
-          `INSERT INTO ingests (ns, ref, backend_ref, expected, total, shared, expires_at, created_at)
+    const attempt = () =>
+      db.transaction(async () => {
+        // Deadlines (expires_at, a lock's since) are in milliseconds; the ingest's stamp in nanoseconds.
+        const nowMs = Date.now();
+        const now = nowNs();
+        const lease = requireContextLease(db, ns, ctx);
+        ensureNamespace(db, ns, now);
+        const upsertIngest = (shared: boolean, total: number) => {
+          db.run(
+            `INSERT INTO ingests (ns, ref, backend_ref, expected, total, shared, expires_at, created_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (ns, ref) DO UPDATE SET backend_ref = excluded.backend_ref, expected = excluded.expected,
              total = excluded.total, shared = excluded.shared, expires_at = excluded.expires_at`,
-          ns,
-          ref,
-          backendRef,
-          expected?.digest ?? null,
-          total,
-          shared ? 1 : 0,
-          lease ? null : nowMs + UNLEASED_INGEST_TTL_MS,
-          now,
-        );
-        if (lease) addLeaseResource(db, ns, lease, 'ingests', ref);
-      };
-      if (expected) {
-        if (this.#row(ns, expected.digest)) {
-          if (lease) addLeaseResource(db, ns, lease, 'content', expected.digest);
-          return { kind: 'exists' as const };
+            ns,
+            ref,
+            backendRef,
+            expected?.digest ?? null,
+            total,
+            shared ? 1 : 0,
+            lease ? null : nowMs + UNLEASED_INGEST_TTL_MS,
+            now,
+          );
+          if (lease) addLeaseResource(db, ns, lease, 'ingests', ref);
+        };
+        if (expected) {
+          if (this.#row(ns, expected.digest)) {
+            if (lease) addLeaseResource(db, ns, lease, 'content', expected.digest);
+            return { kind: 'exists' as const };
+          }
+          // Checked inside the write transaction: GC sweeps files under the same lock, so the blob stays.
+          const size = await this.#backend.blobSize(expected.digest);
+          if (size !== undefined && (expected.size <= 0 || size === expected.size)) {
+            upsertIngest(true, size);
+            return { kind: 'shared' as const, size };
+          }
         }
-        // Checked inside the write transaction: GC sweeps files under the same lock, so the blob stays.
-        const size = await this.#backend.blobSize(expected.digest);
-        if (size !== undefined && (expected.size <= 0 || size === expected.size)) {
-          upsertIngest(true, size);
-          return { kind: 'shared' as const, size };
-        }
-      }
-      const lock = db.get<{ owner: string; since: number }>(
-        'SELECT owner, since FROM ingest_locks WHERE backend_ref = ?',
-        backendRef,
-      );
-      if (lock && (lock.owner === this.#owner || this.#isOwnerAlive(lock.owner)))
-        return { kind: 'locked' as const, owner: lock.owner, since: Number(lock.since) };
-      // No lock, or its owner died: take it over. The ingest record goes in before the directory exists.
-      db.run(
-        'INSERT OR REPLACE INTO ingest_locks (backend_ref, owner, since) VALUES (?, ?, ?)',
-        backendRef,
-        this.#owner,
-        nowMs,
-      );
-      upsertIngest(false, expected?.size ?? 0);
-      return { kind: 'write' as const };
-    });
-    const target: WriterTarget = { db, backend: this.#backend, owner: this.#owner, ctx, ns, ref, backendRef };
+        // No lock, or its owner died: take it over. The ingest record goes in before the directory exists.
+        const holder = tryIngestLock(db, backendRef, this.#owner, this.#isOwnerAlive);
+        if (holder) return { kind: 'locked' as const, holder };
+        upsertIngest(false, expected?.size ?? 0);
+        return { kind: 'write' as const };
+      });
+    const plan = await retryWhileLocked(ctx.signal, attempt);
+    const target: WriterTarget = {
+      db,
+      backend: this.#backend,
+      owner: this.#owner,
+      isOwnerAlive: this.#isOwnerAlive,
+      ctx,
+      ns,
+      ref,
+      backendRef,
+    };
     switch (plan.kind) {
       case 'exists':
         throw alreadyExists(`content ${expected?.digest}: already exists`);
       case 'locked':
-        throw new HoistError(
-          'HOIST_LOCKED',
-          `ref ${ref} locked by ${describeOwner(plan.owner)} since ${new Date(plan.since).toISOString()}: unavailable`,
-          { hint: 'another hoist process is writing this blob; wait for it, or retry when it finishes' },
-        );
+        throw lockedError(ref, plan.holder);
       case 'shared':
         return new SharedContentWriter(target, expected!.digest, plan.size);
       case 'write':

@@ -31,6 +31,7 @@ async function open(root: string, opts?: Parameters<typeof openLocalStore>[1]): 
 const code = (c: string) => (e: unknown) => e instanceof HoistError && e.code === c;
 const A: Context = { namespace: 'a' };
 const B: Context = { namespace: 'b' };
+const C: Context = { namespace: 'c' };
 
 async function readAll(s: AsyncIterable<unknown>): Promise<string> {
   const parts: Buffer[] = [];
@@ -85,16 +86,23 @@ test('resume after the writing process died (its lock is stale and taken over)',
   await w.close().catch(() => undefined);
 });
 
-test('a live writer on the same ref gets HOIST_LOCKED', async () => {
+test('a live writer on the same ref gets HOIST_LOCKED, after a short wait for it to close', async () => {
   const store = await open(await tempRoot());
   const w = await store.content.writer(A, { ref: 'r' });
+  const started = Date.now();
   await assert.rejects(store.content.writer(A, { ref: 'r' }), (e: unknown) => {
     assert.ok(e instanceof HoistError && e.code === 'HOIST_LOCKED');
     assert.match(e.message, new RegExp(`^ref r locked by pid ${process.pid} since .*: unavailable$`));
     return true;
   });
+  // containerd's local store tries 10 times, a random 0-2^n ms apart, before it answers so.
+  assert.ok(Date.now() - started <= 3000, `waited ${Date.now() - started} ms`);
+  // A writer closed while another waits for the ref: the waiting one gets it (a client that closes a
+  // write stream and reopens the ref at once must not see the lock the first is still releasing).
+  const waiting = store.content.writer(A, { ref: 'r' });
+  await new Promise((r) => setTimeout(r, 5));
   await w.close();
-  const again = await store.content.writer(A, { ref: 'r' });
+  const again = await waiting;
   await again.close();
 });
 
@@ -156,7 +164,7 @@ test('already exists: at writer() (added to the lease) and at commit', async () 
   assert.equal(r2.existed, true);
 });
 
-test('namespace isolation and shared ingest without re-transfer', async () => {
+test('namespace isolation; a shared ingest commits without re-transfer, and a write makes it its own', async () => {
   const store = await open(await tempRoot());
   const data = Buffer.from('shared layer bytes');
   const d = sha256(data);
@@ -172,13 +180,33 @@ test('namespace isolation and shared ingest without re-transfer', async () => {
 
   const w = await store.content.writer(B, { ref: 'layer', expected: { digest: d, size: data.length } });
   assert.equal(w.offset, data.length, 'shared ingest starts complete');
-  await assert.rejects(w.write(Buffer.from('x')), code('HOIST_FAILED_PRECONDITION'));
   const st = await store.content.status(B, 'layer');
   assert.equal(st.offset, data.length);
   await w.commit(data.length, d, { from: 'b' });
   assert.equal(await readAll(await store.content.reader(B, d)), data.toString());
   assert.deepEqual((await store.content.info(B, d)).labels, { from: 'b' });
   assert.deepEqual(await blobFiles(store), [d.slice(7)]);
+
+  // Appending to a shared blob copies it into an ingest of the ref's own first (containerd's
+  // createAndCopy): the result is another blob, and the shared one is untouched.
+  const more = Buffer.concat([data, Buffer.from(' and more')]);
+  const w2 = await store.content.writer(C, { ref: 'layer', expected: { digest: d, size: data.length } });
+  assert.equal(w2.offset, data.length);
+  await w2.write(Buffer.from(' and more'));
+  assert.equal(w2.offset, more.length);
+  assert.equal(w2.digest(), sha256(more));
+  assert.equal((await store.content.status(C, 'layer')).offset, more.length);
+  await w2.commit(more.length, sha256(more));
+  assert.equal(await readAll(await store.content.reader(C, sha256(more))), more.toString());
+  await assert.rejects(store.content.info(C, d), code('HOIST_NOT_FOUND'));
+  assert.equal(await readAll(await store.content.reader(B, d)), data.toString());
+  // Truncating a shared ingest starts it empty.
+  const w3 = await store.content.writer(C, { ref: 'again', expected: { digest: d, size: data.length } });
+  await w3.truncate(0);
+  assert.equal(w3.offset, 0);
+  await w3.write(data);
+  await w3.commit(data.length, d);
+  assert.equal((await store.content.info(C, d)).size, data.length);
 
   // Deleting in one namespace leaves the other's view (and the file) intact.
   await store.content.delete(A, d);
