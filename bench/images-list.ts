@@ -11,7 +11,7 @@
 // opening the database (hoist has no daemon); containerd is its long-running daemon, as deployed, and
 // each run is a fresh `ctr` client.
 
-import { openLocalStore } from '../src/metadata/store.ts';
+import { openLocalStore } from '../src/embedded/store.ts';
 import { startContainerd } from './containerd.ts';
 import {
   type Bench,

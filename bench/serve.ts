@@ -32,7 +32,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Metadata } from '@grpc/grpc-js';
 import { ImageService } from '../src/api/gen/k8s/cri/runtime/v1/api_pb.ts';
-import { openLocalStore } from '../src/metadata/store.ts';
+import { openLocalStore } from '../src/embedded/store.ts';
 import { type AnyClient, TestClients, unary } from '../test/helpers/grpc-client.ts';
 import { type Containerd, CTR, startContainerd } from './containerd.ts';
 import { startHoistServe } from './hoist-serve.ts';

@@ -1,19 +1,24 @@
 // The public library: `import { Hoist } from 'hoist'`. docs/api.md is the guide.
-export type { LoadResult } from './archive/load.ts';
+export type { Backend, Maintenance } from './api/backend.ts';
+export type { ContentStore } from './api/content.ts';
+export type { DiffService } from './api/diff.ts';
+export type { ConsistencyReport, LeaseUsage, StoreUsage } from './api/maintenance.ts';
+export type { ImageRecord, ImageStore, Lease, LeaseManager, NamespaceStore } from './api/metadata.ts';
+export type { Mount, SnapshotInfo, Snapshotter } from './api/snapshots.ts';
+export type { LoadedImage, LoadResult } from './archive/load.ts';
 export type { SaveResult } from './archive/save.ts';
+export type { HoistConfig } from './config/config.ts';
 export type { Context } from './core/context.ts';
 export type { Descriptor } from './core/descriptor.ts';
 export type { Digest } from './core/digest.ts';
 export { type ErrorCode, ErrorCodes, HoistError, isHoistError } from './core/errors.ts';
-export {
-  Hoist,
-  type LoadOptions,
-  type OpenOptions,
-  type PullOptions,
-  type RegistryOptions,
-  type SaveOptions,
-} from './hoist.ts';
+export { Hoist } from './hoist/hoist.ts';
+export type * from './hoist/options.ts';
+export type { StoreView } from './hoist/store-view.ts';
+export type { CheckRow } from './images/check.ts';
 export type { BlobProgress, BlobStatus, ProgressFn } from './images/fetch-blob.ts';
 export type { ImageRow } from './images/list.ts';
 export type { PullResult } from './images/pull.ts';
+export type { PushProgressFn, PushResult } from './images/push.ts';
 export type { RemoveResult } from './images/remove.ts';
+export type { UnpackResult } from './images/unpack.ts';

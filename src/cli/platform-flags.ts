@@ -1,7 +1,7 @@
 // --platform / --all-platforms, shared by every command that picks manifests from an index.
 import type { Command } from 'commander';
-import { hostPlatform, parsePlatform } from '../core/platform.ts';
-import { ALL_PLATFORMS, onePlatform, type PlatformSelector } from '../images/walk.ts';
+import { invalidArgument } from '../core/errors.ts';
+import type { PlatformOptions } from '../hoist/options.ts';
 
 export interface PlatformFlags {
   platform?: string;
@@ -14,7 +14,11 @@ export function platformOptions(cmd: Command, all = true): Command {
   return cmd;
 }
 
-export function platformSelector(flags: PlatformFlags): PlatformSelector {
-  if (flags.allPlatforms) return ALL_PLATFORMS;
-  return onePlatform(flags.platform ? parsePlatform(flags.platform) : hostPlatform());
+export function platformChoice(flags: PlatformFlags): PlatformOptions {
+  if (flags.platform && flags.allPlatforms)
+    throw invalidArgument('--platform and --all-platforms cannot be used together');
+  return {
+    ...(flags.platform ? { platform: flags.platform } : {}),
+    ...(flags.allPlatforms ? { allPlatforms: true } : {}),
+  };
 }

@@ -1,9 +1,7 @@
-// Registry flags shared by pull, push and login, and the resolver they configure.
+// Registry flags shared by pull, push, save, convert, unpack and login, as the library's options.
 import type { Command } from 'commander';
-import type { HoistConfig } from '../config/config.ts';
-import { dockerConfigCredentials } from '../remotes/credentials.ts';
-import { createResolver } from '../remotes/resolver.ts';
-import type { Resolver } from '../remotes/types.ts';
+import { invalidArgument } from '../core/errors.ts';
+import type { RegistryOptions } from '../hoist/options.ts';
 
 export interface RegistryFlags {
   plainHttp?: boolean;
@@ -20,19 +18,22 @@ export function registryOptions(cmd: Command): Command {
     .option('--max-concurrent-downloads <n>', 'parallel blob downloads');
 }
 
-export async function registryResolver(config: HoistConfig, flags: RegistryFlags): Promise<Resolver> {
-  const concurrency = flags.maxConcurrentDownloads
-    ? Number(flags.maxConcurrentDownloads)
-    : config.max_concurrent_downloads;
-  if (!Number.isInteger(concurrency) || concurrency < 1)
-    throw new Error(
-      `invalid --max-concurrent-downloads ${flags.maxConcurrentDownloads}: use a whole number ≥ 1`,
-    );
-  return createResolver({
-    plainHttp: flags.plainHttp ? true : config.registry.plain_http,
-    insecureSkipVerify: flags.insecureSkipVerify ? true : config.registry.insecure_skip_verify,
-    hostsDir: flags.hostsDir ?? config.registry.config_path,
-    credentials: dockerConfigCredentials(),
-    concurrency,
-  });
+/** A flag that takes a whole number ≥ 1, named in the error. */
+export function wholeNumberFlag(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw invalidArgument(`invalid ${flag} ${JSON.stringify(value)}: use a whole number ≥ 1`);
+  return n;
+}
+
+/** The flags as library options; a flag left out leaves the config's setting. */
+export function registryChoice(flags: RegistryFlags): RegistryOptions {
+  const downloads = wholeNumberFlag('--max-concurrent-downloads', flags.maxConcurrentDownloads);
+  return {
+    ...(flags.plainHttp ? { plainHttp: true } : {}),
+    ...(flags.insecureSkipVerify ? { insecureSkipVerify: true } : {}),
+    ...(flags.hostsDir ? { hostsDir: flags.hostsDir } : {}),
+    ...(downloads !== undefined ? { maxConcurrentDownloads: downloads } : {}),
+  };
 }

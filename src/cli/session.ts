@@ -1,21 +1,19 @@
-// One CLI invocation's resolved settings and lazily opened store. Commands ask for what they need;
-// nothing is opened for `--help` or for commands that do not touch the store.
+// One CLI invocation's settings and its lazily opened store: a `Hoist` (the public library), so every
+// command is a thin layer over the same calls a program makes. Nothing is opened for `--help` or for
+// commands that do not touch the store.
 import type { Command } from 'commander';
-import type { Backend } from '../api/backend.ts';
-import { openEmbedded } from '../client/embedded.ts';
 import { type HoistConfig, loadConfig } from '../config/config.ts';
-import { type Context, isIdentifier } from '../core/context.ts';
-import { invalidArgument } from '../core/errors.ts';
-import { setUnpackConcurrency } from '../diff/unpack-concurrency.ts';
+import type { Hoist } from '../hoist/hoist.ts';
 import { interruptSignal } from './interrupt.ts';
 
 export interface Session {
   config: HoistConfig;
-  ctx: Context;
-  backend(): Promise<Backend>;
+  /** Aborted by the first Ctrl-C or SIGTERM: long commands stop cleanly (exit 130) and stay resumable. */
+  signal: AbortSignal | undefined;
+  hoist(): Promise<Hoist>;
 }
 
-let current: { backend?: Promise<Backend> } | undefined;
+let current: Promise<Hoist> | undefined;
 
 function rootCommand(cmd: Command): Command {
   let c = cmd;
@@ -30,35 +28,23 @@ export function session(cmd: Command): Session {
     namespace?: string;
     address?: string;
   };
-  const isRoot = process.getuid?.() === 0;
-  const config = loadConfig({ path: g.config, env: process.env, isRoot });
+  const config = loadConfig({ path: g.config, env: process.env, isRoot: process.getuid?.() === 0 });
   if (g.root) config.root = g.root;
-  setUnpackConcurrency(config.max_concurrent_unpacks);
-  const namespace = g.namespace ?? process.env.HOIST_NAMESPACE ?? config.namespace;
-  if (!isIdentifier(namespace))
-    throw invalidArgument(
-      `invalid namespace ${JSON.stringify(namespace)}: use letters, digits, and . _ - between them`,
-    );
-  current ??= {};
-  const state = current;
   return {
     config,
-    // Every long command (pull, push, save, load, convert, unpack, commit) stops cleanly on Ctrl-C.
-    ctx: cmd.name() === 'serve' ? { namespace } : { namespace, signal: interruptSignal() },
-    backend() {
-      // `serve` has its own --address (where to listen); only the global one picks a daemon to talk to.
-      state.backend ??= (async (): Promise<Backend> => {
-        if (cmd.name() === 'serve') return openEmbedded(config.root);
+    // A getter: `serve` never asks, so its own graceful stop keeps the signals.
+    get signal() {
+      return interruptSignal();
+    },
+    hoist() {
+      current ??= (async () => {
+        const { Hoist } = await import('../hoist/hoist.ts');
+        const opts = { config, ...(g.namespace ? { namespace: g.namespace } : {}) };
         // An explicit daemon, else the live `hoist serve` that owns this store, else the store itself.
-        const address =
-          g.address ??
-          process.env.HOIST_ADDRESS ??
-          (await import('../server/daemon-marker.ts').then((m) => m.liveDaemon(config.root)));
-        return address
-          ? import('../client/grpc/backend.ts').then((m) => m.openGrpc(address))
-          : openEmbedded(config.root);
+        const address = g.address ?? process.env.HOIST_ADDRESS;
+        return address ? Hoist.connect(address, opts) : Hoist.open(opts);
       })();
-      return state.backend as Promise<Backend>;
+      return current;
     },
   };
 }
@@ -66,5 +52,5 @@ export function session(cmd: Command): Session {
 export async function closeSession(): Promise<void> {
   const s = current;
   current = undefined;
-  if (s?.backend) await (await s.backend.catch(() => undefined))?.close();
+  if (s) await (await s.catch(() => undefined))?.close();
 }

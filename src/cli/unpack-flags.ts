@@ -1,22 +1,16 @@
 // The unpack flags shared by pull, load and unpack: whether to unpack, into which snapshotter, and whether
-// to drop the compressed layers afterwards. Defaults come from the config (`snapshotter`,
-// `discard_unpacked_layers`), so the three commands always agree.
+// to drop the compressed layers afterwards. Left out, the library takes the config's `snapshotter`,
+// `discard_unpacked_layers` and `max_concurrent_unpacks`, so the three commands always agree.
 import type { Command } from 'commander';
-import type { HoistConfig } from '../config/config.ts';
 import { invalidArgument } from '../core/errors.ts';
-import { setUnpackConcurrency } from '../diff/unpack-concurrency.ts';
+import type { UnpackChoice } from '../hoist/options.ts';
+import { wholeNumberFlag } from './registry-flags.ts';
 
 export interface UnpackFlags {
   unpack?: boolean;
   maxConcurrentUnpacks?: string;
   snapshotter?: string;
   discardUnpackedLayers?: boolean;
-}
-
-export interface UnpackChoice {
-  unpack: boolean;
-  snapshotter: string;
-  discardLayers: boolean;
 }
 
 /**
@@ -54,18 +48,13 @@ export function unpackOptions(cmd: Command, withToggle = true): Command {
     );
 }
 
-export function unpackChoice(flags: UnpackFlags, config: HoistConfig): UnpackChoice {
-  if (flags.maxConcurrentUnpacks !== undefined) {
-    const n = Number(flags.maxConcurrentUnpacks);
-    if (!Number.isInteger(n) || n < 1)
-      throw invalidArgument(
-        `invalid --max-concurrent-unpacks ${JSON.stringify(flags.maxConcurrentUnpacks)}: use a whole number ≥ 1`,
-      );
-    setUnpackConcurrency(n);
-  }
+export function unpackChoice(flags: UnpackFlags): UnpackChoice {
+  const unpacks = wholeNumberFlag('--max-concurrent-unpacks', flags.maxConcurrentUnpacks);
   return {
-    unpack: flags.unpack ?? true,
-    snapshotter: flags.snapshotter ?? config.snapshotter,
-    discardLayers: flags.discardUnpackedLayers ?? config.discard_unpacked_layers,
+    ...(flags.snapshotter ? { snapshotter: flags.snapshotter } : {}),
+    ...(flags.discardUnpackedLayers !== undefined
+      ? { discardUnpackedLayers: flags.discardUnpackedLayers }
+      : {}),
+    ...(unpacks !== undefined ? { maxConcurrentUnpacks: unpacks } : {}),
   };
 }

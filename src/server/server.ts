@@ -7,7 +7,7 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { Backend } from '../api/backend.ts';
 import { serviceDefinition } from '../api/service-definition.ts';
-import { openEmbedded } from '../client/embedded.ts';
+import { openEmbedded } from '../embedded/backend.ts';
 import { removeDaemonMarker, writeDaemonMarker } from './daemon-marker.ts';
 import { EventBus } from './events.ts';
 import { GcScheduler } from './gc-scheduler.ts';

@@ -1,7 +1,7 @@
 // A separate process that runs garbage collection on a store in a loop until it gets SIGTERM, then
 // prints how many collections it ran and what they removed (JSON on stdout). Used to race GC against
 // operations that must never lose content (convert, pull, load).
-import { openLocalStore } from '../../src/metadata/store.ts';
+import { openLocalStore } from '../../src/embedded/store.ts';
 
 const root = process.argv[2];
 if (!root) throw new Error('usage: gc-loop.ts STORE_ROOT');

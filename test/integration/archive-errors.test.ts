@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { after, before, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
-import { openEmbedded } from '../../src/client/embedded.ts';
+import { openEmbedded } from '../../src/embedded/backend.ts';
 import { type BuiltEntry, tarOf, writeOciLayout } from '../helpers/image-builder.ts';
 import { type HoistStore, MAIN, NODE, tableRows, tempStore } from '../helpers/run-hoist.ts';
 

@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe } from 'node:test';
-import { openEmbedded } from '../../src/client/embedded.ts';
+import { openEmbedded } from '../../src/embedded/backend.ts';
 import { openGrpc } from '../../src/client/grpc/backend.ts';
 import { createLogger } from '../../src/server/log.ts';
 import { startServer } from '../../src/server/server.ts';

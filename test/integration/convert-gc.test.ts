@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { openEmbedded } from '../../src/client/embedded.ts';
+import { openEmbedded } from '../../src/embedded/backend.ts';
 import { convertImage } from '../../src/convert/convert.ts';
 import { hostPlatform } from '../../src/core/platform.ts';
 import { checkContent } from '../../src/images/missing.ts';

@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { openLocalStore } from '../../src/metadata/store.ts';
+import { openLocalStore } from '../../src/embedded/store.ts';
 import { type BuiltEntry, pushLayout, writeOciLayout } from '../helpers/image-builder.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { type HoistStore, tableRows, tempStore } from '../helpers/run-hoist.ts';

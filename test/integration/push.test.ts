@@ -18,7 +18,7 @@ import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { type Digest, sha256 } from '../../src/core/digest.ts';
 import { parseReference } from '../../src/core/reference.ts';
-import { openLocalStore } from '../../src/metadata/store.ts';
+import { openLocalStore } from '../../src/embedded/store.ts';
 import { DEFAULT_CHUNK_SIZE } from '../../src/remotes/pusher.ts';
 import { createResolver } from '../../src/remotes/resolver.ts';
 import { startContainerd } from '../helpers/containerd.ts';

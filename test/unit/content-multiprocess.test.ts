@@ -9,7 +9,7 @@ import { after, test } from 'node:test';
 import { sha256 } from '../../src/core/digest.ts';
 import { HoistError } from '../../src/core/errors.ts';
 import { writeBlob } from '../../src/metadata/content.ts';
-import { openLocalStore } from '../../src/metadata/store.ts';
+import { openLocalStore } from '../../src/embedded/store.ts';
 
 const dirs: string[] = [];
 after(async () => {
@@ -21,7 +21,7 @@ const DATA = Buffer.alloc(3 * 1024 * 1024, 7);
 
 const child = `
 import { createInterface } from 'node:readline';
-import { openLocalStore } from ${JSON.stringify(`${SRC}/metadata/store.ts`)};
+import { openLocalStore } from ${JSON.stringify(`${SRC}/embedded/store.ts`)};
 import { sha256 } from ${JSON.stringify(`${SRC}/core/digest.ts`)};
 const data = Buffer.alloc(${DATA.length}, 7);
 const store = await openLocalStore(process.argv[2]);

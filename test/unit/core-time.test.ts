@@ -18,7 +18,7 @@ import {
 } from '../../src/core/time.ts';
 import { MetadataDb } from '../../src/metadata/db.ts';
 import { MIGRATIONS } from '../../src/metadata/migrations.ts';
-import { openLocalStore } from '../../src/metadata/store.ts';
+import { openLocalStore } from '../../src/embedded/store.ts';
 
 const dirs: string[] = [];
 after(async () => {

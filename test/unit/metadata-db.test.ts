@@ -6,7 +6,7 @@ import { after, test } from 'node:test';
 import { HoistError } from '../../src/core/errors.ts';
 import { MetadataDb } from '../../src/metadata/db.ts';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../src/metadata/migrations.ts';
-import { openLocalStore } from '../../src/metadata/store.ts';
+import { openLocalStore } from '../../src/embedded/store.ts';
 
 const dirs: string[] = [];
 after(async () => {

@@ -7,7 +7,7 @@ import { isIdentifier } from '../../src/core/context.ts';
 import { sha256 } from '../../src/core/digest.ts';
 import { HoistError } from '../../src/core/errors.ts';
 import { randomLeaseId } from '../../src/metadata/leases.ts';
-import { type LocalStore, openLocalStore } from '../../src/metadata/store.ts';
+import { type LocalStore, openLocalStore } from '../../src/embedded/store.ts';
 
 const dirs: string[] = [];
 const stores: LocalStore[] = [];

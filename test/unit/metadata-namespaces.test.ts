@@ -6,7 +6,7 @@ import { after, test } from 'node:test';
 import { sha256 } from '../../src/core/digest.ts';
 import { HoistError } from '../../src/core/errors.ts';
 import { writeBlob } from '../../src/metadata/content.ts';
-import { type LocalStore, openLocalStore } from '../../src/metadata/store.ts';
+import { type LocalStore, openLocalStore } from '../../src/embedded/store.ts';
 
 const dirs: string[] = [];
 const stores: LocalStore[] = [];

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
-import { openEmbedded } from '../../src/client/embedded.ts';
+import { openEmbedded } from '../../src/embedded/backend.ts';
 import { sha256 } from '../../src/core/digest.ts';
 import { isNotFound } from '../../src/core/errors.ts';
 import { Labels } from '../../src/core/labels.ts';

@@ -8,7 +8,7 @@ import type { DirectorySnapshotter } from '../../src/api/snapshots.ts';
 import type { Context } from '../../src/core/context.ts';
 import { isHoistError } from '../../src/core/errors.ts';
 import { formatOwner } from '../../src/leases/owner.ts';
-import { type LocalStore, openLocalStore } from '../../src/metadata/store.ts';
+import { type LocalStore, openLocalStore } from '../../src/embedded/store.ts';
 import { mountAll, unmount } from '../../src/snapshots/mount.ts';
 
 const dirs: string[] = [];
@@ -331,7 +331,7 @@ test('cleanup removes directories without a record and dead processes’ staging
 
 const SRC = resolve(import.meta.dirname, '../../src');
 const CHILD = `
-import { openLocalStore } from ${JSON.stringify(`${SRC}/metadata/store.ts`)};
+import { openLocalStore } from ${JSON.stringify(`${SRC}/embedded/store.ts`)};
 const store = await openLocalStore(process.argv[2]);
 const sn = store.snapshotters.get('native');
 try {

@@ -7,7 +7,7 @@ import { after, test } from 'node:test';
 import type { DirectorySnapshotter, Mount } from '../../src/api/snapshots.ts';
 import type { Context } from '../../src/core/context.ts';
 import { isHoistError } from '../../src/core/errors.ts';
-import { type LocalStore, openLocalStore } from '../../src/metadata/store.ts';
+import { type LocalStore, openLocalStore } from '../../src/embedded/store.ts';
 import { mountAll, overlaySupport, unmount } from '../../src/snapshots/mount.ts';
 
 const dirs: string[] = [];

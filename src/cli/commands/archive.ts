@@ -6,24 +6,15 @@ import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type { Command } from 'commander';
-import type { Backend } from '../../api/backend.ts';
-import { type LoadedImage, loadArchive } from '../../archive/load.ts';
-import { saveImages } from '../../archive/save.ts';
-import type { Context } from '../../core/context.ts';
-import type { Descriptor } from '../../core/descriptor.ts';
+import type { LoadedImage } from '../../archive/load.ts';
 import { isDigest } from '../../core/digest.ts';
 import { invalidArgument } from '../../core/errors.ts';
-import { formatPlatform, hostPlatform } from '../../core/platform.ts';
 import { familiarString, tryParseReference } from '../../core/reference.ts';
-import { ensureContent } from '../../images/ensure-content.ts';
-import { snapshotterFor, unpackImage } from '../../images/unpack.ts';
-import { onePlatform, walkImage } from '../../images/walk.ts';
-import type { Resolver } from '../../remotes/types.ts';
 import { humanSize } from '../output/units.ts';
-import { type PlatformFlags, platformOptions, platformSelector } from '../platform-flags.ts';
-import { createProgress, type ProgressReporter } from '../progress/progress.ts';
-import { type RegistryFlags, registryOptions, registryResolver } from '../registry-flags.ts';
-import { type Session, session } from '../session.ts';
+import { type PlatformFlags, platformChoice, platformOptions } from '../platform-flags.ts';
+import { progressFromFlags } from '../progress/progress.ts';
+import { type RegistryFlags, registryChoice, registryOptions } from '../registry-flags.ts';
+import { session } from '../session.ts';
 import { type UnpackFlags, unpackChoice, unpackOptions } from '../unpack-flags.ts';
 
 interface SaveFlags extends PlatformFlags, RegistryFlags {
@@ -36,30 +27,6 @@ interface LoadFlags extends UnpackFlags {
   input?: string;
   baseName?: string;
   quiet?: boolean;
-}
-
-/**
- * How save makes an incomplete image whole: fetch what is missing from the image's recorded distribution
- * sources (then from the names it has), with progress on stderr. The resolver is made on first use.
- */
-function ensureFor(
-  s: Session,
-  backend: Backend,
-  flags: SaveFlags,
-  progress: ProgressReporter,
-): (target: Descriptor, ctx: Context) => Promise<void> {
-  let resolver: Resolver | undefined;
-  return async (target, ctx) => {
-    resolver ??= await registryResolver(s.config, flags);
-    const named = (await backend.images.listByTarget(ctx, target.digest))
-      .map((r) => tryParseReference(r.name))
-      .find((r) => r !== undefined);
-    await ensureContent(backend, resolver, ctx, target, platformSelector(flags), {
-      progress: (key, state) => progress.update(key, state),
-      concurrency: s.config.max_concurrent_downloads,
-      ...(named ? { sourceRef: named } : {}),
-    });
-  };
 }
 
 /** Write through a temp file next to `file`, renamed into place only when the whole archive is written. */
@@ -91,22 +58,17 @@ async function saveAction(names: string[], flags: SaveFlags, command: Command): 
       'use -o FILE, or redirect stdout',
     );
   const s = session(command);
-  const backend = await s.backend();
-  const ctx = s.ctx;
-  const progress = createProgress({
-    stream: process.stderr,
-    mode: flags.quiet ? 'quiet' : process.stderr.isTTY ? 'tty' : 'plain',
-  });
-  const noFetch = flags.fetch === false;
-  const opts = {
-    platforms: platformSelector(flags),
-    noFetch,
-    ...(noFetch ? {} : { ensure: ensureFor(s, backend, flags, progress) }),
-  };
+  const options = { ...platformChoice(flags), ...registryChoice(flags), fetch: flags.fetch !== false };
+  const progress = progressFromFlags({ quiet: flags.quiet === true });
+  const hoist = await s.hoist();
   try {
     let summary = '';
     const run = async (out: Writable) => {
-      const r = await saveImages(backend, ctx, names, out, opts);
+      const r = await hoist.save(names, out, {
+        ...options,
+        onProgress: (key, state) => progress.update(key, state),
+        ...(s.signal ? { signal: s.signal } : {}),
+      });
       progress.done();
       summary = `saved ${r.images.length} image${r.images.length === 1 ? '' : 's'} (${r.blobs} blobs, ${humanSize(r.bytes)})`;
     };
@@ -121,21 +83,6 @@ async function saveAction(names: string[], flags: SaveFlags, command: Command): 
 
 const warn = (msg: string) => process.stderr.write(`warning: ${msg}\n`);
 
-/** Unpack a loaded image for this host, as pull does; an image without a manifest for it is skipped. */
-function unpackHook(backend: Backend, ctx: Context, snapshotter: string, discardLayers: boolean) {
-  snapshotterFor(backend, snapshotter); // fail before loading when the snapshotter does not exist
-  const host = hostPlatform();
-  const platforms = onePlatform(host);
-  return async (image: LoadedImage): Promise<void> => {
-    const walk = await walkImage(backend.content, ctx, image.target, platforms);
-    if (walk.manifests.length === 0) {
-      warn(`not unpacking ${image.target.digest}: it has no manifest for ${formatPlatform(host)}`);
-      return;
-    }
-    await unpackImage(backend, ctx, image.target, { snapshotter, platforms, discardLayers, onWarning: warn });
-  };
-}
-
 function describe(image: LoadedImage): string[] {
   const tags = image.names
     .map((n) => ({ n, ref: isDigest(n) ? undefined : tryParseReference(n) }))
@@ -149,18 +96,18 @@ async function loadAction(flags: LoadFlags, command: Command): Promise<void> {
   if (!flags.input && process.stdin.isTTY)
     throw invalidArgument('no archive to load', 'give one with -i FILE, or pipe it to stdin');
   const s = session(command);
-  const choice = unpackChoice(flags, s.config);
-  const backend = await s.backend();
+  const choice = unpackChoice(flags);
+  const hoist = await s.hoist();
   const input: Readable = flags.input
     ? createReadStream(flags.input, { highWaterMark: 1 << 20 })
     : process.stdin;
-  const ctx = s.ctx;
-  const r = await loadArchive(backend, ctx, input, {
+  const r = await hoist.load(input, {
+    ...choice,
+    unpack: flags.unpack ?? true,
     ...(flags.baseName ? { baseName: flags.baseName } : {}),
-    ...(choice.unpack ? { unpack: unpackHook(backend, ctx, choice.snapshotter, choice.discardLayers) } : {}),
+    onWarning: warn,
+    ...(s.signal ? { signal: s.signal } : {}),
   });
-  // The discarded layers lose their last reference only now; collect them before returning, as pull does.
-  if (choice.unpack && choice.discardLayers) await backend.collectGarbage();
   if (!flags.quiet) for (const image of r.images) process.stdout.write(`${describe(image).join('\n')}\n`);
 }
 

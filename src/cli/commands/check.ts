@@ -2,10 +2,10 @@
 // missing blobs and where they could be fetched from).
 import type { Command } from 'commander';
 import { shortId } from '../../core/digest.ts';
-import { type CheckRow, checkImages } from '../../images/check.ts';
+import type { CheckRow } from '../../images/check.ts';
 import { renderTable } from '../output/tabwriter.ts';
 import { humanSize } from '../output/units.ts';
-import { type PlatformFlags, platformOptions, platformSelector } from '../platform-flags.ts';
+import { type PlatformFlags, platformChoice, platformOptions } from '../platform-flags.ts';
 import { session } from '../session.ts';
 
 interface CheckFlags extends PlatformFlags {
@@ -60,9 +60,8 @@ export function registerCheckCommand(image: Command): void {
       .option('--no-trunc', 'full digests')
       .option('--format <format>', 'table or json', 'table'),
   ).action(async (names: string[], flags: CheckFlags, command: Command) => {
-    const s = session(command);
-    const b = await s.backend();
-    const rows = await checkImages(b, s.ctx, names, platformSelector(flags));
+    const hoist = await session(command).hoist();
+    const rows = await hoist.checkImages(names, platformChoice(flags));
     print(rows, flags);
     if (flags.strict && rows.some((r) => !r.complete)) process.exitCode = 1;
   });

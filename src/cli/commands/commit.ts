@@ -3,14 +3,9 @@
 import { resolve as resolvePath } from 'node:path';
 import type { Command } from 'commander';
 import { HoistError } from '../../core/errors.ts';
-import { Labels } from '../../core/labels.ts';
-import { BaseLabels, commitSnapshot, manifestFor } from '../../images/commit.ts';
-import { normalizeName, resolveImage } from '../../images/resolve.ts';
-import { snapshotterFor, unpackImage } from '../../images/unpack.ts';
 import { mountAll } from '../../snapshots/mount.ts';
-import { fetchMissing } from '../fetch-missing.ts';
-import { type PlatformFlags, platformSelector } from '../platform-flags.ts';
-import type { RegistryFlags } from '../registry-flags.ts';
+import { type PlatformFlags, platformChoice } from '../platform-flags.ts';
+import { type RegistryFlags, registryChoice } from '../registry-flags.ts';
 import { session } from '../session.ts';
 
 interface PrepareFlags extends PlatformFlags, RegistryFlags {
@@ -41,33 +36,23 @@ export function registerPrepareCommand(snap: Command): void {
     .option('--no-fetch', 'fail on missing layers instead of fetching them')
     .action(async (key: string, parent: string | undefined, flags: PrepareFlags, command: Command) => {
       const s = session(command);
-      const backend = await s.backend();
       const all = { ...command.parent?.opts(), ...flags } as PrepareFlags;
-      const sn = snapshotterFor(backend, all.snapshotter ?? s.config.snapshotter);
-      const labels: Record<string, string> = { [Labels.gcRoot]: 'prepared' };
-      let top = parent;
-      if (all.from) {
-        if (parent)
-          throw new HoistError('HOIST_INVALID_ARGUMENT', 'give a parent snapshot or --from, not both');
-        const r = await resolveImage(backend.images, s.ctx, all.from);
-        const target = r.group.names[0]!.record.target;
-        const sel = platformSelector(all);
-        const [u] = await unpackImage(backend, s.ctx, target, {
-          snapshotter: sn.name,
-          platforms: sel,
-          onWarning: warn,
-          fetchMissing: fetchMissing(s, backend, target, all),
+      if (all.mount && process.getuid?.() !== 0)
+        throw new HoistError('HOIST_DENIED', '--mount needs root (mount(2) is privileged)', {
+          hint: 'without --mount, the native snapshotter prints a directory you can change directly',
         });
-        top = u!.chainId || undefined;
-        labels[BaseLabels.image] = target.digest;
-        labels[BaseLabels.manifest] = (await manifestFor(backend, s.ctx, target, sel)).digest;
-      }
-      const mounts = await sn.prepare(s.ctx, key, top, { labels });
+      const hoist = await s.hoist();
+      const mounts = await hoist.prepare(key, {
+        ...platformChoice(all),
+        ...registryChoice(all),
+        ...(parent ? { parent } : {}),
+        ...(all.from ? { from: all.from } : {}),
+        ...(all.snapshotter ? { snapshotter: all.snapshotter } : {}),
+        fetch: all.fetch !== false,
+        onWarning: warn,
+        ...(s.signal ? { signal: s.signal } : {}),
+      });
       if (all.mount) {
-        if (process.getuid?.() !== 0)
-          throw new HoistError('HOIST_DENIED', '--mount needs root (mount(2) is privileged)', {
-            hint: 'without --mount, the native snapshotter prints a directory you can change directly',
-          });
         await mountAll(mounts, resolvePath(all.mount));
         process.stdout.write(`${resolvePath(all.mount)}\n`);
         return;
@@ -94,13 +79,13 @@ export function registerCommitCommand(program: Command): void {
     .option('--snapshotter <name>', 'overlayfs or native (default: config `snapshotter`)')
     .action(async (key: string, name: string, flags: CommitFlags, command: Command) => {
       const s = session(command);
-      const backend = await s.backend();
-      const sn = snapshotterFor(backend, flags.snapshotter ?? s.config.snapshotter);
-      const full = normalizeName(name);
-      const r = await commitSnapshot(backend, s.ctx, sn, key, full, {
+      const hoist = await s.hoist();
+      const r = await hoist.commit(key, name, {
         ...(flags.message ? { message: flags.message } : {}),
         ...(flags.author ? { author: flags.author } : {}),
+        ...(flags.snapshotter ? { snapshotter: flags.snapshotter } : {}),
+        ...(s.signal ? { signal: s.signal } : {}),
       });
-      process.stdout.write(`${full} ${r.target.digest}\n`);
+      process.stdout.write(`${r.name} ${r.target.digest}\n`);
     });
 }

@@ -1,19 +1,11 @@
 // `hoist image convert SRC DST` (nerdctl's flags): re-encode layers and/or switch to OCI media types,
 // fetching what the image lacks from where it came from, or rebuilding it from unpacked snapshots.
 import type { Command } from 'commander';
-import type { Backend } from '../../api/backend.ts';
-import { hasDirectories } from '../../api/snapshots.ts';
-import { convertImage } from '../../convert/convert.ts';
-import type { Context } from '../../core/context.ts';
-import type { Digest } from '../../core/digest.ts';
-import { HoistError, invalidArgument, isNotFound } from '../../core/errors.ts';
-import type { Compression } from '../../core/mediatypes.ts';
-import { formatReference, parseDockerRef } from '../../core/reference.ts';
-import { snapshotLayer } from '../../diff/differ.ts';
-import { resolveImage } from '../../images/resolve.ts';
-import { fetchMissing } from '../fetch-missing.ts';
-import { type PlatformFlags, platformOptions, platformSelector } from '../platform-flags.ts';
-import { type RegistryFlags, registryOptions } from '../registry-flags.ts';
+import { invalidArgument } from '../../core/errors.ts';
+import type { ConvertOptions } from '../../hoist/options.ts';
+import { type PlatformFlags, platformChoice, platformOptions } from '../platform-flags.ts';
+import { progressFromFlags } from '../progress/progress.ts';
+import { type RegistryFlags, registryChoice, registryOptions } from '../registry-flags.ts';
 import { session } from '../session.ts';
 
 interface ConvertFlags extends PlatformFlags, RegistryFlags {
@@ -27,38 +19,14 @@ interface ConvertFlags extends PlatformFlags, RegistryFlags {
   quiet?: boolean;
 }
 
-function compressionOf(flags: ConvertFlags): Compression | undefined {
+function compressionOf(flags: ConvertFlags): ConvertOptions['compression'] {
   const chosen = [flags.zstd && 'zstd', flags.gzip && 'gzip', flags.uncompress && 'none'].filter(Boolean);
   if (chosen.length > 1) throw invalidArgument('choose one of --zstd, --gzip, --uncompress');
-  return (chosen[0] || undefined) as Compression | undefined;
-}
-
-/** A layer's tar rebuilt from the committed snapshot of its chain, in the first snapshotter that has it. */
-function rebuildFrom(backend: Backend) {
-  return async (ctx: Context, chain: Digest, parent: Digest | undefined) => {
-    for (const sn of backend.snapshotters.values()) {
-      try {
-        const info = await sn.stat(ctx, chain);
-        if (info.kind !== 'committed') continue;
-      } catch (err) {
-        if (isNotFound(err)) continue;
-        throw err;
-      }
-      if (!hasDirectories(sn))
-        throw new HoistError(
-          'HOIST_NOT_IMPLEMENTED',
-          "--rebuild-from-snapshots works on the embedded store: a daemon's snapshot directories are not this process's",
-          { hint: 'run the convert without --address, on the store itself' },
-        );
-      return () => snapshotLayer(sn, ctx, chain, parent);
-    }
-    return undefined;
-  };
+  return (chosen[0] || undefined) as ConvertOptions['compression'];
 }
 
 async function convertAction(src: string, dst: string, flags: ConvertFlags, command: Command): Promise<void> {
   const s = session(command);
-  const backend = await s.backend();
   const compression = compressionOf(flags);
   if (!compression && !flags.oci)
     throw invalidArgument('nothing to convert', 'give --zstd, --gzip, --uncompress and/or --oci');
@@ -68,17 +36,21 @@ async function convertAction(src: string, dst: string, flags: ConvertFlags, comm
     if (!Number.isInteger(zstdLevel) || zstdLevel < 1 || zstdLevel > 22)
       throw invalidArgument(`invalid --zstd-compression-level ${flags.zstdCompressionLevel}: use 1 to 22`);
   }
-  const resolved = await resolveImage(backend.images, s.ctx, src);
-  const source = resolved.group.names[0]!.record.target;
-  const dstName = formatReference(parseDockerRef(dst));
-  const result = await convertImage(backend, s.ctx, source, dstName, {
-    platforms: platformSelector(flags),
-    ...(compression ? { compression } : {}),
-    ...(zstdLevel !== undefined ? { zstdLevel } : {}),
-    oci: flags.oci === true,
-    fetchMissing: fetchMissing(s, backend, source, flags),
-    ...(flags.rebuildFromSnapshots ? { rebuildLayer: rebuildFrom(backend) } : {}),
-  });
+  const progress = progressFromFlags({ quiet: flags.quiet === true });
+  const hoist = await s.hoist();
+  const result = await hoist
+    .convert(src, dst, {
+      ...platformChoice(flags),
+      ...registryChoice(flags),
+      ...(compression ? { compression } : {}),
+      ...(zstdLevel !== undefined ? { zstdLevel } : {}),
+      oci: flags.oci === true,
+      rebuildFromSnapshots: flags.rebuildFromSnapshots === true,
+      fetch: flags.fetch !== false,
+      onProgress: (key, state) => progress.update(key, state),
+      ...(s.signal ? { signal: s.signal } : {}),
+    })
+    .finally(() => progress.done());
   for (const r of result.rebuilt) {
     process.stderr.write(
       `rebuilt layer ${r.layer} from its snapshot: diffID ${r.oldDiffId} is now ${r.newDiffId}\n`,
@@ -89,7 +61,7 @@ async function convertAction(src: string, dst: string, flags: ConvertFlags, comm
     return;
   }
   process.stdout.write(
-    `converted ${src} → ${dstName} (${result.target.digest}): ${result.reencoded} layer(s) re-encoded, ${result.kept} kept${result.rebuilt.length > 0 ? `, ${result.rebuilt.length} rebuilt from snapshots` : ''}\n`,
+    `converted ${src} → ${result.name} (${result.target.digest}): ${result.reencoded} layer(s) re-encoded, ${result.kept} kept${result.rebuilt.length > 0 ? `, ${result.rebuilt.length} rebuilt from snapshots` : ''}\n`,
   );
 }
 

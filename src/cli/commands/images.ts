@@ -2,10 +2,7 @@
 import type { Command } from 'commander';
 import { shortId } from '../../core/digest.ts';
 import { invalidArgument } from '../../core/errors.ts';
-import { inspectImage } from '../../images/inspect.ts';
-import { type ImageRow, listImages } from '../../images/list.ts';
-import { removeImages } from '../../images/remove.ts';
-import { tagImage } from '../../images/tag.ts';
+import type { ImageRow } from '../../images/list.ts';
 import { renderTable } from '../output/tabwriter.ts';
 import { humanSize, timeAgo } from '../output/units.ts';
 import { session } from '../session.ts';
@@ -95,12 +92,8 @@ function addLsOptions(cmd: Command): Command {
 
 async function lsAction(this: Command) {
   const flags = this.opts() as LsFlags;
-  const s = session(this);
-  const b = await s.backend();
-  printRows(
-    await listImages(b.images, b.content, s.ctx, { all: flags.all ?? false, filters: flags.filter ?? [] }),
-    flags,
-  );
+  const hoist = await session(this).hoist();
+  printRows(await hoist.images({ all: flags.all ?? false, filters: flags.filter ?? [] }), flags);
 }
 
 /** Registers images/image ls/tag/rmi/inspect/prune; returns the `image` group for other commands. */
@@ -116,9 +109,7 @@ export function registerImageCommands(program: Command): Command {
       .argument('<source>', 'image name or ID')
       .argument('<target>', 'new name')
       .action(async (src: string, dst: string, _o: unknown, command: Command) => {
-        const s = session(command);
-        const b = await s.backend();
-        await tagImage(b.images, s.ctx, src, dst);
+        await (await session(command).hoist()).tag(src, dst);
       });
   tag(program.command('tag').description('Give an image another name'));
   tag(image.command('tag').description('Give an image another name'));
@@ -129,9 +120,7 @@ export function registerImageCommands(program: Command): Command {
       .option('-f, --force', 'remove every name even when the image is in several repositories')
       .option('--async', 'do not wait for garbage collection')
       .action(async (args: string[], flags: { force?: boolean; async?: boolean }, command: Command) => {
-        const s = session(command);
-        const b = await s.backend();
-        const result = await removeImages(b, s.ctx, args, flags);
+        const result = await (await session(command).hoist()).remove(args, flags);
         for (const r of result.removed) {
           for (const n of r.names) process.stdout.write(`Untagged: ${n}\n`);
         }
@@ -149,10 +138,9 @@ export function registerImageCommands(program: Command): Command {
     .description('Show an image as JSON')
     .argument('<image...>', 'names or IDs')
     .action(async (args: string[], _o: unknown, command: Command) => {
-      const s = session(command);
-      const b = await s.backend();
+      const hoist = await session(command).hoist();
       const out = [];
-      for (const a of args) out.push(await inspectImage(b, s.ctx, a));
+      for (const a of args) out.push(await hoist.inspect(a));
       process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
     });
   registerPruneCommand(image);

@@ -2,10 +2,8 @@
 import type { Command } from 'commander';
 import type { LeaseState } from '../../api/maintenance.ts';
 import { parseDuration } from '../../config/config.ts';
-import { HoistError } from '../../core/errors.ts';
 import { Labels } from '../../core/labels.ts';
-import { leaseExpiry, leaseState } from '../../gc/graph.ts';
-import { describeOwner, isOwnerAlive } from '../../leases/owner.ts';
+import { describeOwner } from '../../leases/owner.ts';
 import { renderTable } from '../output/tabwriter.ts';
 import { humanSize, timeAgo } from '../output/units.ts';
 import { session } from '../session.ts';
@@ -29,29 +27,13 @@ export function registerLeaseCommands(program: Command): void {
     .description('List leases in the namespace, with owner, liveness and bytes held')
     .option('-q, --quiet', 'only IDs')
     .action(async (flags: { quiet?: boolean }, command: Command) => {
-      const s = session(command);
-      const b = await s.backend();
+      const hoist = await session(command).hoist();
+      const leases = await hoist.leases();
       if (flags.quiet) {
-        for (const l of await b.leases.list(s.ctx)) process.stdout.write(`${l.id}\n`);
+        for (const l of leases) process.stdout.write(`${l.id}\n`);
         return;
       }
-      // A containerd has no usage service: list its leases without the bytes they hold.
-      const usage = await b.maintenance.usage().catch((err: unknown) => {
-        if (err instanceof HoistError && err.code === 'HOIST_NOT_IMPLEMENTED') return undefined;
-        throw err;
-      });
       const rows = [['ID', 'CREATED', 'EXPIRES', 'OWNER', 'STATE', 'RESOURCES', 'BYTES', 'PURPOSE']];
-      const now = Date.now();
-      const leases = usage
-        ? usage.leases.filter((l) => l.namespace === s.ctx.namespace)
-        : (await b.leases.list(s.ctx)).map((l) => ({
-            ...l,
-            resources: 0,
-            bytes: 0,
-            owner: l.labels[Labels.leaseOwner],
-            expires: leaseExpiry(l.labels),
-            state: leaseState(l.labels, now, isOwnerAlive),
-          }));
       for (const l of leases) {
         rows.push([
           l.id,
@@ -72,12 +54,9 @@ export function registerLeaseCommands(program: Command): void {
     .option('--id <id>', 'lease ID (random by default)')
     .option('-x, --expires <duration>', 'expiry, e.g. 24h; 0 means never', '24h')
     .action(async (flags: { id?: string; expires: string }, command: Command) => {
-      const s = session(command);
-      const b = await s.backend();
-      const ms = parseDuration(flags.expires);
-      const labels: Record<string, string> = {};
-      if (ms > 0) labels[Labels.gcExpire] = new Date(Date.now() + ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-      const l = await b.leases.create(s.ctx, flags.id ? { id: flags.id, labels } : { labels });
+      const hoist = await session(command).hoist();
+      const expiresInMs = parseDuration(flags.expires);
+      const l = await hoist.createLease(flags.id ? { id: flags.id, expiresInMs } : { expiresInMs });
       process.stdout.write(`${l.id}\n`);
     });
   lease
@@ -87,12 +66,11 @@ export function registerLeaseCommands(program: Command): void {
     .argument('<id...>')
     .option('--async', 'do not wait for garbage collection')
     .action(async (ids: string[], flags: { async?: boolean }, command: Command) => {
-      const s = session(command);
-      const b = await s.backend();
+      const hoist = await session(command).hoist();
       for (const id of ids) {
-        await b.leases.delete(s.ctx, id);
+        await hoist.removeLease(id);
         process.stdout.write(`${id}\n`);
       }
-      if (!flags.async) await b.collectGarbage();
+      if (!flags.async) await hoist.collectGarbage();
     });
 }

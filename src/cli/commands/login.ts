@@ -2,7 +2,7 @@
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import { invalidArgument } from '../../core/errors.ts';
-import { login, logout } from '../../remotes/credentials.ts';
+import { Hoist } from '../../hoist/hoist.ts';
 import { registryOptions } from '../registry-flags.ts';
 
 async function readStdin(): Promise<string> {
@@ -46,7 +46,7 @@ export function registerLoginCommands(program: Command): void {
         password ??= await rl.question('Password: ');
         rl.close();
       }
-      await login(
+      await Hoist.login(
         server,
         { username, password },
         { plainHttp: flags.plainHttp === true, insecureSkipVerify: flags.insecureSkipVerify === true },
@@ -59,7 +59,7 @@ export function registerLoginCommands(program: Command): void {
     .description('Remove stored credentials for a registry')
     .argument('[server]', 'registry host', 'docker.io')
     .action(async (server: string) => {
-      const removed = await logout(server);
+      const removed = await Hoist.logout(server);
       process.stdout.write(
         removed ? `Removing login credentials for ${server}\n` : `Not logged in to ${server}\n`,
       );

@@ -17,8 +17,7 @@ export function registerNamespaceCommands(program: Command): void {
     .description('List namespaces')
     .option('-q, --quiet', 'only names')
     .action(async (flags: { quiet?: boolean }, command: Command) => {
-      const b = await session(command).backend();
-      const list = await b.namespaces.list();
+      const list = await (await session(command).hoist()).namespaces();
       if (flags.quiet) {
         for (const n of list) process.stdout.write(`${n.name}\n`);
         return;
@@ -32,22 +31,22 @@ export function registerNamespaceCommands(program: Command): void {
     .argument('<name>')
     .argument('[labels...]', 'k=v labels')
     .action(async (name: string, labels: string[], _o: unknown, command: Command) => {
-      const b = await session(command).backend();
+      const hoist = await session(command).hoist();
       const map: Record<string, string> = {};
       for (const kv of labels) {
         const i = kv.indexOf('=');
         map[i < 0 ? kv : kv.slice(0, i)] = i < 0 ? '' : kv.slice(i + 1);
       }
-      await b.namespaces.create(name, map);
+      await hoist.createNamespace(name, map);
     });
   ns.command('rm')
     .alias('remove')
     .description('Remove empty namespaces')
     .argument('<name...>')
     .action(async (names: string[], _o: unknown, command: Command) => {
-      const b = await session(command).backend();
+      const hoist = await session(command).hoist();
       for (const n of names) {
-        await b.namespaces.delete(n);
+        await hoist.removeNamespace(n);
         process.stdout.write(`${n}\n`);
       }
     });

@@ -1,6 +1,5 @@
 // `hoist image prune`.
 import type { Command } from 'commander';
-import { pruneImages } from '../../images/prune.ts';
 import { humanSize } from '../output/units.ts';
 import { session } from '../session.ts';
 
@@ -11,11 +10,9 @@ export function registerPruneCommand(image: Command): void {
     .option('-a, --all', 'remove all unpinned images, not only dangling ones')
     .option('-f, --force', 'do not ask (hoist never prompts; accepted for docker compatibility)')
     .action(async (flags: { all?: boolean }, command: Command) => {
-      const s = session(command);
-      const b = await s.backend();
-      const pruned = await pruneImages(b, s.ctx, { all: flags.all === true });
-      for (const p of pruned) for (const n of p.names) process.stdout.write(`Untagged: ${n}\n`);
-      const gc = await b.collectGarbage();
+      const hoist = await session(command).hoist();
+      const { images, gc } = await hoist.pruneImages({ all: flags.all === true });
+      for (const p of images) for (const n of p.names) process.stdout.write(`Untagged: ${n}\n`);
       process.stdout.write(`Total reclaimed space: ${humanSize(gc?.removedBytes ?? 0)}\n`);
     });
 }

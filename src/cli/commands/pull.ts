@@ -1,13 +1,8 @@
 // `hoist pull`: fetch an image into the store, with progress, resumable after interruption.
 import type { Command } from 'commander';
-import { parseDuration } from '../../config/config.ts';
-import { HoistError } from '../../core/errors.ts';
-import { hostPlatform, parsePlatform } from '../../core/platform.ts';
-import { pullImage } from '../../images/pull.ts';
-import { snapshotterFor } from '../../images/unpack.ts';
-import { ALL_PLATFORMS, onePlatform } from '../../images/walk.ts';
-import { createProgress } from '../progress/progress.ts';
-import { type RegistryFlags, registryOptions, registryResolver } from '../registry-flags.ts';
+import { invalidArgument } from '../../core/errors.ts';
+import { progressFromFlags } from '../progress/progress.ts';
+import { type RegistryFlags, registryChoice, registryOptions } from '../registry-flags.ts';
 import { session } from '../session.ts';
 import { type UnpackFlags, unpackChoice, unpackOptions } from '../unpack-flags.ts';
 
@@ -17,6 +12,16 @@ interface PullFlags extends RegistryFlags, UnpackFlags {
   quiet?: boolean;
   progress?: string;
   label?: string[];
+}
+
+function labelsOf(flags: PullFlags): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const kv of flags.label ?? []) {
+    const i = kv.indexOf('=');
+    if (i <= 0) throw invalidArgument(`invalid --label ${JSON.stringify(kv)}: expected key=value`);
+    labels[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return labels;
 }
 
 export function registerPullCommand(program: Command): void {
@@ -33,60 +38,30 @@ export function registerPullCommand(program: Command): void {
   registryOptions(cmd);
   cmd.action(async (reference: string, flags: PullFlags, command: Command) => {
     const s = session(command);
-    const backend = await s.backend();
-    const choice = unpackChoice(flags, s.config);
-    if (choice.unpack) snapshotterFor(backend, choice.snapshotter); // a bad name fails before any download
-    const resolver = await registryResolver(s.config, flags);
-    const mode = flags.quiet
-      ? 'quiet'
-      : flags.progress === 'auto' || flags.progress === undefined
-        ? process.stderr.isTTY
-          ? 'tty'
-          : 'plain'
-        : flags.progress;
-    if (mode !== 'tty' && mode !== 'plain' && mode !== 'quiet')
-      throw new HoistError(
-        'HOIST_INVALID_ARGUMENT',
-        `invalid --progress ${JSON.stringify(flags.progress)}: use auto, tty, plain or quiet`,
-      );
-    const progress = createProgress({ stream: process.stderr, mode });
-    const labels: Record<string, string> = {};
-    for (const kv of flags.label ?? []) {
-      const i = kv.indexOf('=');
-      if (i <= 0)
-        throw new HoistError(
-          'HOIST_INVALID_ARGUMENT',
-          `invalid --label ${JSON.stringify(kv)}: expected key=value`,
-        );
-      labels[kv.slice(0, i)] = kv.slice(i + 1);
-    }
+    const options = {
+      ...registryChoice(flags),
+      ...unpackChoice(flags),
+      unpack: flags.unpack ?? true,
+      labels: labelsOf(flags),
+      ...(flags.platform ? { platform: flags.platform } : {}),
+      ...(flags.allPlatforms ? { allPlatforms: true } : {}),
+    };
+    const progress = progressFromFlags(flags);
+    const hoist = await s.hoist();
     const started = Date.now();
     try {
-      const wanted = flags.platform ? parsePlatform(flags.platform) : hostPlatform();
-      const platforms = flags.allPlatforms ? ALL_PLATFORMS : onePlatform(wanted);
-      const result = await pullImage(backend, resolver, s.ctx, reference, {
-        platforms,
-        leaseExpiryMs: parseDuration(s.config.pull_lease_expiry),
-        concurrency: s.config.max_concurrent_downloads,
-        progress: (key, state) => progress.update(key, state),
-        labels,
-        // Every platform may be fetched, but only the wanted one (this host by default) is unpacked.
-        ...(choice.unpack
-          ? {
-              unpack: {
-                snapshotter: choice.snapshotter,
-                platforms: onePlatform(wanted),
-                discardLayers: choice.discardLayers,
-                onWarning: (msg: string) => progress.log(`warning: ${msg}`),
-              },
-            }
-          : {}),
+      const result = await hoist.pull(reference, {
+        ...options,
+        ...(s.signal ? { signal: s.signal } : {}),
+        onProgress: (key, state) => progress.update(key, state),
+        onWarning: (msg) => progress.log(`warning: ${msg}`),
       });
-      // Discarded layers lost their last reference with the pull's lease: collect them now, as rmi does.
-      if (choice.unpack && choice.discardLayers) await backend.collectGarbage();
-      const unpackedNote = result.unpacked.length > 0 ? `, unpacked into ${choice.snapshotter}` : '';
+      const into =
+        result.unpacked.length > 0
+          ? `, unpacked into ${options.snapshotter ?? hoist.config.snapshotter}`
+          : '';
       progress.done(
-        `pulled ${result.name} (${result.target.digest}): ${result.fetched} fetched, ${result.existed} already present${unpackedNote}, ${((Date.now() - started) / 1000).toFixed(1)}s`,
+        `pulled ${result.name} (${result.target.digest}): ${result.fetched} fetched, ${result.existed} already present${into}, ${((Date.now() - started) / 1000).toFixed(1)}s`,
       );
       if (flags.quiet) process.stdout.write(`${result.name}\n`);
     } catch (err) {

@@ -1,12 +1,9 @@
 // `hoist push NAME [DEST]`: upload a local image to a registry, with progress like pull; blobs the store
 // lacks are fetched from the image's source first (or, with --no-fetch, named in the error).
 import type { Command } from 'commander';
-import { parseDuration } from '../../config/config.ts';
-import { HoistError } from '../../core/errors.ts';
-import { pushImage } from '../../images/push.ts';
-import { type PlatformFlags, platformOptions, platformSelector } from '../platform-flags.ts';
-import { createProgress } from '../progress/progress.ts';
-import { type RegistryFlags, registryOptions, registryResolver } from '../registry-flags.ts';
+import { type PlatformFlags, platformChoice, platformOptions } from '../platform-flags.ts';
+import { progressFromFlags } from '../progress/progress.ts';
+import { type RegistryFlags, registryChoice, registryOptions } from '../registry-flags.ts';
 import { session } from '../session.ts';
 
 interface PushFlags extends RegistryFlags, PlatformFlags {
@@ -31,39 +28,20 @@ export function registerPushCommand(program: Command): void {
   registryOptions(cmd);
   cmd.action(async (name: string, dest: string | undefined, flags: PushFlags, command: Command) => {
     const s = session(command);
-    if (flags.platform && flags.allPlatforms)
-      throw new HoistError(
-        'HOIST_INVALID_ARGUMENT',
-        '--platform and --all-platforms cannot be used together',
-      );
-    const mode = flags.quiet
-      ? 'quiet'
-      : flags.progress === 'auto' || flags.progress === undefined
-        ? process.stderr.isTTY
-          ? 'tty'
-          : 'plain'
-        : flags.progress;
-    if (mode !== 'tty' && mode !== 'plain' && mode !== 'quiet')
-      throw new HoistError(
-        'HOIST_INVALID_ARGUMENT',
-        `invalid --progress ${JSON.stringify(flags.progress)}: use auto, tty, plain or quiet`,
-      );
-    const backend = await s.backend();
-    const resolver = await registryResolver(s.config, flags);
-    const progress = createProgress({ stream: process.stderr, mode });
+    const options = { ...platformChoice(flags), ...registryChoice(flags), fetch: flags.fetch !== false };
+    const progress = progressFromFlags(flags);
+    const hoist = await s.hoist();
     const started = Date.now();
     try {
-      const result = await pushImage(backend, resolver, s.ctx, name, dest, {
-        platforms: platformSelector(flags),
-        noFetch: flags.fetch === false,
-        concurrency: s.config.max_concurrent_downloads,
-        leaseExpiryMs: parseDuration(s.config.pull_lease_expiry),
-        progress: (key, state) => progress.update(key, state),
+      const r = await hoist.push(name, dest, {
+        ...options,
+        ...(s.signal ? { signal: s.signal } : {}),
+        onProgress: (key, state) => progress.update(key, state),
       });
       progress.done(
-        `pushed ${result.name} (${result.target.digest}): ${result.pushed} uploaded, ${result.mounted} mounted, ${result.existed} already present${result.fetched > 0 ? `, ${result.fetched} fetched first` : ''}, ${((Date.now() - started) / 1000).toFixed(1)}s`,
+        `pushed ${r.name} (${r.target.digest}): ${r.pushed} uploaded, ${r.mounted} mounted, ${r.existed} already present${r.fetched > 0 ? `, ${r.fetched} fetched first` : ''}, ${((Date.now() - started) / 1000).toFixed(1)}s`,
       );
-      if (flags.quiet) process.stdout.write(`${result.name}\n`);
+      if (flags.quiet) process.stdout.write(`${r.name}\n`);
     } catch (err) {
       progress.done();
       throw err;

@@ -1,11 +1,11 @@
 // `hoist snapshot ls|tree|usage|info|rm` (alias `snapshots`), per snapshotter like `ctr snapshots`.
 import type { Command } from 'commander';
-import type { SnapshotInfo, Snapshotter } from '../../api/snapshots.ts';
+import type { SnapshotInfo } from '../../api/snapshots.ts';
 import { HoistError } from '../../core/errors.ts';
-import { snapshotterFor } from '../../images/unpack.ts';
+import type { Hoist } from '../../hoist/hoist.ts';
 import { renderTable } from '../output/tabwriter.ts';
 import { humanSize, timeAgo } from '../output/units.ts';
-import { type Session, session } from '../session.ts';
+import { session } from '../session.ts';
 import { registerPrepareCommand } from './commit.ts';
 
 interface SnFlags {
@@ -14,10 +14,15 @@ interface SnFlags {
   format?: string;
 }
 
-async function open(command: Command, flags: SnFlags): Promise<{ s: Session; sn: Snapshotter }> {
-  const s = session(command);
-  const b = await s.backend();
-  return { s, sn: snapshotterFor(b, flags.snapshotter ?? s.config.snapshotter) };
+/** The store, and the snapshotter option the flags give (left out: the config's). */
+async function open(
+  command: Command,
+  flags: SnFlags,
+): Promise<{ hoist: Hoist; sn: { snapshotter?: string } }> {
+  const hoist = await session(command).hoist();
+  const sn = flags.snapshotter ? { snapshotter: flags.snapshotter } : {};
+  await hoist.snapshotter(flags.snapshotter); // an unknown name fails here, naming the ones there are
+  return { hoist, sn };
 }
 
 function collect(value: string, previous: string[] = []): string[] {
@@ -50,8 +55,8 @@ export function registerSnapshotCommands(program: Command): void {
     .option('--format <format>', 'table or json', 'table')
     .action(async (_o: unknown, command: Command) => {
       const flags = flagsOf(command);
-      const { s, sn } = await open(command, flags);
-      const list = await sn.list(s.ctx, flags.filter ?? []);
+      const { hoist, sn } = await open(command, flags);
+      const list = await hoist.snapshots({ ...sn, filters: flags.filter ?? [] });
       list.sort((a, b) => a.name.localeCompare(b.name));
       if (flags.format === 'json') {
         process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
@@ -67,8 +72,8 @@ export function registerSnapshotCommands(program: Command): void {
     .description('Show snapshots as a tree of parents and children')
     .action(async (_o: unknown, command: Command) => {
       const flags = flagsOf(command);
-      const { s, sn } = await open(command, flags);
-      const byParent = children(await sn.list(s.ctx));
+      const { hoist, sn } = await open(command, flags);
+      const byParent = children(await hoist.snapshots(sn));
       const lines: string[] = [];
       const walk = (parent: string, depth: number) => {
         for (const i of byParent.get(parent) ?? []) {
@@ -87,13 +92,13 @@ export function registerSnapshotCommands(program: Command): void {
     .argument('[key...]', 'snapshots (default: all)')
     .action(async (keys: string[], _o: unknown, command: Command) => {
       const flags = flagsOf(command);
-      const { s, sn } = await open(command, flags);
-      const names = keys.length > 0 ? keys : (await sn.list(s.ctx)).map((i) => i.name).sort();
+      const { hoist, sn } = await open(command, flags);
+      const names = keys.length > 0 ? keys : (await hoist.snapshots(sn)).map((i) => i.name).sort();
       const rows = [['KEY', 'SIZE', 'INODES']];
       let size = 0;
       let inodes = 0;
       for (const k of names) {
-        const u = await sn.usage(s.ctx, k);
+        const u = await hoist.snapshotUsage(k, sn);
         size += u.size;
         inodes += u.inodes;
         rows.push([k, humanSize(u.size), String(u.inodes)]);
@@ -108,8 +113,8 @@ export function registerSnapshotCommands(program: Command): void {
     .argument('<key>', 'snapshot key')
     .action(async (key: string, _o: unknown, command: Command) => {
       const flags = flagsOf(command);
-      const { s, sn } = await open(command, flags);
-      process.stdout.write(`${JSON.stringify(await sn.stat(s.ctx, key), null, 2)}\n`);
+      const { hoist, sn } = await open(command, flags);
+      process.stdout.write(`${JSON.stringify(await hoist.snapshotInfo(key, sn), null, 2)}\n`);
     });
 
   snap
@@ -119,11 +124,11 @@ export function registerSnapshotCommands(program: Command): void {
     .argument('<key...>', 'snapshot keys')
     .action(async (keys: string[], _o: unknown, command: Command) => {
       const flags = flagsOf(command);
-      const { s, sn } = await open(command, flags);
+      const { hoist, sn } = await open(command, flags);
       const failed: string[] = [];
       for (const k of keys) {
         try {
-          await sn.remove(s.ctx, k);
+          await hoist.removeSnapshot(k, sn);
           process.stdout.write(`${k}\n`);
         } catch (err) {
           failed.push(k);

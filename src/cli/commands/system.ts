@@ -1,7 +1,6 @@
 // `hoist system df` and `hoist system prune`: where the disk goes, and getting it back.
 import type { Command } from 'commander';
 import type { ConsistencyReport } from '../../api/maintenance.ts';
-import { pruneImages } from '../../images/prune.ts';
 import { renderTable } from '../output/tabwriter.ts';
 import { humanSize } from '../output/units.ts';
 import { session } from '../session.ts';
@@ -13,27 +12,16 @@ export function registerSystemCommands(program: Command): void {
     .description('Show disk usage: images, content, shared, reclaimable, snapshots, partial pulls, leases')
     .option('--format <format>', 'table or json', 'table')
     .action(async (flags: { format: string }, command: Command) => {
-      const s = session(command);
-      const b = await s.backend();
-      const u = await b.maintenance.usage();
-      const images = await b.images.list(s.ctx);
-      const targets = new Set(images.map((i) => i.target.digest));
+      const u = await (await session(command).hoist()).diskUsage();
       const liveLeases = u.leases.filter((l) => l.alive);
       const partialAbandoned = u.ingests.items.filter((i) => i.ownerAlive !== true);
       if (flags.format === 'json') {
-        process.stdout.write(
-          `${JSON.stringify({ namespace: s.ctx.namespace, images: targets.size, names: images.length, ...u }, null, 2)}\n`,
-        );
+        process.stdout.write(`${JSON.stringify(u, null, 2)}\n`);
         return;
       }
       const rows = [
         ['TYPE', 'COUNT', 'SIZE', 'RECLAIMABLE'],
-        [
-          `Images (${s.ctx.namespace})`,
-          `${targets.size} (${images.length} names)`,
-          humanSize(u.imageBytes),
-          '',
-        ],
+        [`Images (${u.namespace})`, `${u.images} (${u.names} names)`, humanSize(u.imageBytes), ''],
         ['Content', String(u.blobs.files), humanSize(u.blobs.fileBytes), humanSize(u.reclaimableBytes)],
         ['Shared between images', '', humanSize(u.sharedBytes), ''],
         [
@@ -78,14 +66,10 @@ export function registerSystemCommands(program: Command): void {
     .option('-a, --all', 'also remove every unpinned image, not only dangling ones')
     .option('-f, --force', 'do not ask (hoist never prompts; accepted for docker compatibility)')
     .action(async (flags: { all?: boolean }, command: Command) => {
-      const s = session(command);
-      const b = await s.backend();
-      const m = b.maintenance;
-      const leases = await m.pruneLeases();
+      const hoist = await session(command).hoist();
+      const { leases, images, gc } = await hoist.prune({ all: flags.all === true });
       for (const l of leases) process.stdout.write(`Deleted lease: ${l.namespace}/${l.id} (${l.reason})\n`);
-      const pruned = await pruneImages(b, s.ctx, { all: flags.all === true });
-      for (const p of pruned) for (const n of p.names) process.stdout.write(`Untagged: ${n}\n`);
-      const gc = await b.collectGarbage();
+      for (const p of images) for (const n of p.names) process.stdout.write(`Untagged: ${n}\n`);
       const bytes = (gc?.removedBytes ?? 0) + (gc?.removedIngestBytes ?? 0) + (gc?.removedSnapshotBytes ?? 0);
       if (gc?.removedSnapshots) process.stdout.write(`Deleted snapshots: ${gc.removedSnapshots}\n`);
       process.stdout.write(`Total reclaimed space: ${humanSize(bytes)}\n`);
@@ -98,9 +82,8 @@ export function registerSystemCommands(program: Command): void {
     .option('--verify', 'also re-hash every blob (reads every byte)')
     .option('--format <format>', 'table or json', 'table')
     .action(async (flags: { verify?: boolean; format: string }, command: Command) => {
-      const s = session(command);
-      const b = await s.backend();
-      const r = await b.maintenance.check({ verify: flags.verify === true });
+      const hoist = await session(command).hoist();
+      const r = await hoist.checkStore({ verify: flags.verify === true });
       if (flags.format === 'json') process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
       else process.stdout.write(renderConsistency(r));
       if (!r.ok) process.exitCode = 1;

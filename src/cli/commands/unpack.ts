@@ -2,22 +2,11 @@
 // (a plain directory, like umoci), `hoist image mount` / `image unmount` (a read-only view).
 import { resolve as resolvePath } from 'node:path';
 import type { Command } from 'commander';
-import type { Context } from '../../core/context.ts';
-import { sha256 } from '../../core/digest.ts';
-import { HoistError, isNotFound } from '../../core/errors.ts';
-import { Labels } from '../../core/labels.ts';
-import { hostPlatform } from '../../core/platform.ts';
-import { extractImage } from '../../images/extract.ts';
-import { resolveImage } from '../../images/resolve.ts';
-import { snapshotterFor, unpackImage } from '../../images/unpack.ts';
-import { onePlatform } from '../../images/walk.ts';
-import { holdLease } from '../../leases/keeper.ts';
-import { mountAll, unmount } from '../../snapshots/mount.ts';
-import { fetchMissing } from '../fetch-missing.ts';
 import { humanSize } from '../output/units.ts';
-import { type PlatformFlags, platformOptions, platformSelector } from '../platform-flags.ts';
-import { type RegistryFlags, registryOptions } from '../registry-flags.ts';
-import { type Session, session } from '../session.ts';
+import { type PlatformFlags, platformChoice, platformOptions } from '../platform-flags.ts';
+import { progressFromFlags } from '../progress/progress.ts';
+import { type RegistryFlags, registryChoice, registryOptions } from '../registry-flags.ts';
+import { session } from '../session.ts';
 import { type UnpackFlags, unpackChoice, unpackOptions } from '../unpack-flags.ts';
 
 interface UnpackCommandFlags extends PlatformFlags, UnpackFlags, RegistryFlags {
@@ -26,53 +15,32 @@ interface UnpackCommandFlags extends PlatformFlags, UnpackFlags, RegistryFlags {
   quiet?: boolean;
 }
 
-async function targetOf(s: Session, name: string) {
-  const b = await s.backend();
-  const r = await resolveImage(b.images, s.ctx, name);
-  return { backend: b, target: r.group.names[0]!.record.target, name: r.name ?? r.group.names[0]!.name };
-}
-
 const warn = (msg: string) => process.stderr.write(`warning: ${msg}\n`);
 
 async function unpackAction(name: string, flags: UnpackCommandFlags, command: Command): Promise<void> {
   const s = session(command);
-  const { backend, target, name: display } = await targetOf(s, name);
+  const progress = progressFromFlags({ quiet: flags.quiet === true });
+  const common = {
+    ...platformChoice(flags),
+    ...registryChoice(flags),
+    fetch: flags.fetch !== false,
+    onProgress: (key: string, state: Parameters<typeof progress.update>[1]) => progress.update(key, state),
+    onWarning: warn,
+    ...(s.signal ? { signal: s.signal } : {}),
+  };
+  const choice = unpackChoice(flags);
+  const hoist = await s.hoist();
   if (flags.to) {
     const dir = resolvePath(flags.to);
-    // The lease keeps fetched layers from a concurrent GC until they are extracted.
-    const lease = await holdLease(backend.leases, s.ctx, {
-      purpose: 'extract',
-      ref: target.digest,
-      expiryMs: 3600_000,
-    });
-    const lctx: Context = { ...s.ctx, lease: lease.id };
-    const r = await (async () => {
-      try {
-        await fetchMissing(s, backend, target, flags)(lctx);
-        return await extractImage(backend, lctx, target, dir, {
-          platforms: platformSelector(flags),
-          onWarning: warn,
-        });
-      } finally {
-        await lease.release();
-      }
-    })();
+    const r = await hoist.extract(name, dir, common).finally(() => progress.done());
     if (!flags.quiet)
-      process.stderr.write(`unpacked ${display} into ${dir}: ${r.layers} layers, ${humanSize(r.bytes)}\n`);
+      process.stderr.write(`unpacked ${r.name} into ${dir}: ${r.layers} layers, ${humanSize(r.bytes)}\n`);
     return;
   }
-  const { snapshotter, discardLayers } = unpackChoice(flags, s.config);
-  const results = await unpackImage(backend, s.ctx, target, {
-    snapshotter,
-    platforms: platformSelector(flags),
-    discardLayers,
-    onWarning: warn,
-    fetchMissing: fetchMissing(s, backend, target, flags),
-  });
-  if (discardLayers) await backend.collectGarbage();
-  for (const r of results) {
+  const r = await hoist.unpack(name, { ...common, ...choice }).finally(() => progress.done());
+  for (const u of r.results) {
     process.stdout.write(
-      `unpacked ${display} (${r.manifest}) into ${snapshotter}: ${r.chainId} (${r.applied} applied, ${r.existed} already unpacked)\n`,
+      `unpacked ${r.name} (${u.manifest}) into ${r.snapshotter}: ${u.chainId} (${u.applied} applied, ${u.existed} already unpacked)\n`,
     );
   }
 }
@@ -88,9 +56,6 @@ function unpackCommand(cmd: Command, withTo: boolean): void {
   registryOptions(cmd);
   platformOptions(cmd, false).action(unpackAction);
 }
-
-/** The view snapshot key for a mount point: stable, so unmount finds it from the directory alone. */
-const mountKey = (dir: string) => `hoist-mount-${sha256(dir).slice(7, 39)}`;
 
 export function registerUnpackCommands(program: Command, image: Command): void {
   unpackCommand(
@@ -116,33 +81,17 @@ export function registerUnpackCommands(program: Command, image: Command): void {
     .option('--no-fetch', 'fail on missing layers instead of fetching them from their registry');
   registryOptions(mount);
   mount.action(async (name: string, dirArg: string, flags: UnpackCommandFlags, command: Command) => {
-    if (process.getuid?.() !== 0) {
-      throw new HoistError('HOIST_DENIED', 'image mount needs root (mount(2) is privileged)', {
-        hint: 'run as root, or use `hoist image unpack NAME --to DIR` for a plain copy',
-      });
-    }
     const s = session(command);
     const dir = resolvePath(dirArg);
-    const { backend, target } = await targetOf(s, name);
-    const sn = snapshotterFor(backend, flags.snapshotter ?? s.config.snapshotter);
-    const platforms = flags.platform ? platformSelector(flags) : onePlatform(hostPlatform());
-    const [r] = await unpackImage(backend, s.ctx, target, {
-      snapshotter: sn.name,
-      platforms,
+    const hoist = await s.hoist();
+    await hoist.mount(name, dir, {
+      ...registryChoice(flags),
+      ...(flags.snapshotter ? { snapshotter: flags.snapshotter } : {}),
+      ...(flags.platform ? { platform: flags.platform } : {}),
+      fetch: flags.fetch !== false,
       onWarning: warn,
-      fetchMissing: fetchMissing(s, backend, target, flags),
+      ...(s.signal ? { signal: s.signal } : {}),
     });
-    const key = mountKey(dir);
-    // gc.root keeps the view (and so its parents) while mounted; unmount removes it.
-    const mounts = await sn.view(s.ctx, key, r!.chainId, {
-      labels: { [Labels.gcRoot]: 'mounted', 'hoist.io/mountpoint': dir, 'hoist.io/snapshotter': sn.name },
-    });
-    try {
-      await mountAll(mounts, dir);
-    } catch (err) {
-      await sn.remove(s.ctx, key).catch(() => undefined);
-      throw err;
-    }
     process.stdout.write(`${dir}\n`);
   });
 
@@ -151,20 +100,9 @@ export function registerUnpackCommands(program: Command, image: Command): void {
     .alias('umount')
     .description('Unmount an image mounted with `image mount` and drop its view')
     .argument('<dir>', 'mount point')
-    .option('--snapshotter <name>', 'snapshotter used for the mount (default: config `snapshotter`)')
+    .option('--snapshotter <name>', 'snapshotter used for the mount (default: whichever has it)')
     .action(async (dirArg: string, flags: UnpackCommandFlags, command: Command) => {
-      const s = session(command);
-      const dir = resolvePath(dirArg);
-      const backend = await s.backend();
-      await unmount(dir);
-      const key = mountKey(dir);
-      for (const sn of backend.snapshotters?.values() ?? []) {
-        if (flags.snapshotter && sn.name !== flags.snapshotter) continue;
-        try {
-          await sn.remove(s.ctx, key);
-        } catch (err) {
-          if (!isNotFound(err)) throw err;
-        }
-      }
+      const hoist = await session(command).hoist();
+      await hoist.unmount(resolvePath(dirArg), flags.snapshotter ? { snapshotter: flags.snapshotter } : {});
     });
 }

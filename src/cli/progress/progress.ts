@@ -1,6 +1,7 @@
 // Pull/push progress, ctr/nerdctl-like: on a terminal one line per blob redrawn in place (at most every
 // 100 ms); otherwise plain append-only lines, one per state change (downloads at 25% steps); or nothing.
 import type { Writable } from 'node:stream';
+import { HoistError } from '../../core/errors.ts';
 import { binarySize } from '../output/units.ts';
 
 export type ProgressStatus =
@@ -143,4 +144,25 @@ export function createProgress(opts: {
       if (summary) stream.write(`${summary}\n`);
     },
   };
+}
+
+/**
+ * The reporter for `--quiet` / `--progress auto|tty|plain|quiet` on stderr: `auto` (or no flag) draws in
+ * place on a terminal and appends lines otherwise.
+ */
+export function progressFromFlags(flags: { quiet?: boolean; progress?: string }): ProgressReporter {
+  const p = flags.progress;
+  const mode = flags.quiet
+    ? 'quiet'
+    : p === 'auto' || p === undefined
+      ? process.stderr.isTTY
+        ? 'tty'
+        : 'plain'
+      : p;
+  if (mode !== 'tty' && mode !== 'plain' && mode !== 'quiet')
+    throw new HoistError(
+      'HOIST_INVALID_ARGUMENT',
+      `invalid --progress ${JSON.stringify(p)}: use auto, tty, plain or quiet`,
+    );
+  return createProgress({ stream: process.stderr, mode });
 }

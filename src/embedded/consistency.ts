@@ -15,8 +15,8 @@ import { type Digest, DigestVerifier } from '../core/digest.ts';
 import { isNotFound } from '../core/errors.ts';
 import { checkContent } from '../images/missing.ts';
 import { ALL_PLATFORMS } from '../images/walk.ts';
-import type { LocalStore } from '../metadata/store.ts';
 import { SnapshotStorage, snapshotsRoot } from '../snapshots/storage.ts';
+import type { LocalStore } from './store.ts';
 
 interface ContentRow {
   ns: string;

@@ -8,14 +8,14 @@ import type { DirectorySnapshotter } from '../api/snapshots.ts';
 import { LocalContentBackend } from '../content/local.ts';
 import { Collector } from '../gc/collector.ts';
 import { currentOwner, isOwnerAlive } from '../leases/owner.ts';
+import { MetadataContentStore } from '../metadata/content.ts';
+import { MetadataDb } from '../metadata/db.ts';
+import { SqliteImageStore } from '../metadata/images.ts';
+import { SqliteLeaseManager } from '../metadata/leases.ts';
+import { SqliteNamespaceStore } from '../metadata/namespaces.ts';
+import { snapshotUsageCheck } from '../metadata/snapshots.ts';
 import { openSnapshotters } from '../snapshots/index.ts';
 import { snapshotsRoot } from '../snapshots/storage.ts';
-import { MetadataContentStore } from './content.ts';
-import { MetadataDb } from './db.ts';
-import { SqliteImageStore } from './images.ts';
-import { SqliteLeaseManager } from './leases.ts';
-import { SqliteNamespaceStore } from './namespaces.ts';
-import { snapshotUsageCheck } from './snapshots.ts';
 
 export interface LocalStore {
   readonly root: string;
