@@ -384,8 +384,10 @@ export class LocalIngestWriter {
   }
 
   /**
-   * Check size (when > 0) and digest (when given), then fsync. On a mismatch the bytes are worthless for a
-   * resume, so they are discarded (except when fewer bytes than expected arrived: those may be resumed).
+   * Check size (when > 0) and digest (when given), then fsync. On a mismatch the bytes stay, as in
+   * containerd: a later commit with the right expectation (the client's size or digest was wrong, not the
+   * bytes) succeeds. A caller that knows the bytes are bad (a pull: the registry's descriptor is the
+   * truth) aborts the ingest itself.
    */
   async verify(size: number, expected: Digest | undefined): Promise<Digest> {
     const fh = this.#handle();
@@ -396,7 +398,6 @@ export class LocalIngestWriter {
     } catch (err) {
       // A failed fsync on a full disk says nothing about the bytes' digest: keep them for a resume.
       if (isDiskFull(err)) throw diskFull(describeRef(this.ref), join(this.dir, 'data'), err);
-      if (!(size > 0 && this.offset < size)) await this.truncate(0);
       throw err;
     }
   }

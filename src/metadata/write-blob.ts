@@ -53,6 +53,9 @@ export async function openWriterWithRetry(
   }
 }
 
+const isMismatch = (err: unknown) =>
+  err instanceof HoistError && (err.code === 'HOIST_DIGEST_MISMATCH' || err.code === 'HOIST_SIZE_MISMATCH');
+
 async function* skip(source: AsyncIterable<Uint8Array>, bytes: number): AsyncGenerator<Uint8Array> {
   let left = bytes;
   for await (const chunk of source) {
@@ -96,6 +99,12 @@ export async function writeBlob(
     try {
       await writer.commit(expected?.size ?? 0, expected?.digest, opts.labels ?? {});
     } catch (err) {
+      if (isMismatch(err)) {
+        // The store keeps an ingest whose commit failed (containerd does: the caller's expectation may be
+        // what is wrong). Here the expectation is the truth, so the bytes are bad: a retry starts afresh.
+        await writer.close().catch(() => undefined);
+        await store.abort(ctx, ref).catch(() => undefined);
+      }
       if (!isAlreadyExists(err)) throw err;
       return { digest, size, existed: true };
     }

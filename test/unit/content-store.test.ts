@@ -7,7 +7,7 @@ import type { Context } from '../../src/core/context.ts';
 import { type Digest, sha256 } from '../../src/core/digest.ts';
 import { HoistError } from '../../src/core/errors.ts';
 import { writeBlob } from '../../src/metadata/content.ts';
-import { type LocalStore, openLocalStore } from '../../src/embedded/store.ts';
+import { type LocalStore, openLocalStore } from '../../src/metadata/store.ts';
 
 const dirs: string[] = [];
 const stores: LocalStore[] = [];
@@ -106,7 +106,7 @@ test('a live writer on the same ref gets HOIST_LOCKED, after a short wait for it
   await again.close();
 });
 
-test('digest mismatch leaves no blob and no record', async () => {
+test('digest mismatch leaves no blob and no record; the ingest stays for a commit that expects its bytes', async () => {
   const store = await open(await tempRoot());
   const wanted = sha256('good bytes');
   const w = await store.content.writer(A, { ref: 'r', expected: { digest: wanted, size: 9 } });
@@ -116,12 +116,24 @@ test('digest mismatch leaves no blob and no record', async () => {
   await assert.rejects(store.content.info(A, wanted), code('HOIST_NOT_FOUND'));
   assert.deepEqual(await blobFiles(store), []);
   assert.deepEqual(await store.content.list(A), []);
-  // The ref is free again and starts from zero.
-  const w2 = await store.content.writer(A, { ref: 'r', expected: { digest: wanted, size: 10 } });
-  assert.equal(w2.offset, 0);
-  await w2.close();
-  await store.content.abort(A, 'r');
+  // As in containerd, the ref is free again and keeps its bytes: the expectation may have been wrong.
+  assert.equal((await store.content.status(A, 'r')).offset, 9);
+  const w2 = await store.content.writer(A, { ref: 'r' });
+  assert.equal(w2.offset, 9);
+  await assert.rejects(w2.commit(8), code('HOIST_SIZE_MISMATCH'));
+  const w3 = await store.content.writer(A, { ref: 'r' });
+  await w3.commit(9, sha256('bad bytes'));
+  assert.equal((await store.content.info(A, sha256('bad bytes'))).size, 9);
   await assert.rejects(store.content.status(A, 'r'), code('HOIST_NOT_FOUND'));
+  // A different expected size is a different blob: the ingest starts from zero.
+  const w4 = await store.content.writer(A, { ref: 'r2', expected: { digest: wanted, size: 9 } });
+  await w4.write(Buffer.from('bad bytes'));
+  await w4.close();
+  const w5 = await store.content.writer(A, { ref: 'r2', expected: { digest: wanted, size: 10 } });
+  assert.equal(w5.offset, 0);
+  await w5.close();
+  await store.content.abort(A, 'r2');
+  await assert.rejects(store.content.status(A, 'r2'), code('HOIST_NOT_FOUND'));
 });
 
 test('already exists: at writer() (added to the lease) and at commit', async () => {
