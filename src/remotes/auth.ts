@@ -23,6 +23,8 @@ interface CachedToken {
 }
 
 const TOKEN_BODY_LIMIT = 1 << 20;
+/** Visible ASCII: what a bearer token may hold (JWTs and opaque tokens alike). */
+const TOKEN_CHARS = /^[\x21-\x7e]+$/;
 /** Token lifetime assumed when the server does not say (the token spec's default is 60 s). */
 const DEFAULT_TOKEN_SECONDS = 60;
 
@@ -83,12 +85,15 @@ export async function fetchToken(
 ): Promise<{ token: string; expiresIn: number }> {
   const realm = challenge.params.realm;
   if (!realm) throw new HoistError('HOIST_REGISTRY', `${host.host}: bearer challenge without a realm`);
-  let url: URL;
+  let url: URL | undefined;
   try {
     url = new URL(realm);
   } catch {
-    throw new HoistError('HOIST_REGISTRY', `${host.host}: invalid token realm ${JSON.stringify(realm)}`);
+    // reported below
   }
+  // Only a web address: a realm such as file:///etc/passwd is not a token server.
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:'))
+    throw new HoistError('HOIST_REGISTRY', `${host.host}: invalid token realm ${JSON.stringify(realm)}`);
   const service = challenge.params.service;
   const headers: Record<string, string> = { 'user-agent': opts.userAgent, accept: 'application/json' };
   const base = {
@@ -116,18 +121,28 @@ export async function fetchToken(
     res = await send({ ...base, method: 'GET', url, headers });
   }
   if (res.status !== 200) throw tokenEndpointError(host, res, await errorDetail(res));
-  let doc: { token?: string; access_token?: string; expires_in?: number };
+  let doc: unknown;
   try {
     doc = JSON.parse((await readSmallBody(res, TOKEN_BODY_LIMIT)).toString('utf8'));
   } catch (err) {
     if (err instanceof HoistError) throw err;
     throw new HoistError('HOIST_REGISTRY', `${host.host}: token server ${url.host} sent invalid JSON`);
   }
-  const token = doc.access_token || doc.token;
+  // Any JSON may come back (null, a list, a number): only an object's string fields count.
+  const fields = (typeof doc === 'object' && doc !== null ? doc : {}) as Record<string, unknown>;
+  const token = fields.access_token || fields.token;
   if (typeof token !== 'string' || token === '')
     throw new HoistError('HOIST_REGISTRY', `${host.host}: token server ${url.host} returned no token`);
+  // It goes into a header: control characters or spaces would break the request (or add headers).
+  if (!TOKEN_CHARS.test(token))
+    throw new HoistError(
+      'HOIST_REGISTRY',
+      `${host.host}: token server ${url.host} returned an invalid token (characters a header cannot carry)`,
+    );
   const expiresIn =
-    typeof doc.expires_in === 'number' && doc.expires_in > 0 ? doc.expires_in : DEFAULT_TOKEN_SECONDS;
+    typeof fields.expires_in === 'number' && fields.expires_in > 0
+      ? fields.expires_in
+      : DEFAULT_TOKEN_SECONDS;
   return { token, expiresIn };
 }
 

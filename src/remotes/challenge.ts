@@ -75,7 +75,9 @@ export function parseChallenges(headerValues: string | string[]): Challenge[] {
         current.params[name.toLowerCase()] = v;
         continue;
       }
-      current = { scheme: name.toLowerCase(), params: {} };
+      // No prototype: a parameter the header did not send (`constructor`, `__proto__`) must read as absent,
+      // and one it did send is kept like any other.
+      current = { scheme: name.toLowerCase(), params: Object.create(null) as Record<string, string> };
       out.push(current);
       // A token68 (`Basic dXNlcg==`) is a single item ending at a comma or the end; a param name
       // followed by `=` and a value is not.
