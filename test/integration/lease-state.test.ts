@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { Labels } from '../../src/core/labels.ts';
-import { bootId, currentOwner } from '../../src/leases/owner.ts';
 import { openLocalStore } from '../../src/embedded/store.ts';
+import { bootId, currentOwner } from '../../src/leases/owner.ts';
 import { tableRows, tempStore } from '../helpers/run-hoist.ts';
 
 const iso = (ms: number) => new Date(Date.now() + ms).toISOString().replace(/\.\d{3}Z$/, 'Z');

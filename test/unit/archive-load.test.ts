@@ -12,11 +12,11 @@ import tar from 'tar-stream';
 import type { Backend } from '../../src/api/backend.ts';
 import { loadArchive } from '../../src/archive/load.ts';
 import { saveImages } from '../../src/archive/save.ts';
-import { openEmbedded } from '../../src/embedded/backend.ts';
 import type { Context } from '../../src/core/context.ts';
 import { type Digest, sha256 } from '../../src/core/digest.ts';
 import { HoistError } from '../../src/core/errors.ts';
 import { MediaType } from '../../src/core/mediatypes.ts';
+import { openEmbedded } from '../../src/embedded/backend.ts';
 import { ALL_PLATFORMS } from '../../src/images/walk.ts';
 import { tarOf } from '../helpers/image-builder.ts';
 

@@ -8,8 +8,8 @@ import { createInterface } from 'node:readline';
 import { after, test } from 'node:test';
 import { sha256 } from '../../src/core/digest.ts';
 import { HoistError } from '../../src/core/errors.ts';
-import { writeBlob } from '../../src/metadata/content.ts';
 import { openLocalStore } from '../../src/embedded/store.ts';
+import { writeBlob } from '../../src/metadata/content.ts';
 
 const dirs: string[] = [];
 after(async () => {

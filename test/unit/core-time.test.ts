@@ -16,9 +16,9 @@ import {
   PreciseDate,
   parseRfc3339Nano,
 } from '../../src/core/time.ts';
+import { openLocalStore } from '../../src/embedded/store.ts';
 import { MetadataDb } from '../../src/metadata/db.ts';
 import { MIGRATIONS } from '../../src/metadata/migrations.ts';
-import { openLocalStore } from '../../src/embedded/store.ts';
 
 const dirs: string[] = [];
 after(async () => {

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type { Context } from '../../src/core/context.ts';
 import { type Digest, sha256 } from '../../src/core/digest.ts';
+import { type LocalStore, openLocalStore } from '../../src/embedded/store.ts';
 import { bootId, currentOwner, formatOwner, isOwnerAlive, parseOwner } from '../../src/leases/owner.ts';
 import { writeBlob } from '../../src/metadata/content.ts';
-import { type LocalStore, openLocalStore } from '../../src/embedded/store.ts';
 
 const dirs: string[] = [];
 const stores: LocalStore[] = [];

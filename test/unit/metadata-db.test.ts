@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { HoistError } from '../../src/core/errors.ts';
+import { openLocalStore } from '../../src/embedded/store.ts';
 import { MetadataDb } from '../../src/metadata/db.ts';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../src/metadata/migrations.ts';
-import { openLocalStore } from '../../src/embedded/store.ts';
 
 const dirs: string[] = [];
 after(async () => {

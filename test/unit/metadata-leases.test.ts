@@ -6,8 +6,8 @@ import { after, test } from 'node:test';
 import { isIdentifier } from '../../src/core/context.ts';
 import { sha256 } from '../../src/core/digest.ts';
 import { HoistError } from '../../src/core/errors.ts';
-import { randomLeaseId } from '../../src/metadata/leases.ts';
 import { type LocalStore, openLocalStore } from '../../src/embedded/store.ts';
+import { randomLeaseId } from '../../src/metadata/leases.ts';
 
 const dirs: string[] = [];
 const stores: LocalStore[] = [];

@@ -6,8 +6,8 @@ import { after, test } from 'node:test';
 import type { DirectorySnapshotter } from '../../src/api/snapshots.ts';
 import type { Context } from '../../src/core/context.ts';
 import { type Digest, sha256 } from '../../src/core/digest.ts';
-import { writeBlob } from '../../src/metadata/content.ts';
 import { type LocalStore, openLocalStore } from '../../src/embedded/store.ts';
+import { writeBlob } from '../../src/metadata/content.ts';
 
 const dirs: string[] = [];
 const stores: LocalStore[] = [];

@@ -7,8 +7,8 @@ import { after, test } from 'node:test';
 import type { DirectorySnapshotter } from '../../src/api/snapshots.ts';
 import type { Context } from '../../src/core/context.ts';
 import { isHoistError } from '../../src/core/errors.ts';
-import { formatOwner } from '../../src/leases/owner.ts';
 import { type LocalStore, openLocalStore } from '../../src/embedded/store.ts';
+import { formatOwner } from '../../src/leases/owner.ts';
 import { mountAll, unmount } from '../../src/snapshots/mount.ts';
 
 const dirs: string[] = [];
