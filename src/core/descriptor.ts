@@ -134,12 +134,17 @@ export function parseDescriptor(v: unknown, what = 'descriptor', field = 'descri
   return d;
 }
 
+function oneLine(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 function parseJson(bytes: Uint8Array | string, what: string): Record<string, unknown> {
   let v: unknown;
   try {
     v = JSON.parse(typeof bytes === 'string' ? bytes : Buffer.from(bytes).toString('utf8'));
   } catch (err) {
-    throw malformed(what, `not valid JSON (${(err as Error).message})`);
+    // V8 quotes the text around the error, control characters and all: keep the message one line.
+    throw malformed(what, `not valid JSON (${oneLine((err as Error).message)})`);
   }
   return obj(v, what, 'document');
 }
@@ -206,8 +211,11 @@ export function parseImageConfig(bytes: Uint8Array | string, ref = 'image'): Ima
     const r = obj(cfg.rootfs, `config of ${ref}`, 'rootfs');
     if (!Array.isArray(r.diff_ids)) throw malformed(`config of ${ref}`, 'rootfs.diff_ids is not an array');
     for (const d of r.diff_ids) {
+      // Not String(d) or JSON.stringify(d): a value nested 100,000 deep overflows the stack in both.
+      if (typeof d !== 'string')
+        throw malformed(`config of ${ref}`, 'rootfs.diff_ids has a value that is not a string');
       try {
-        parseDigest(String(d));
+        parseDigest(d);
       } catch {
         throw malformed(`config of ${ref}`, `rootfs.diff_ids has an invalid digest ${JSON.stringify(d)}`);
       }

@@ -24,7 +24,8 @@ const ARCH_ALIASES: Record<string, string> = {
 export function normalizePlatform(p: Platform): Platform {
   const os = p.os.toLowerCase() === 'macos' ? 'darwin' : p.os.toLowerCase();
   let architecture = p.architecture.toLowerCase();
-  architecture = ARCH_ALIASES[architecture] ?? architecture;
+  // Own names only: an architecture called `constructor` or `__proto__` (a hostile index) is not an alias.
+  if (Object.hasOwn(ARCH_ALIASES, architecture)) architecture = ARCH_ALIASES[architecture]!;
   let variant = p.variant?.toLowerCase();
   if (architecture === 'arm64') {
     if (variant === '8' || variant === undefined || variant === '') variant = 'v8';
