@@ -3,7 +3,9 @@
 // naming the host and the phase. The deadlines here are short; nothing asserts how long anything took.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { after, describe, test } from 'node:test';
 import type { Descriptor } from '../../src/core/descriptor.ts';
@@ -13,6 +15,7 @@ import { MediaType } from '../../src/core/mediatypes.ts';
 import { parseReference } from '../../src/core/reference.ts';
 import { createResolver } from '../../src/remotes/resolver.ts';
 import { startFakeServer } from '../helpers/fake-server.ts';
+import { tempStore } from '../helpers/run-hoist.ts';
 
 const SHORT = { connectMs: 300, headerMs: 300, idleMs: 300 };
 /** Without deadlines these calls hang for minutes; the test fails at this limit instead. */
@@ -164,4 +167,35 @@ describe('registry deadlines', () => {
       await server.close();
     }
   });
+
+  test(
+    'hoist pull reads the deadlines from the config file and says which phase ran out',
+    LIMIT,
+    async () => {
+      const s = await silentServer();
+      const h = await tempStore();
+      try {
+        await mkdir(h.home, { recursive: true });
+        const config = join(h.home, 'config.toml');
+        await writeFile(
+          config,
+          `version = 1\n[registry]\nheader_timeout = "300ms"\nplain_http = ["${s.host}"]\n`,
+        );
+        const r = await h.run('--config', config, 'pull', `${s.host}/app/x:1`);
+        assert.equal(r.code, 1, r.stderr);
+        assert.match(
+          r.stderr,
+          new RegExp(
+            `^hoist: registry ${s.host.replace(/\./g, '\\.')} did not answer in time: no response headers`,
+            'm',
+          ),
+        );
+        assert.match(r.stderr, /registry\.header_timeout/);
+        assert.doesNotMatch(r.stderr, /\n\s+at /);
+        assert.equal((await h.ok('images', '-q')).trim(), '');
+      } finally {
+        await h.cleanup();
+      }
+    },
+  );
 });

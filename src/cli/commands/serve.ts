@@ -2,7 +2,7 @@
 // The first signal stops gracefully (no new calls; calls in flight finish, writes that do not finish
 // stay resumable); a second one cancels what is left.
 import type { Command } from 'commander';
-import { parseDuration } from '../../config/config.ts';
+import { parseDuration, registryTimeouts } from '../../config/config.ts';
 import { invalidArgument } from '../../core/errors.ts';
 import { createLogger, isLogLevel, LOG_LEVELS } from '../../server/log.ts';
 import { defaultAddress } from '../../server/socket.ts';
@@ -63,6 +63,7 @@ export function registerServeCommand(program: Command): void {
                 hostsDir: s.config.registry.config_path,
                 credentials: async (h) => (auth && h === auth.host ? auth.creds : fromDockerConfig(h)),
                 concurrency: s.config.max_concurrent_downloads,
+                timeouts: registryTimeouts(s.config),
               });
             },
             snapshotter: s.config.snapshotter,
