@@ -52,6 +52,12 @@ export async function scratchStore(): Promise<ScratchStore> {
       );
       assert.deepEqual(await filesUnder(join(root, 'content', 'blobs')), [], 'no blob on disk after GC');
       assert.deepEqual(await filesUnder(join(root, 'content', 'ingest')), [], 'no partial download left');
+      for (const [name, sn] of backend.snapshotters)
+        assert.deepEqual(
+          (await sn.list(ctx)).map((i) => i.name),
+          [],
+          `no ${name} snapshot after GC`,
+        );
     },
     async close() {
       await backend.close();
