@@ -20,6 +20,9 @@ import { type Digest, DigestVerifier, digestAlgorithm, digestHex, isDigest } fro
 import { diskFull, HoistError, invalidArgument, isDiskFull, notFound } from '../core/errors.ts';
 import { epochNsOf, formatRfc3339Nano, nowNs, parseRfc3339Nano } from '../core/time.ts';
 
+/** More than a kernel tick (10 ms at HZ=100): see status(). */
+const MTIME_SLACK_NS = 50_000_000n;
+
 /** Read and re-hash in 1 MiB chunks: bounded memory for any blob size. */
 export const READ_BUFFER_SIZE = 1 << 20;
 
@@ -190,9 +193,11 @@ export class LocalContentBackend {
     }
     const startedAt = (await readTime('startedat')) ?? mtime ?? new Date(0);
     const updated = (await readTime('updatedat')) ?? startedAt;
-    // updatedat is written on open and, with the last write's time, on close; while a writer is open the
-    // data file's mtime (the kernel's coarse clock, a few ms behind) is fresher.
-    const updatedAt = mtime && epochNsOf(mtime) > epochNsOf(updated) ? mtime : updated;
+    // updatedat is written on open and, with the last write's time, on close; while a writer is open
+    // the data file's mtime is fresher. But the kernel stamps mtime from its tick-granular clock, which
+    // can read a little later than the precise time of the same write: trust it only when it is newer by
+    // more than a tick could explain (a writer still open, in this process or another).
+    const updatedAt = mtime && epochNsOf(mtime) > epochNsOf(updated) + MTIME_SLACK_NS ? mtime : updated;
     return { ref, offset, total: await readTotal(dir), startedAt, updatedAt };
   }
 
