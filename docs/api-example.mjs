@@ -1,11 +1,12 @@
 // The API guide's example (docs/api.md), runnable as it is:
-//   node_modules/node/bin/node api-example.mjs REGISTRY/REPOSITORY:TAG [STORE-DIR]
-// It pulls with progress, shows one image with many names, saves and loads it, and removes it.
+//   node_modules/node/bin/node api-example.mjs REGISTRY/REPOSITORY:TAG [STORE-DIR [SOCKET]]
+// It pulls with progress, shows one image with many names, saves and loads it, and removes it; given the
+// socket of a running `hoist serve`, it does the same calls on the store that daemon holds.
 import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { Hoist, HoistError } from 'hoist';
 
-const [reference, root = './hoist-store'] = process.argv.slice(2);
+const [reference, root = './hoist-store', socket] = process.argv.slice(2);
 const hoist = await Hoist.open({ root });
 try {
   // 1. Pull, with progress per blob. A loopback registry here speaks plain HTTP.
@@ -46,4 +47,17 @@ try {
   throw err;
 } finally {
   await hoist.close();
+}
+
+// 5. A store a daemon holds: the same object over its socket (a `hoist serve`, or a containerd).
+if (socket) {
+  const served = await Hoist.connect(socket);
+  try {
+    await served.pull(reference, { plainHttp: true });
+    const [row] = await served.images();
+    console.log(`served: ${row.name} ${row.id}`);
+    await served.remove([row.id]);
+  } finally {
+    await served.close();
+  }
 }

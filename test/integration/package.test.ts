@@ -157,14 +157,20 @@ test("as a dependency of another project: the API guide's example runs against t
   await copyFile(join(REPO, 'docs', 'api-example.mjs'), join(project, 'api-example.mjs'));
   // The Node 24 the package brings along.
   const node = join(project, 'node_modules', 'node', 'bin', 'node');
-  const { stdout } = await run(node, ['api-example.mjs', name, join(project, 'store')], {
+  // A served store too: the installed `hoist serve` on a store of its own.
+  const socket = join(work, 'example.sock');
+  const serve = start(join(work, 'served-store'), 'serve', '--address', socket);
+  await waitFor(async () => existsSync(socket), 'the socket');
+  const { stdout } = await run(node, ['api-example.mjs', name, join(project, 'store'), socket], {
     cwd: project,
     env: env(),
     maxBuffer: 1 << 24,
-  });
+  }).finally(() => serve.child.kill('SIGTERM'));
+  assert.equal(await serve.exited, 0);
   assert.match(stdout, /^pulled .*pkg\/app:1 as sha256:[0-9a-f]{64}$/m);
   assert.match(stdout, /^k8s\.io: 1 image, 3 names: /m, 'one image with the three CRI names');
   assert.match(stdout, /^saved 1 image, \d+ blobs$/m);
   assert.match(stdout, /^loaded .*pkg\/app:1/m);
   assert.match(stdout, /^removed 1 name\(s\); 0 images left$/m);
+  assert.match(stdout, /^served: .*pkg\/app:1 sha256:[0-9a-f]{64}$/m, 'the same calls through hoist serve');
 });
