@@ -1,0 +1,72 @@
+// `serve`: the daemon as a library call — containerd's gRPC API and the CRI ImageService over the embedded
+// store at the config's root, on a unix socket, until `stop()`. The CRI's pulls take the config's
+// registry settings, as `hoist pull` does, and like containerd's CRI talk plain HTTP to loopback registries
+// and use the credentials a request carries before Docker's config.json.
+import { type HoistConfig, loadConfig, parseDuration, registryTimeouts } from '../config/config.ts';
+import type { Logger } from '../server/log.ts';
+import type { RunningServer } from '../server/server.ts';
+
+export interface ServeOptions {
+  /** The store directory (default: the config's `root`). */
+  root?: string;
+  /** A config file to read instead of the default one, or the settings themselves. */
+  config?: string | HoistConfig;
+  /** The socket path (default /run/hoist/hoist.sock as root, else $XDG_RUNTIME_DIR/hoist/hoist.sock). */
+  address?: string;
+  /** Group (name or gid) allowed to use the socket. */
+  group?: string;
+  /** Where the daemon logs (default: info and above to stderr, one JSON object a line). */
+  log?: Logger;
+  /** How long a graceful stop waits for calls in flight (default 10 s). */
+  shutdownTimeoutMs?: number;
+}
+
+export async function serve(opts: ServeOptions = {}): Promise<RunningServer> {
+  const config =
+    typeof opts.config === 'object'
+      ? opts.config
+      : loadConfig({ path: opts.config, env: process.env, isRoot: process.getuid?.() === 0 });
+  // Loaded on use: the gRPC stack (grpc-js, protobuf) is ~130 modules no other call needs.
+  const [
+    { startServer },
+    { criImageService },
+    { createResolver, dockerCredentials },
+    { createLogger },
+    socket,
+  ] = await Promise.all([
+    import('../server/server.ts'),
+    import('../server/services/cri-images.ts'),
+    import('../remotes/index.ts'),
+    import('../server/log.ts'),
+    import('../server/socket.ts'),
+  ]);
+  return startServer({
+    root: opts.root ?? config.root,
+    address: opts.address ?? socket.defaultAddress(),
+    ...(opts.group === undefined ? {} : { group: opts.group }),
+    log: opts.log ?? createLogger('info'),
+    gcIntervalMs: parseDuration(config.gc.schedule),
+    ...(opts.shutdownTimeoutMs === undefined ? {} : { shutdownTimeoutMs: opts.shutdownTimeoutMs }),
+    extraServices: (deps) => [
+      criImageService(deps, {
+        resolver: async (domain, auth) => {
+          const fromDockerConfig = dockerCredentials();
+          const host = domain.replace(/:\d+$/, '');
+          const loopback = host === 'localhost' || host === '::1' || host.startsWith('127.');
+          const plain = config.registry.plain_http;
+          return createResolver({
+            plainHttp: loopback ? [...plain, domain] : plain,
+            insecureSkipVerify: config.registry.insecure_skip_verify,
+            hostsDir: config.registry.config_path,
+            credentials: async (h) => (auth && h === auth.host ? auth.creds : fromDockerConfig(h)),
+            concurrency: config.max_concurrent_downloads,
+            timeouts: registryTimeouts(config),
+          });
+        },
+        snapshotter: config.snapshotter,
+        discardLayers: config.discard_unpacked_layers,
+        leaseExpiryMs: parseDuration(config.pull_lease_expiry),
+      }),
+    ],
+  });
+}
