@@ -3,19 +3,25 @@
 // are its own, and the error says so instead of guessing from the outside.
 import type { DescMethod } from '@bufbuild/protobuf';
 import type { Maintenance } from '../../api/backend.ts';
-import { Maintenance as MaintenanceService } from '../../api/gen/hoist/services/maintenance/v1/maintenance_pb.ts';
+import {
+  type CollectGarbageResponse,
+  type ConsistencyReport as ConsistencyReportPb,
+  Maintenance as MaintenanceService,
+  type PruneLeasesResponse,
+  type StoreUsage as StoreUsagePb,
+} from '../../api/gen/hoist/services/maintenance/v1/maintenance_pb.ts';
 import type { ConsistencyReport, PrunedLease, StoreUsage } from '../../api/maintenance.ts';
+import {
+  consistencyFromProto,
+  gcStatsFromProto,
+  prunedLeaseFromProto,
+  storeUsageFromProto,
+} from '../../api/maintenance-convert.ts';
 import type { GcStats } from '../../api/metadata.ts';
 import { HoistError } from '../../core/errors.ts';
 import type { GrpcChannel } from './channel.ts';
 
-/** Report fields that are dates (JSON carries them as ISO strings). */
-const DATE_KEYS = new Set(['updatedAt', 'createdAt', 'expires']);
 const CTX = { namespace: 'default' }; // maintenance is store-wide; the namespace header is required
-
-function parse<T>(json: string): T {
-  return JSON.parse(json, (k, v) => (DATE_KEYS.has(k) && typeof v === 'string' ? new Date(v) : v)) as T;
-}
 
 export class GrpcMaintenance implements Maintenance {
   readonly #ch: GrpcChannel;
@@ -26,10 +32,7 @@ export class GrpcMaintenance implements Maintenance {
 
   async #call<T>(method: DescMethod, req: Record<string, unknown> = {}): Promise<T> {
     try {
-      const r = (await this.#ch.unary(MaintenanceService, method, CTX, req as never)) as unknown as {
-        json: string;
-      };
-      return parse<T>(r.json);
+      return (await this.#ch.unary(MaintenanceService, method, CTX, req as never)) as unknown as T;
     } catch (err) {
       if (err instanceof HoistError && err.code === 'HOIST_NOT_IMPLEMENTED')
         throw new HoistError(
@@ -44,25 +47,30 @@ export class GrpcMaintenance implements Maintenance {
     }
   }
 
-  usage(): Promise<StoreUsage> {
-    return this.#call(MaintenanceService.method.usage);
+  async usage(): Promise<StoreUsage> {
+    return storeUsageFromProto(await this.#call<StoreUsagePb>(MaintenanceService.method.usage));
   }
 
-  pruneLeases(): Promise<PrunedLease[]> {
-    return this.#call(MaintenanceService.method.pruneLeases);
+  async pruneLeases(): Promise<PrunedLease[]> {
+    const r = await this.#call<PruneLeasesResponse>(MaintenanceService.method.pruneLeases);
+    return r.leases.map(prunedLeaseFromProto);
   }
 
   /** undefined from a daemon without the service (a containerd collects during synchronous deletes). */
   async collectGarbage(): Promise<GcStats | undefined> {
     try {
-      return (await this.#call<GcStats | null>(MaintenanceService.method.collectGarbage)) ?? undefined;
+      const r = await this.#call<CollectGarbageResponse>(MaintenanceService.method.collectGarbage);
+      return r.stats ? gcStatsFromProto(r.stats) : undefined;
     } catch (err) {
       if (err instanceof HoistError && err.code === 'HOIST_NOT_IMPLEMENTED') return undefined;
       throw err;
     }
   }
 
-  check(opts: { verify?: boolean } = {}): Promise<ConsistencyReport> {
-    return this.#call(MaintenanceService.method.check, { verify: opts.verify === true });
+  async check(opts: { verify?: boolean } = {}): Promise<ConsistencyReport> {
+    const r = await this.#call<ConsistencyReportPb>(MaintenanceService.method.check, {
+      verify: opts.verify === true,
+    });
+    return consistencyFromProto(r);
   }
 }

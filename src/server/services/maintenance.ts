@@ -3,26 +3,28 @@
 // store comes through this service instead of opening the files beside a running daemon.
 
 import { Maintenance } from '../../api/gen/hoist/services/maintenance/v1/maintenance_pb.ts';
-import { HoistError } from '../../core/errors.ts';
+import {
+  consistencyToProto,
+  gcStatsToProto,
+  prunedLeaseToProto,
+  storeUsageToProto,
+} from '../../api/maintenance-convert.ts';
 import { defineService, type RegisteredService, type ServerDeps } from '../service.ts';
 
-const report = (value: unknown) => ({ json: JSON.stringify(value) });
-
 export function maintenanceService(deps: ServerDeps): RegisteredService {
-  const m = () => {
-    const maintenance = deps.backend.maintenance;
-    if (!maintenance) throw new HoistError('HOIST_NOT_IMPLEMENTED', 'this daemon has no store maintenance');
-    return maintenance;
-  };
+  const m = deps.backend.maintenance;
   return defineService('hoist.maintenance', Maintenance, {
-    usage: async () => report(await m().usage()),
+    usage: async () => storeUsageToProto(await m.usage()),
     pruneLeases: async () => {
-      const pruned = await m().pruneLeases();
+      const pruned = await m.pruneLeases();
       if (pruned.length > 0) deps.gc.leasesChanged();
-      return report(pruned);
+      return { leases: pruned.map(prunedLeaseToProto) };
     },
     // Collections serialise on the metadata database's queue with the scheduler's own.
-    collectGarbage: async () => report((await deps.backend.collectGarbage()) ?? null),
-    check: async (req) => report(await m().check({ verify: req.verify })),
+    collectGarbage: async () => {
+      const stats = await deps.backend.collectGarbage();
+      return stats ? { stats: gcStatsToProto(stats) } : {};
+    },
+    check: async (req) => consistencyToProto(await m.check({ verify: req.verify })),
   });
 }
