@@ -9,6 +9,26 @@ import type { Digest } from '../core/digest.ts';
 import { invalidArgument } from '../core/errors.ts';
 import { dateFromNs, epochNsOf, type PreciseDate } from '../core/time.ts';
 import type { DescriptorSchema } from './gen/containerd/types/descriptor_pb.ts';
+import type { Mount } from './snapshots.ts';
+
+/** containerd's types.Mount as the wire has it (target is "" when unset). */
+interface WireMount {
+  type: string;
+  source: string;
+  target: string;
+  options: string[];
+}
+
+export const mountsToProto = (ms: readonly Mount[]): WireMount[] =>
+  ms.map((m) => ({ type: m.type, source: m.source, target: m.target ?? '', options: [...m.options] }));
+
+export const mountsFromProto = (ms: readonly WireMount[]): Mount[] =>
+  ms.map((m) => ({
+    type: m.type,
+    source: m.source,
+    ...(m.target ? { target: m.target } : {}),
+    options: [...m.options],
+  }));
 
 export function timestamp(d: Date): Timestamp {
   const ns = epochNsOf(d);

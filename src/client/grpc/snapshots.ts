@@ -1,6 +1,12 @@
 // A Snapshotter over containerd's Snapshots service (containerd's snapshots proxy), and Diff.Apply: with
 // them, unpack through a daemon goes the way ctr's does — Stat, Prepare, Apply on the daemon, Commit.
-import { dateFromTimestamp, descriptorToProto } from '../../api/convert.ts';
+import {
+  dateFromTimestamp,
+  descriptorFromProto,
+  descriptorToProto,
+  mountsFromProto,
+  mountsToProto,
+} from '../../api/convert.ts';
 import type { CompareOptions } from '../../api/diff.ts';
 import { Diff } from '../../api/gen/containerd/services/diff/v1/diff_pb.ts';
 import { type Info, Kind, Snapshots } from '../../api/gen/containerd/services/snapshots/v1/snapshots_pb.ts';
@@ -14,7 +20,6 @@ import type {
 } from '../../api/snapshots.ts';
 import type { Context } from '../../core/context.ts';
 import type { Descriptor } from '../../core/descriptor.ts';
-import type { Digest } from '../../core/digest.ts';
 import type { GrpcChannel } from './channel.ts';
 
 const KIND: Record<number, SnapshotInfo['kind']> = {
@@ -34,16 +39,6 @@ function infoFromProto(i: Info | undefined): SnapshotInfo {
   if (i?.parent) out.parent = i.parent;
   return out;
 }
-
-const mountsFromProto = (
-  ms: { type: string; source: string; target: string; options: string[] }[],
-): Mount[] =>
-  ms.map((m) => ({
-    type: m.type,
-    source: m.source,
-    ...(m.target ? { target: m.target } : {}),
-    options: [...m.options],
-  }));
 
 export class GrpcSnapshotter implements Snapshotter {
   readonly name: 'native' | 'overlayfs';
@@ -145,18 +140,9 @@ export async function remoteApply(
 ): Promise<Descriptor> {
   const r = await ch.unary(Diff, Diff.method.apply, ctx, {
     diff: descriptorToProto(layer),
-    mounts: mounts.map((m) => ({
-      type: m.type,
-      source: m.source,
-      target: m.target ?? '',
-      options: m.options,
-    })),
+    mounts: mountsToProto(mounts),
   });
-  return {
-    mediaType: r.applied?.mediaType ?? '',
-    digest: (r.applied?.digest ?? '') as Digest,
-    size: Number(r.applied?.size ?? 0n),
-  };
+  return descriptorFromProto(r.applied);
 }
 
 /** Diff.Diff on the daemon: the layer between two mounts, compressed and stored there. */
@@ -167,18 +153,12 @@ export async function remoteDiff(
   right: Mount[],
   opts: CompareOptions,
 ): Promise<Descriptor> {
-  const toProto = (ms: Mount[]) =>
-    ms.map((m) => ({ type: m.type, source: m.source, target: m.target ?? '', options: m.options }));
   const r = await ch.unary(Diff, Diff.method.diff, ctx, {
-    left: toProto(left),
-    right: toProto(right),
+    left: mountsToProto(left),
+    right: mountsToProto(right),
     mediaType: opts.mediaType,
     ref: opts.ref ?? '',
     labels: opts.labels ?? {},
   });
-  return {
-    mediaType: r.diff?.mediaType ?? opts.mediaType,
-    digest: (r.diff?.digest ?? '') as Digest,
-    size: Number(r.diff?.size ?? 0n),
-  };
+  return descriptorFromProto(r.diff);
 }

@@ -2,32 +2,20 @@
 // Apply applies a layer blob from the store into the directory the mounts describe, as ctr's unpacker
 // asks for it; Diff computes a layer between two mounts, compressed as asked and stored like any blob.
 
-import { descriptorFromProto } from '../../api/convert.ts';
+import { descriptorFromProto, mountsFromProto } from '../../api/convert.ts';
 import { Diff } from '../../api/gen/containerd/services/diff/v1/diff_pb.ts';
-import type { Mount } from '../../api/snapshots.ts';
 import { MediaType } from '../../core/mediatypes.ts';
 import { defineService, type RegisteredService, type ServerDeps } from '../service.ts';
-
-interface WireMount {
-  type: string;
-  source: string;
-  target: string;
-  options: string[];
-}
-
-const mountsOf = (ms: WireMount[]): Mount[] =>
-  ms.map((m) => ({
-    type: m.type,
-    source: m.source,
-    ...(m.target ? { target: m.target } : {}),
-    options: [...m.options],
-  }));
 
 export function diffService(deps: ServerDeps): RegisteredService {
   return defineService('diff', Diff, {
     apply: async (req, call) => {
       const ctx = { ...call.store(), signal: call.signal };
-      const applied = await deps.backend.diff.apply(ctx, descriptorFromProto(req.diff), mountsOf(req.mounts));
+      const applied = await deps.backend.diff.apply(
+        ctx,
+        descriptorFromProto(req.diff),
+        mountsFromProto(req.mounts),
+      );
       return {
         applied: {
           mediaType: applied.mediaType,
@@ -39,7 +27,7 @@ export function diffService(deps: ServerDeps): RegisteredService {
     },
     diff: async (req, call) => {
       const ctx = { ...call.store(), signal: call.signal };
-      const d = await deps.backend.diff.compare(ctx, mountsOf(req.left), mountsOf(req.right), {
+      const d = await deps.backend.diff.compare(ctx, mountsFromProto(req.left), mountsFromProto(req.right), {
         mediaType: req.mediaType || MediaType.OciLayerGzip,
         ...(req.ref ? { ref: req.ref } : {}),
         labels: { ...req.labels },

@@ -1,14 +1,14 @@
 // Snapshots service: containerd's API over hoist's snapshotters (`overlayfs`, `native`), so ctr's
 // client-side unpacker (Stat → Prepare → Diff.Apply → Commit) and `ctr snapshots …` work on the store.
 
-import { timestamp } from '../../api/convert.ts';
+import { mountsToProto, timestamp } from '../../api/convert.ts';
 import {
   SnapshotCommitSchema,
   SnapshotPrepareSchema,
   SnapshotRemoveSchema,
 } from '../../api/gen/containerd/events/snapshot_pb.ts';
 import { Kind, Snapshots } from '../../api/gen/containerd/services/snapshots/v1/snapshots_pb.ts';
-import type { Mount, SnapshotInfo, Snapshotter } from '../../api/snapshots.ts';
+import type { SnapshotInfo, Snapshotter } from '../../api/snapshots.ts';
 import type { Context } from '../../core/context.ts';
 import { HoistError } from '../../core/errors.ts';
 import { defineService, type RegisteredService, type ServerDeps } from '../service.ts';
@@ -23,9 +23,6 @@ export const toProtoInfo = (i: SnapshotInfo) => ({
   updatedAt: timestamp(i.updated),
   labels: { ...i.labels },
 });
-
-const toProtoMounts = (ms: Mount[]) =>
-  ms.map((m) => ({ type: m.type, source: m.source, target: m.target ?? '', options: [...m.options] }));
 
 export function snapshotsService(deps: ServerDeps): RegisteredService {
   const pick = (name: string): Snapshotter => {
@@ -46,15 +43,15 @@ export function snapshotsService(deps: ServerDeps): RegisteredService {
         parent: req.parent,
         snapshotter: sn.name,
       });
-      return { mounts: toProtoMounts(mounts) };
+      return { mounts: mountsToProto(mounts) };
     },
     view: async (req, call) => ({
-      mounts: toProtoMounts(
+      mounts: mountsToProto(
         await pick(req.snapshotter).view(call.store(), req.key, parent(req.parent), opts(req.labels)),
       ),
     }),
     mounts: async (req, call) => ({
-      mounts: toProtoMounts(await pick(req.snapshotter).mounts(call.store(), req.key)),
+      mounts: mountsToProto(await pick(req.snapshotter).mounts(call.store(), req.key)),
     }),
     commit: async (req, call) => {
       const sn = pick(req.snapshotter);
