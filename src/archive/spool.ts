@@ -11,7 +11,7 @@ import type { Context } from '../core/context.ts';
 import { type Digest, DigestVerifier, isDigest } from '../core/digest.ts';
 import { HoistError, isHoistError } from '../core/errors.ts';
 import { writeBlob } from '../metadata/write-blob.ts';
-import { normalizeEntryPath, resolveLinkTarget } from './tar-paths.ts';
+import { normalizeEntryPath, quoteName, resolveLinkTarget } from './tar-paths.ts';
 
 /** A file of the archive that is now in the content store. */
 export interface SpooledBlob {
@@ -37,12 +37,26 @@ export interface SpoolOptions {
   refPrefix: string;
   /** Called with each ingest ref before it is opened, so a failed load can abort them. */
   onRef?: (ref: string) => void;
+  /** Tests lower the caps below. */
+  maxEntries?: number;
+  maxLooseFiles?: number;
 }
 
 /** One document at most this big (manifests and configs are far smaller). */
 export const MAX_DOC_BYTES = 4 * 1024 * 1024;
 /** All documents together (a legacy archive has a `json` per layer). */
 export const MAX_DOCS_TOTAL = 64 * 1024 * 1024;
+/**
+ * Entries of any kind. Image archives hold a few thousand at most (Docker's legacy format: four per
+ * layer); every entry costs a little memory (the maps below), so a hostile archive of millions is refused.
+ */
+export const MAX_ENTRIES = 50_000;
+/**
+ * Regular files outside blobs/ that are not documents (a legacy archive's `<id>/layer.tar`, one per layer).
+ * Each goes into the content store as it streams by, a write and a commit apiece: 100,000 one-byte files
+ * kept a load busy for many minutes.
+ */
+export const MAX_LOOSE_FILES = 2_000;
 
 const BLOB_PATH = /^blobs\/([a-z0-9]+)\/([^/]+)$/;
 const TOP_DOCS = new Set(['index.json', 'manifest.json', 'repositories', 'oci-layout']);
@@ -144,26 +158,40 @@ export async function spoolArchive(
   feeding.catch(() => undefined); // observed below; never an unhandled rejection
   let docBytes = 0;
   let n = 0;
+  let entries = 0;
+  let loose = 0;
+  const maxEntries = opts.maxEntries ?? MAX_ENTRIES;
+  const maxLoose = opts.maxLooseFiles ?? MAX_LOOSE_FILES;
+  const seen = new Set<string>();
   try {
     for await (const source of extract) {
       const entry = source as unknown as AsyncIterable<Buffer> & { header: tar.Header; resume(): void };
       ctx.signal?.throwIfAborted();
+      if (++entries > maxEntries)
+        throw new HoistError('HOIST_TOO_LARGE', `refusing archive: it has more than ${maxEntries} entries`, {
+          hint: 'image archives hold a few thousand entries at most; nothing was loaded',
+        });
       const h = entry.header;
       const path = normalizeEntryPath(h.name);
       const type = h.type ?? 'file';
-      const forget = () => {
-        out.blobs.delete(path);
-        out.docs.delete(path);
-        out.links.delete(path);
-      };
       if (type === 'directory' || (type as string) === 'pax-global-header' || path === '') {
         entry.resume();
         continue;
       }
+      // Two entries with one name: which one is meant depends on the reader (tar takes the last, a
+      // validator may have looked at the first). No image writer does it; refuse rather than guess.
+      if (seen.has(path))
+        throw new HoistError(
+          'HOIST_INVALID_ARGUMENT',
+          `refusing archive: entry ${quoteName(path)} appears twice`,
+          {
+            hint: 'the archive is corrupt or crafted to be read two ways; nothing was loaded',
+          },
+        );
+      seen.add(path);
       if (type === 'symlink' || type === 'link') {
         const target = resolveLinkTarget(path, h.linkname ?? '', type);
         entry.resume();
-        forget();
         out.links.set(path, target);
         continue;
       }
@@ -172,7 +200,6 @@ export async function spoolArchive(
           hint: 'image archives hold only files, directories and in-archive links; nothing was loaded',
         });
       const size = h.size ?? 0;
-      forget();
       const blobName = BLOB_PATH.exec(path);
       if (blobName) {
         const digest = `${blobName[1]}:${blobName[2]}`;
@@ -207,6 +234,12 @@ export async function spoolArchive(
         throw new HoistError('HOIST_INVALID_ARGUMENT', `refusing archive: ${path} is ${size} bytes`, {
           hint: `an image archive's ${path} is a small JSON document`,
         });
+      if (++loose > maxLoose)
+        throw new HoistError(
+          'HOIST_TOO_LARGE',
+          `refusing archive: more than ${maxLoose} files outside blobs/ that are not JSON documents`,
+          { hint: 'an image archive holds one such file per layer (a legacy layer.tar); nothing was loaded' },
+        );
       const ref = `${opts.refPrefix}-${n++}`;
       opts.onRef?.(ref);
       const blob = await spoolBlob(content, ctx, ref, path, entry, size, undefined);

@@ -3,6 +3,13 @@
 // outside the archive is refused outright: an archive that tries it is hostile or broken.
 import { HoistError } from '../core/errors.ts';
 
+/** A name for a message: quoted, and cut short (a hostile archive's names may be megabytes long). */
+export function quoteName(name: string): string {
+  return name.length > 200
+    ? `${JSON.stringify(name.slice(0, 200))}… (${name.length} characters)`
+    : JSON.stringify(name);
+}
+
 function hostile(what: string): HoistError {
   return new HoistError('HOIST_INVALID_ARGUMENT', `refusing archive: ${what}`, {
     hint: 'the archive is corrupt or was crafted to escape its directory; nothing was loaded',
@@ -14,12 +21,12 @@ function hostile(what: string): HoistError {
  * `..` components, NUL bytes and empty names.
  */
 export function normalizeEntryPath(name: string): string {
-  if (name.includes('\0')) throw hostile(`entry name ${JSON.stringify(name)} contains a NUL byte`);
-  if (name.startsWith('/')) throw hostile(`entry ${JSON.stringify(name)} has an absolute path`);
+  if (name.includes('\0')) throw hostile(`entry name ${quoteName(name)} contains a NUL byte`);
+  if (name.startsWith('/')) throw hostile(`entry ${quoteName(name)} has an absolute path`);
   const parts: string[] = [];
   for (const part of name.split('/')) {
     if (part === '' || part === '.') continue;
-    if (part === '..') throw hostile(`entry ${JSON.stringify(name)} climbs out of the archive with ".."`);
+    if (part === '..') throw hostile(`entry ${quoteName(name)} climbs out of the archive with ".."`);
     parts.push(part);
   }
   if (parts.length === 0) {
@@ -35,24 +42,22 @@ export function normalizeEntryPath(name: string): string {
  */
 export function resolveLinkTarget(path: string, linkname: string, kind: 'symlink' | 'link'): string {
   if (linkname === '' || linkname.includes('\0'))
-    throw hostile(`link ${JSON.stringify(path)} has an empty or invalid target`);
+    throw hostile(`link ${quoteName(path)} has an empty or invalid target`);
   if (linkname.startsWith('/'))
-    throw hostile(`link ${JSON.stringify(path)} points to the absolute path ${JSON.stringify(linkname)}`);
+    throw hostile(`link ${quoteName(path)} points to the absolute path ${quoteName(linkname)}`);
   const base = kind === 'symlink' ? path.split('/').slice(0, -1) : [];
   const parts = [...base];
   for (const part of linkname.split('/')) {
     if (part === '' || part === '.') continue;
     if (part === '..') {
       if (parts.length === 0)
-        throw hostile(
-          `link ${JSON.stringify(path)} points outside the archive (${JSON.stringify(linkname)})`,
-        );
+        throw hostile(`link ${quoteName(path)} points outside the archive (${quoteName(linkname)})`);
       parts.pop();
       continue;
     }
     parts.push(part);
   }
-  if (parts.length === 0) throw hostile(`link ${JSON.stringify(path)} points at the archive root`);
+  if (parts.length === 0) throw hostile(`link ${quoteName(path)} points at the archive root`);
   return parts.join('/');
 }
 
@@ -64,7 +69,7 @@ export function followLinks(path: string, links: ReadonlyMap<string, string>): s
     if (next === undefined) return p;
     p = next;
   }
-  throw hostile(`link ${JSON.stringify(path)} is part of a loop or a chain of more than 16 links`);
+  throw hostile(`link ${quoteName(path)} is part of a loop or a chain of more than 16 links`);
 }
 
 /** A path named inside a document (manifest.json, repositories): same rules as entry names. */
@@ -72,6 +77,6 @@ export function documentPath(path: string, what: string): string {
   try {
     return normalizeEntryPath(path);
   } catch (err) {
-    throw hostile(`${what} names the path ${JSON.stringify(path)}: ${(err as Error).message}`);
+    throw hostile(`${what} names the path ${quoteName(path)}: ${(err as Error).message}`);
   }
 }
