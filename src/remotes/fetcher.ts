@@ -10,6 +10,7 @@ import type { Limiter } from '../core/limiter.ts';
 import { isIndex, isManifest, MANIFEST_ACCEPT } from '../core/mediatypes.ts';
 import { dropReadBuffers } from '../core/read-buffers.ts';
 import { type Reference, repository } from '../core/reference.ts';
+import { sleep } from '../core/sleep.ts';
 import type { RegistryHost } from './hosts.ts';
 import {
   backoffDelay,
@@ -170,7 +171,7 @@ class DownloadStream extends Readable {
         const stalled = err instanceof RegistryTimeout && this.#position === openedAt;
         if (stalled || !isRetryableNetworkError(err) || failures >= this.#attempts)
           throw networkError(this.#host.host, err, this.#opened.res.url);
-        await new Promise((r) => setTimeout(r, backoffDelay(failures - 1, 200)));
+        await sleep(backoffDelay(failures - 1, 200), this.#signal);
         if (this.destroyed) return;
         this.#opened = await this.#reopen(this.#position);
         continue;
