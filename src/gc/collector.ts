@@ -26,6 +26,13 @@ export interface CollectorDeps {
   snapshotsDir?: string;
 }
 
+interface KeptRecords {
+  keepDigests: Set<string>;
+  keepIngestDirs: Set<string>;
+  removedIngestKeys: Set<string>;
+  doomedDirs: { dir: string; size: number | null }[];
+}
+
 export class Collector implements GarbageCollector {
   #db: MetadataDb;
   #backend: LocalContentBackend;
@@ -53,7 +60,26 @@ export class Collector implements GarbageCollector {
       removedSnapshotBytes: 0,
       durationMs: 0,
     };
-    const doomedSnapshotDirs = await db.transaction(async () => {
+    // Records first, committed; then, still in the write turn, the files no record names any more.
+    const doomedSnapshotDirs = await db.withWriteTurn(async () => {
+      const kept = await this.#collectRecords(stats, now);
+      await this.#collectFiles(stats, kept);
+      return kept.doomedDirs;
+    });
+    // 3. Snapshot directories, after the commit (they can be large). Unrecorded now: a failure here
+    // leaves a directory that the next collection or cleanup removes.
+    for (const { dir, size } of doomedSnapshotDirs) {
+      stats.removedSnapshotBytes += size ?? (await diskUsage(dir).catch(() => ({ size: 0 }))).size;
+      await removeTree(dir).catch(() => undefined);
+    }
+    stats.durationMs = performance.now() - started;
+    return stats;
+  }
+
+  /** Delete the records no root reaches, in one transaction; what is kept, for the file sweep. */
+  #collectRecords(stats: GcStats, now: number): Promise<KeptRecords> {
+    const db = this.#db;
+    return db.transaction(async () => {
       const graph = loadGraph(db);
       const marked = mark(graph, gcRoots(graph, now, this.#isOwnerAlive));
 
@@ -111,31 +137,31 @@ export class Collector implements GarbageCollector {
           'garbage collection would leave snapshots without their parents; nothing was removed',
         );
 
-      // 2. Backend files no namespace records (still under the write lock).
-      const doomed: Digest[] = [];
-      for await (const blob of this.#backend.walkBlobs())
-        if (!keepDigests.has(blob.digest)) doomed.push(blob.digest);
-      for (const d of doomed) {
-        stats.removedBytes += await this.#backend.deleteBlob(d);
-        stats.removedContent++;
-      }
-      for (const dir of await this.#backend.listIngestDirs()) {
-        if (keepIngestDirs.has(dir.key)) continue;
-        await this.#backend.removeIngestDir(dir.key);
-        removedIngestKeys.add(dir.key);
-        stats.removedIngestBytes += dir.bytes;
-      }
-      stats.removedIngests = removedIngestKeys.size;
-      return doomedDirs;
+      return { keepDigests, keepIngestDirs, removedIngestKeys, doomedDirs };
     });
-    // 3. Snapshot directories, after the commit (they can be large). Unrecorded now: a failure here
-    // leaves a directory that the next collection or cleanup removes.
-    for (const { dir, size } of doomedSnapshotDirs) {
-      stats.removedSnapshotBytes += size ?? (await diskUsage(dir).catch(() => ({ size: 0 }))).size;
-      await removeTree(dir).catch(() => undefined);
+  }
+
+  /**
+   * 2. Backend files no namespace records. After the records' commit, so a kill in between leaves files
+   * without records (the next collection takes them; `system check` notes them) rather than records
+   * whose files are gone (which check rightly calls missing blobs).
+   */
+  async #collectFiles(stats: GcStats, kept: KeptRecords): Promise<void> {
+    const { keepDigests, keepIngestDirs, removedIngestKeys } = kept;
+    const doomed: Digest[] = [];
+    for await (const blob of this.#backend.walkBlobs())
+      if (!keepDigests.has(blob.digest)) doomed.push(blob.digest);
+    for (const d of doomed) {
+      stats.removedBytes += await this.#backend.deleteBlob(d);
+      stats.removedContent++;
     }
-    stats.durationMs = performance.now() - started;
-    return stats;
+    for (const dir of await this.#backend.listIngestDirs()) {
+      if (keepIngestDirs.has(dir.key)) continue;
+      await this.#backend.removeIngestDir(dir.key);
+      removedIngestKeys.add(dir.key);
+      stats.removedIngestBytes += dir.bytes;
+    }
+    stats.removedIngests = removedIngestKeys.size;
   }
 
   /**

@@ -39,6 +39,7 @@ export class MetadataDb {
   #statements = new Map<string, StatementSync>();
   #queue: Promise<unknown> = Promise.resolve();
   #inside = new AsyncLocalStorage<true>();
+  #turnHeld = new AsyncLocalStorage<true>();
   #closed = false;
   /** Transactions ended (committed or rolled back) on this connection: part of changeStamp(). */
   #transactions = 0;
@@ -173,10 +174,34 @@ export class MetadataDb {
    */
   async transaction<T>(fn: () => T | Promise<T>): Promise<T> {
     if (this.inTransaction) return fn();
+    if (this.#turnHeld.getStore() === true) return this.#run(fn);
     const run = async (): Promise<T> => {
       const turn = await this.#writers?.turn();
       try {
         return await this.#run(fn);
+      } finally {
+        await turn?.release();
+      }
+    };
+    const result = this.#queue.then(run, run);
+    this.#queue = result.catch(() => undefined);
+    return result;
+  }
+
+  /**
+   * Run fn holding the write turn across its transactions and what follows them: no other writer, in this
+   * process or another, commits until fn returns. GC deletes the files of records it removed after their
+   * commit this way (a crash then leaves files without records, which GC takes, never records without
+   * files) while no writer can record one of those digests again. Where the queue cannot be used, fn runs
+   * inside one transaction instead (its transactions join it; files go before the commit).
+   */
+  async withWriteTurn<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.inTransaction || this.#turnHeld.getStore() === true) return fn();
+    const run = async (): Promise<T> => {
+      const turn = await this.#writers?.turn();
+      try {
+        if (!turn?.held) return await this.#run(fn);
+        return await this.#turnHeld.run(true, fn);
       } finally {
         await turn?.release();
       }

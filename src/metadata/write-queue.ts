@@ -32,10 +32,12 @@ export interface WriteQueueOptions {
 
 /** A held ticket; release() gives the turn to the next writer. */
 export interface WriteTurn {
+  /** False when the queue cannot be used here: only SQLite's own lock orders writers. */
+  held: boolean;
   release(): Promise<void>;
 }
 
-const NO_TURN: WriteTurn = { release: async () => undefined };
+const NO_TURN: WriteTurn = { held: false, release: async () => undefined };
 
 export class WriteQueue {
   readonly dir: string;
@@ -65,6 +67,7 @@ export class WriteQueue {
       throw err;
     }
     return {
+      held: true,
       release: async () => {
         await unlink(path).catch(() => undefined);
       },

@@ -1,8 +1,10 @@
 // A child process for the write-queue tests: opens the metadata database at argv[2], waits for the file
 // argv[5] to appear (so every worker starts together), then runs argv[4] write transactions, each inserting
-// (argv[3], i) into table `t` and holding the write lock across an await, as hoist's own transactions may.
-//   node write-worker.ts <db> <name> <count> <go-file>
-import { existsSync } from 'node:fs';
+// (argv[3], i) into table `t` and holding the write lock, across awaits, until another worker is waiting
+// for it (each announces that with a `waiting-<name>` file beside the go-file).
+//   node write-worker.ts <db> <name> <count> <go-file> <workers>
+import { existsSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { setImmediate } from 'node:timers/promises';
 import { sleep } from '../../src/core/sleep.ts';
 import { MetadataDb } from '../../src/metadata/db.ts';
@@ -11,19 +13,29 @@ export const WORKER_TABLE =
   'CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY AUTOINCREMENT, w TEXT, n INTEGER)';
 
 if (import.meta.main) {
-  const [path, name, count, go] = process.argv.slice(2) as [string, string, string, string];
+  const [path, name, count, go, workers] = process.argv.slice(2) as [string, string, string, string, string];
   const db = await MetadataDb.open(path, {
     migrations: [{ version: 1, description: 'write-queue test table', sql: WORKER_TABLE }],
   });
+  const dir = dirname(go);
+  const waiting = join(dir, `waiting-${name}`);
+  const othersWaiting = () => {
+    const files = readdirSync(dir);
+    if (files.some((f) => f.startsWith('waiting-') && f !== `waiting-${name}`)) return true;
+    return files.filter((f) => f.startsWith('done-')).length === Number(workers) - 1;
+  };
   while (!existsSync(go)) await sleep(5);
   for (let i = 0; i < Number(count); i++) {
+    writeFileSync(waiting, '');
     await db.transaction(async () => {
+      unlinkSync(waiting);
       db.run('INSERT INTO t (w, n) VALUES (?, ?)', name, i);
       await setImmediate();
-      // Hold the lock a moment (a busy loop: CPU, not a timer), so the others are waiting when it ends.
-      const until = performance.now() + 1;
-      while (performance.now() < until);
+      // Hold the lock until another worker wants it (bounded: the others may be done), so every commit
+      // hands over to a waiter: with a fair lock the waiter goes next, with SQLite's alone this one does.
+      for (let polls = 0; polls < 400 && !othersWaiting(); polls++) await sleep(5);
     });
   }
+  writeFileSync(join(dir, `done-${name}`), '');
   db.close();
 }
