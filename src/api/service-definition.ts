@@ -13,6 +13,28 @@ import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
 
 const asBuffer = (u8: Uint8Array): Buffer => Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
 
+/**
+ * A request whose bytes are not the method's message. grpc-js answers a deserializer that throws with
+ * INTERNAL ("Error deserializing request"), a server fault; it is the client's: the server's adapters
+ * answer this with INVALID_ARGUMENT naming the message type.
+ */
+export class UndecodableRequest {
+  readonly typeName: string;
+  readonly reason: string;
+  constructor(typeName: string, reason: string) {
+    this.typeName = typeName;
+    this.reason = reason;
+  }
+}
+
+function decodeRequest(m: DescMethod, b: Buffer): unknown {
+  try {
+    return fromBinary(m.input, b);
+  } catch (err) {
+    return new UndecodableRequest(m.input.typeName, (err as Error).message);
+  }
+}
+
 function methodDefinition(service: DescService, m: DescMethod): MethodDefinition<unknown, unknown> {
   const streamingIn = m.methodKind === 'client_streaming' || m.methodKind === 'bidi_streaming';
   const streamingOut = m.methodKind === 'server_streaming' || m.methodKind === 'bidi_streaming';
@@ -22,7 +44,7 @@ function methodDefinition(service: DescService, m: DescMethod): MethodDefinition
     responseStream: streamingOut,
     originalName: m.name,
     requestSerialize: (v) => asBuffer(toBinary(m.input, create(m.input, v as MessageInitShape<DescMessage>))),
-    requestDeserialize: (b: Buffer) => fromBinary(m.input, b),
+    requestDeserialize: (b: Buffer) => decodeRequest(m, b),
     responseSerialize: (v) =>
       asBuffer(toBinary(m.output, create(m.output, v as MessageInitShape<DescMessage>))),
     responseDeserialize: (b: Buffer) => fromBinary(m.output, b),

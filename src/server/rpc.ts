@@ -16,7 +16,8 @@ import type {
   ServerWritableStream,
   UntypedServiceImplementation,
 } from '@grpc/grpc-js';
-import { HoistError } from '../core/errors.ts';
+import { UndecodableRequest } from '../api/service-definition.ts';
+import { HoistError, invalidArgument } from '../core/errors.ts';
 import { type CallContext, callContext } from './call-context.ts';
 import type { Logger } from './log.ts';
 import { isServerFault, toServiceError, toStatus } from './status.ts';
@@ -171,6 +172,15 @@ async function writeWithBackpressure(
   await once(call, 'drain', { signal });
 }
 
+/** The request, or INVALID_ARGUMENT when its bytes were not the method's message (bad protobuf). */
+function decoded(req: unknown, name: string): MessageShape<DescMessage> {
+  if (req instanceof UndecodableRequest)
+    throw invalidArgument(
+      `${name}: the request is not a valid ${req.typeName} (${req.reason}): invalid argument`,
+    );
+  return req as MessageShape<DescMessage>;
+}
+
 function adapt(env: RpcEnv, service: DescService, m: DescMethod, handler: unknown): unknown {
   const name = `/${service.typeName}/${m.name}`;
   switch (m.methodKind) {
@@ -178,16 +188,18 @@ function adapt(env: RpcEnv, service: DescService, m: DescMethod, handler: unknow
       const h = handler as UnaryHandler<DescMessage, DescMessage>;
       return (call: ServerUnaryCall<unknown, unknown>, callback: (err: unknown, value?: unknown) => void) => {
         const c = begin(env, call, name);
-        h(call.request as MessageShape<DescMessage>, c.ctx).then(
-          (res) => {
-            c.done();
-            callback(null, res);
-          },
-          (err: unknown) => {
-            c.done(err);
-            callback(toServiceError(err));
-          },
-        );
+        Promise.resolve()
+          .then(() => h(decoded(call.request, name), c.ctx))
+          .then(
+            (res) => {
+              c.done();
+              callback(null, res);
+            },
+            (err: unknown) => {
+              c.done(err);
+              callback(toServiceError(err));
+            },
+          );
       };
     }
     case 'server_streaming': {
@@ -195,16 +207,18 @@ function adapt(env: RpcEnv, service: DescService, m: DescMethod, handler: unknow
       return (call: ServerWritableStream<unknown, unknown>) => {
         const c = begin(env, call, name);
         const send = (msg: unknown) => writeWithBackpressure(call, msg, c.ac.signal);
-        h(call.request as MessageShape<DescMessage>, c.ctx, send).then(
-          () => {
-            c.done();
-            call.end();
-          },
-          (err: unknown) => {
-            c.done(err);
-            call.emit('error', toServiceError(err));
-          },
-        );
+        Promise.resolve()
+          .then(() => h(decoded(call.request, name), c.ctx, send))
+          .then(
+            () => {
+              c.done();
+              call.end();
+            },
+            (err: unknown) => {
+              c.done(err);
+              call.emit('error', toServiceError(err));
+            },
+          );
       };
     }
     case 'bidi_streaming': {
@@ -215,7 +229,7 @@ function adapt(env: RpcEnv, service: DescService, m: DescMethod, handler: unknow
         const stream: BidiStream<DescMessage, DescMessage> = {
           async recv() {
             const r = await abortable(it.next(), c.ac.signal);
-            return r.done ? undefined : r.value;
+            return r.done ? undefined : decoded(r.value, name);
           },
           send: (msg) => writeWithBackpressure(call, msg, c.ac.signal),
         };
