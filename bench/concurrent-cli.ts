@@ -38,6 +38,7 @@ try {
   });
   failed = consistent !== 'yes' || stats.some((l) => l.lockErrors > 0 || l.unexpected.length > 0 || l.ok < 2);
   for (const l of stats) for (const u of l.unexpected) log(`  ${l.name}: ${u}`);
+  for (const l of stats) for (const r of l.racedSamples) log(`  ${l.name} (raced): ${r}`);
   console.log(`\n${await machineLine()}; ${stats.length} processes at a time for ${seconds} s\n`);
   console.log('| loop | runs | ok | raced (not found) | other failures | lock errors |');
   console.log('|---|---:|---:|---:|---:|---:|');

@@ -1,7 +1,8 @@
 // The kill -9 campaign at length (the CI test runs 3 rounds per operation): every operation of
 // test/helpers/kill-campaign-ops.ts killed at BENCH_KILL_ROUNDS (default 25) moments drawn uniformly over its
 // measured run, in BENCH_KILL_LANES (default 2) stores side by side. Prints one line per operation and a
-// Markdown table for docs/reliability.md. BENCH_KILL_SEED (or HOIST_KILL_SEED) replays a run.
+// Markdown table for docs/reliability.md. BENCH_KILL_SEED (or HOIST_KILL_SEED) replays a run;
+// BENCH_KILL_OPS=rmi,load runs only the operations whose names start so.
 //   node_modules/.bin/node bench/kill-campaign.ts
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -27,7 +28,8 @@ const results: CampaignResult[] = [];
 try {
   const img = await campaignImage(work, reg.registryHost);
   log(`seed ${seed}, ${rounds} rounds per operation, ${lanes} lanes`);
-  for (const op of campaignOps(img)) {
+  const only = process.env.BENCH_KILL_OPS?.split(',');
+  for (const op of campaignOps(img).filter((o) => !only || only.some((n) => o.name.startsWith(n)))) {
     const r = await killCampaign(op, { rounds, lanes, seed });
     log(describeResult(r));
     for (const f of r.failures) log(`  FAILED: ${f}`);

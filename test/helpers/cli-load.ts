@@ -18,6 +18,8 @@ export interface LoopStats {
   ok: number;
   /** Failures the race explains (removing an image another loop already removed). */
   raced: number;
+  /** The first few of those messages, to tell an honest race from a fault (a pull's "not found"). */
+  racedSamples: string[];
   /** Anything else: must be empty. */
   unexpected: string[];
   /** Runs whose output mentions a lock: must be zero. */
@@ -55,15 +57,26 @@ export async function cliLoad(s: HoistStore, img: LoadImages, seconds: number): 
   const until = Date.now() + seconds * 1000;
   return Promise.all(
     loops(img).map(async (loop) => {
-      const stats: LoopStats = { name: loop.name, runs: 0, ok: 0, raced: 0, unexpected: [], lockErrors: 0 };
+      const stats: LoopStats = {
+        name: loop.name,
+        runs: 0,
+        ok: 0,
+        raced: 0,
+        racedSamples: [],
+        unexpected: [],
+        lockErrors: 0,
+      };
       for (let i = 0; Date.now() < until; i++) {
         const args = loop.step(i);
         const r = await s.run(...args);
         stats.runs++;
         if (LOCK.test(r.stderr)) stats.lockErrors++;
         if (r.code === 0) stats.ok++;
-        else if (RACED.test(r.stderr) && !LOCK.test(r.stderr)) stats.raced++;
-        else stats.unexpected.push(`hoist ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}`);
+        else if (RACED.test(r.stderr) && !LOCK.test(r.stderr)) {
+          stats.raced++;
+          if (stats.racedSamples.length < 5)
+            stats.racedSamples.push(`hoist ${args.join(' ')}: ${r.stderr.trim()}`);
+        } else stats.unexpected.push(`hoist ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}`);
       }
       return stats;
     }),
