@@ -18,6 +18,7 @@ import type { RegisteredService, ServerDeps } from './service.ts';
 import { contentService } from './services/content.ts';
 import { diffService } from './services/diff.ts';
 import { eventsService } from './services/events.ts';
+import { healthService } from './services/health.ts';
 import { imagesService } from './services/images.ts';
 import { introspectionService } from './services/introspection.ts';
 import { leasesService } from './services/leases.ts';
@@ -60,7 +61,11 @@ export interface RunningServer {
   stop(opts?: { force?: boolean }): Promise<void>;
 }
 
-function coreServices(deps: ServerDeps, stopping: AbortSignal): RegisteredService[] {
+function coreServices(
+  deps: ServerDeps,
+  stopping: AbortSignal,
+  served: () => readonly string[],
+): RegisteredService[] {
   return [
     versionService(),
     introspectionService(deps),
@@ -72,6 +77,7 @@ function coreServices(deps: ServerDeps, stopping: AbortSignal): RegisteredServic
     diffService(deps),
     eventsService(deps, stopping),
     maintenanceService(deps),
+    healthService(served, stopping),
   ];
 }
 
@@ -135,7 +141,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       return out;
     },
   };
-  services = [...coreServices(deps, stopping.signal), ...(opts.extraServices?.(deps) ?? [])];
+  const served = () => services.map((s) => s.service.typeName);
+  services = [...coreServices(deps, stopping.signal, served), ...(opts.extraServices?.(deps) ?? [])];
 
   const server = new Server({
     'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
