@@ -5,8 +5,8 @@
 // copy), with each socket read handed on as one body chunk.
 import type { Agent, IncomingHttpHeaders, IncomingMessage, RequestOptions } from 'node:http';
 import type { Readable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { HoistError } from '../core/errors.ts';
+import { sleep } from '../core/sleep.ts';
 import { DEFAULT_TIMEOUTS, RegistryTimeout, type RegistryTimeouts, watchRequest } from './timeouts.ts';
 
 export const DEFAULT_USER_AGENT = 'hoist/0.1';
@@ -294,7 +294,7 @@ async function sendWithRetries(req: HttpRequest): Promise<HttpResponse> {
 
 async function wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
   try {
-    await sleep(ms, undefined, signal ? { signal } : undefined);
+    await sleep(ms, signal);
   } catch (err) {
     throw cancelled(err);
   }

@@ -3,11 +3,11 @@
 // PATCH chunks for large ones (each chunk re-sent from the offset the registry reports after a failure),
 // and manifests PUT byte for byte. Only the registry's host with the push capability is used: pull-only
 // mirrors never see a push. Auth, redirects and retries go through the same paths as fetching.
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Descriptor } from '../core/descriptor.ts';
 import { HoistError } from '../core/errors.ts';
 import { isIndex, isManifest } from '../core/mediatypes.ts';
 import { type Reference, repository } from '../core/reference.ts';
+import { sleep } from '../core/sleep.ts';
 import { ChunkReader } from './chunk-reader.ts';
 import type { RegistryHost } from './hosts.ts';
 import {
@@ -126,7 +126,7 @@ export function createPusher(ctx: PusherContext, ref: Reference): Pusher {
 
   async function pause(attempt: number, signal: AbortSignal | undefined): Promise<void> {
     try {
-      await sleep(backoffDelay(attempt, ctx.baseDelayMs), undefined, signal ? { signal } : undefined);
+      await sleep(backoffDelay(attempt, ctx.baseDelayMs), signal);
     } catch (err) {
       throw new HoistError('HOIST_CANCELLED', 'operation cancelled', { cause: err });
     }
