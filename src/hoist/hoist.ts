@@ -6,7 +6,7 @@
 import type { Readable, Writable } from 'node:stream';
 import type { Backend } from '../api/backend.ts';
 import type { Mount, Snapshotter } from '../api/snapshots.ts';
-import { type HoistConfig, loadConfig, parseDuration } from '../config/config.ts';
+import { type HoistConfig, loadConfig, parseDuration, registryTimeouts } from '../config/config.ts';
 import { type Context, isIdentifier } from '../core/context.ts';
 import { invalidArgument } from '../core/errors.ts';
 import { hostPlatform, parsePlatform } from '../core/platform.ts';
@@ -86,16 +86,22 @@ export class Hoist extends StoreView {
     return new Hoist(await openGrpc(address), config, namespace);
   }
 
-  /** Store credentials for a registry in Docker's config.json, after checking them against it. */
+  /**
+   * Store credentials for a registry in Docker's config.json (or its credential helper), after checking
+   * them against the registry with the config's hosts.toml directory and deadlines.
+   */
   static async login(
     server: string,
     credentials: { username: string; password: string },
-    opts: { plainHttp?: boolean; insecureSkipVerify?: boolean } = {},
+    opts: { plainHttp?: boolean; insecureSkipVerify?: boolean; config?: string | HoistConfig } = {},
   ): Promise<void> {
     const { login } = await import('../remotes/credentials.ts');
+    const config = configOf(opts);
     await login(server, credentials, {
-      plainHttp: opts.plainHttp === true,
-      insecureSkipVerify: opts.insecureSkipVerify === true,
+      plainHttp: opts.plainHttp ? true : config.registry.plain_http,
+      insecureSkipVerify: opts.insecureSkipVerify ? true : config.registry.insecure_skip_verify,
+      hostsDir: config.registry.config_path,
+      timeouts: registryTimeouts(config),
     });
   }
 

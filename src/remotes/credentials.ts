@@ -10,6 +10,7 @@ import { HoistError } from '../core/errors.ts';
 import { verifyCredentials } from './auth.ts';
 import { configureHosts, type HostsOptions } from './hosts.ts';
 import { DEFAULT_USER_AGENT } from './http.ts';
+import type { RegistryTimeouts } from './timeouts.ts';
 import type { Credentials, CredentialsProvider } from './types.ts';
 
 /** The key docker uses for Docker Hub in `auths` and with credential helpers. */
@@ -207,6 +208,8 @@ async function writeConfig(path: string, config: DockerConfigFile): Promise<void
 
 export interface LoginOptions extends DockerConfigOptions, HostsOptions {
   userAgent?: string;
+  /** The registry client's deadlines (the config's `registry.*_timeout`). */
+  timeouts?: RegistryTimeouts;
   signal?: AbortSignal;
   /** Skip the check against the registry (tests, offline setups). */
   skipVerify?: boolean;
@@ -225,6 +228,7 @@ export async function login(host: string, creds: Credentials, opts: LoginOptions
       attempts: 2,
       baseDelayMs: 200,
       signal: opts.signal,
+      timeouts: opts.timeouts,
     });
   }
   const path = dockerConfigPath(opts);

@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import { invalidArgument } from '../../core/errors.ts';
 import { Hoist } from '../../hoist/hoist.ts';
-import { registryOptions } from '../registry-flags.ts';
+import { session } from '../session.ts';
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -20,8 +20,9 @@ export function registerLoginCommands(program: Command): void {
     .argument('[server]', 'registry host', 'docker.io')
     .option('-u, --username <user>')
     .option('-p, --password <password>', 'prefer --password-stdin')
-    .option('--password-stdin', 'read the password from standard input');
-  registryOptions(cmd);
+    .option('--password-stdin', 'read the password from standard input')
+    .option('--plain-http', 'talk HTTP, not HTTPS, to the registry')
+    .option('--insecure-skip-verify', 'do not verify the registry TLS certificate');
   cmd.action(
     async (
       server: string,
@@ -32,6 +33,7 @@ export function registerLoginCommands(program: Command): void {
         plainHttp?: boolean;
         insecureSkipVerify?: boolean;
       },
+      command: Command,
     ) => {
       let { username, password } = flags;
       if (flags.passwordStdin) {
@@ -49,7 +51,11 @@ export function registerLoginCommands(program: Command): void {
       await Hoist.login(
         server,
         { username, password },
-        { plainHttp: flags.plainHttp === true, insecureSkipVerify: flags.insecureSkipVerify === true },
+        {
+          plainHttp: flags.plainHttp === true,
+          insecureSkipVerify: flags.insecureSkipVerify === true,
+          config: session(command).config,
+        },
       );
       process.stdout.write('Login Succeeded\n');
     },
