@@ -5,8 +5,23 @@ import { join } from 'node:path';
 import { parse } from 'smol-toml';
 import { HoistError } from '../core/errors.ts';
 import { parseDuration } from './duration.ts';
+import {
+  parseSocketMode,
+  parseTcpAddress,
+  SERVE_LOG_FORMATS,
+  SERVE_LOG_LEVELS,
+  type ServeConfig,
+  serveDefaults,
+} from './serve.ts';
 
 export { formatDuration, parseDuration } from './duration.ts';
+export {
+  formatMode,
+  parseSocketMode,
+  parseTcpAddress,
+  type ServeConfig,
+  type TcpAddress,
+} from './serve.ts';
 
 export interface HoistConfig {
   version: number;
@@ -29,6 +44,8 @@ export interface HoistConfig {
     idle_timeout: string;
   };
   gc: { schedule: string };
+  /** `hoist serve`: its socket, log and metrics endpoint (each flag of the command overrides its key). */
+  serve: ServeConfig;
   /** Where the file was read from, if any. */
   source?: string;
 }
@@ -39,7 +56,17 @@ export interface LoadOptions {
   isRoot?: boolean;
 }
 
-type Kind = 'string' | 'number' | 'boolean' | 'string[]' | 'duration' | 'table';
+type Kind =
+  | 'string'
+  | 'number'
+  | 'boolean'
+  | 'string[]'
+  | 'duration'
+  | 'table'
+  | 'group'
+  | 'mode'
+  | 'tcp_address'
+  | { oneOf: readonly string[] };
 
 const SCHEMA: Record<string, Kind> = {
   version: 'number',
@@ -59,6 +86,14 @@ const SCHEMA: Record<string, Kind> = {
   'registry.idle_timeout': 'duration',
   gc: 'table',
   'gc.schedule': 'duration',
+  serve: 'table',
+  'serve.address': 'string',
+  'serve.group': 'group',
+  'serve.socket_mode': 'mode',
+  'serve.log_level': { oneOf: SERVE_LOG_LEVELS },
+  'serve.log_format': { oneOf: SERVE_LOG_FORMATS },
+  'serve.metrics_address': 'tcp_address',
+  'serve.shutdown_timeout': 'duration',
 };
 
 function xdg(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
@@ -95,6 +130,7 @@ export function defaults(env: NodeJS.ProcessEnv, isRoot: boolean): HoistConfig {
       idle_timeout: '30s',
     },
     gc: { schedule: '1h' },
+    serve: serveDefaults(),
   };
 }
 
@@ -159,6 +195,12 @@ function check(
       );
     }
     const bad = (want: string) => configError(file, `${key} must be ${want}, not ${JSON.stringify(v)}`);
+    if (typeof kind === 'object') {
+      if (typeof v !== 'string' || !kind.oneOf.includes(v))
+        throw bad(`one of ${kind.oneOf.map((o) => JSON.stringify(o)).join(', ')}`);
+      out[k] = v;
+      continue;
+    }
     switch (kind) {
       case 'table':
         if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('a table');
@@ -179,6 +221,28 @@ function check(
         break;
       case 'string[]':
         if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw bad('a list of strings');
+        out[k] = v;
+        break;
+      case 'group':
+        // A gid may be written as a TOML integer.
+        if (typeof v === 'number' && Number.isInteger(v) && v >= 0) out[k] = String(v);
+        else if (typeof v === 'string' && v !== '') out[k] = v;
+        else throw bad('a group name or a numeric gid');
+        break;
+      case 'mode':
+        try {
+          out[k] = parseSocketMode(v);
+        } catch (err) {
+          throw bad(`permission bits in octal such as "0660" or 0o660 (${(err as Error).message})`);
+        }
+        break;
+      case 'tcp_address':
+        if (typeof v !== 'string') throw bad('a host:port such as "127.0.0.1:9464"');
+        try {
+          parseTcpAddress(v);
+        } catch {
+          throw bad('a host:port such as "127.0.0.1:9464"');
+        }
         out[k] = v;
         break;
       case 'duration':
