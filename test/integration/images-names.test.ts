@@ -48,6 +48,9 @@ test('k8s.io: four names on one image list as two rows, --all as four; rmi <shor
     const id = [...ids][0]!;
     assert.match(id, /^[a-f0-9]{12}$/);
     assert.equal(`sha256:${id}`, built[0]!.top.digest.slice(0, 19), 'IMAGE ID is the target digest');
+    // --no-trunc: the whole ID, as docker prints it.
+    const full = (await h.ok('-n', 'k8s.io', 'images', '-q', '--no-trunc')).trim();
+    assert.equal(full, built[0]!.top.digest);
     // The same image is not in the default namespace.
     assert.equal(tableRows(await h.ok('images')).length, 0);
 

@@ -12,7 +12,8 @@ interface CheckFlags extends PlatformFlags {
   verbose?: boolean;
   strict?: boolean;
   format?: string;
-  noTrunc?: boolean;
+  /** `--no-trunc` (commander stores a negated flag under its positive name). */
+  trunc?: boolean;
 }
 
 function status(r: CheckRow): string {
@@ -30,7 +31,7 @@ function print(rows: CheckRow[], flags: CheckFlags): void {
   const body = rows.map((r) => [
     r.name,
     r.mediaType,
-    flags.noTrunc ? r.digest : `sha256:${shortId(r.digest)}`,
+    flags.trunc === false ? r.digest : `sha256:${shortId(r.digest)}`,
     status(r),
     `${humanSize(r.presentBytes)}/${humanSize(r.requiredBytes)}`,
     sns.map((sn) => `${sn}=${r.unpacked[sn] ? 'true' : 'false'}`).join(',') || '-',

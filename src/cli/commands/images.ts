@@ -11,7 +11,8 @@ import { registerPruneCommand } from './prune.ts';
 interface LsFlags {
   all?: boolean;
   quiet?: boolean;
-  noTrunc?: boolean;
+  /** `--no-trunc` (commander stores a negated flag under its positive name). */
+  trunc?: boolean;
   digests?: boolean;
   format?: string;
   filter?: string[];
@@ -22,7 +23,7 @@ function collect(value: string, previous: string[] = []): string[] {
 }
 
 function printRows(rows: ImageRow[], flags: LsFlags): void {
-  const id = (d: string) => (flags.noTrunc ? d : shortId(d));
+  const id = (d: string) => (flags.trunc === false ? d : shortId(d));
   if (flags.quiet) {
     const seen = new Set<string>();
     for (const r of rows) {
