@@ -11,14 +11,19 @@ export interface ServeOptions {
   root?: string;
   /** A config file to read instead of the default one, or the settings themselves. */
   config?: string | HoistConfig;
+  // Each option below defaults to its key in the config's [serve] table, then to hoist's default.
   /** The socket path (default /run/hoist/hoist.sock as root, else $XDG_RUNTIME_DIR/hoist/hoist.sock). */
   address?: string;
   /** Group (name or gid) allowed to use the socket. */
   group?: string;
+  /** Permission bits of the socket (default 0660). */
+  socketMode?: number;
   /** Where the daemon logs (default: info and above to stderr, one JSON object a line). */
   log?: Logger;
   /** How long a graceful stop waits for calls in flight (default 10 s). */
   shutdownTimeoutMs?: number;
+  /** `host:port` to serve Prometheus metrics on (default: none). */
+  metricsAddress?: string;
 }
 
 export async function serve(opts: ServeOptions = {}): Promise<RunningServer> {
@@ -40,13 +45,18 @@ export async function serve(opts: ServeOptions = {}): Promise<RunningServer> {
     import('../server/log.ts'),
     import('../server/socket.ts'),
   ]);
+  const settings = config.serve;
+  const group = opts.group ?? settings.group;
+  const metricsAddress = opts.metricsAddress ?? settings.metrics_address;
   return startServer({
     root: opts.root ?? config.root,
-    address: opts.address ?? socket.defaultAddress(),
-    ...(opts.group === undefined ? {} : { group: opts.group }),
-    log: opts.log ?? createLogger('info'),
+    address: opts.address ?? settings.address ?? socket.defaultAddress(),
+    ...(group === undefined ? {} : { group }),
+    socketMode: opts.socketMode ?? settings.socket_mode,
+    ...(metricsAddress === undefined ? {} : { metricsAddress }),
+    log: opts.log ?? createLogger(settings.log_level, undefined, {}, settings.log_format),
     gcIntervalMs: parseDuration(config.gc.schedule),
-    ...(opts.shutdownTimeoutMs === undefined ? {} : { shutdownTimeoutMs: opts.shutdownTimeoutMs }),
+    shutdownTimeoutMs: opts.shutdownTimeoutMs ?? parseDuration(settings.shutdown_timeout),
     extraServices: (deps) => [
       criImageService(deps, {
         resolver: async (domain, auth) => {

@@ -3,6 +3,7 @@
 // containerd's collector does; a lease whose hoist.io/owner process still runs is kept), and at once for
 // `sync` deletes. Runs never overlap: a request during a run is served by the next run.
 import type { Backend } from '../api/backend.ts';
+import type { GcStats } from '../api/metadata.ts';
 import { Labels } from '../core/labels.ts';
 import { leaseExpiry } from '../gc/graph.ts';
 import { isOwnerAlive } from '../leases/owner.ts';
@@ -18,6 +19,14 @@ export interface GcTrigger {
   leasesChanged(): void;
 }
 
+/** One collection, as the scheduler reports it (to the metrics). */
+export interface GcRun {
+  /** Undefined when the run failed, or the backend reports none (a containerd collects on its own). */
+  stats: GcStats | undefined;
+  removedLeases: number;
+  error?: unknown;
+}
+
 export interface GcSchedulerOptions {
   backend: Backend;
   log: Logger;
@@ -26,6 +35,8 @@ export interface GcSchedulerOptions {
   /** Delay after a deletion before collecting. */
   delayMs?: number;
   isOwnerAlive?: (owner: string) => boolean;
+  /** Told of every run's outcome. */
+  onRun?: (run: GcRun) => void;
 }
 
 /** Timers cannot wait longer than ~24.8 days; expiry checks further out are re-armed on the schedule. */
@@ -41,7 +52,7 @@ export class GcScheduler implements GcTrigger {
   #stopped = false;
 
   constructor(opts: GcSchedulerOptions) {
-    this.#o = { delayMs: 5000, isOwnerAlive, ...opts };
+    this.#o = { delayMs: 5000, isOwnerAlive, onRun: () => undefined, ...opts };
   }
 
   start(): void {
@@ -104,13 +115,16 @@ export class GcScheduler implements GcTrigger {
   }
 
   async #run(): Promise<void> {
-    const { backend, log } = this.#o;
+    const { backend, log, onRun } = this.#o;
+    let removedLeases = 0;
     try {
-      const removedLeases = await this.#deleteExpiredLeases();
+      removedLeases = await this.#deleteExpiredLeases();
       const stats = await backend.collectGarbage();
       log.info('gc', { removedLeases, ...(stats ?? {}) });
+      onRun({ stats, removedLeases });
     } catch (err) {
       log.error('gc failed', { error: err });
+      onRun({ stats: undefined, removedLeases, error: err });
       throw err;
     } finally {
       this.leasesChanged();

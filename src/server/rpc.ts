@@ -17,7 +17,7 @@ import type {
   UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import { UndecodableRequest } from '../api/service-definition.ts';
-import { HoistError, invalidArgument } from '../core/errors.ts';
+import { GrpcCode, HoistError, invalidArgument } from '../core/errors.ts';
 import { type CallContext, callContext } from './call-context.ts';
 import type { Logger } from './log.ts';
 import { isServerFault, toServiceError, toStatus } from './status.ts';
@@ -71,6 +71,8 @@ export interface RpcEnv {
   stopping: AbortSignal;
   /** Calls in flight; a forced stop aborts them all, then waits for their handlers to unwind. */
   calls: CallTracker;
+  /** Told of every call's end: its full method name, status code and duration (the metrics count them). */
+  onCallEnded?: (method: string, code: GrpcCode, ms: number) => void;
 }
 
 /** The calls whose handlers are still running. */
@@ -123,10 +125,12 @@ function begin(env: RpcEnv, call: CallLike, method: string) {
       env.calls.delete(ac);
       const ms = Math.round((performance.now() - started) * 10) / 10;
       if (err === undefined) {
+        env.onCallEnded?.(method, GrpcCode.OK, ms);
         if (env.log.enabled('debug')) env.log.debug('rpc', { method, namespace: ctx.namespace, ms });
         return;
       }
       const { code, details } = toStatus(err);
+      env.onCallEnded?.(method, code, ms);
       const fields = { method, namespace: ctx.namespace, code, error: details, ms };
       if (isServerFault(code)) env.log.error('rpc failed', fields);
       else if (env.log.enabled('debug')) env.log.debug('rpc', fields);

@@ -7,13 +7,16 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { Backend } from '../api/backend.ts';
 import { serviceDefinition } from '../api/service-definition.ts';
+import { parseTcpAddress } from '../config/config.ts';
 import { openEmbedded } from '../embedded/backend.ts';
 import { removeDaemonMarker, writeDaemonMarker } from './daemon-marker.ts';
 import { EventBus } from './events.ts';
 import { GcScheduler } from './gc-scheduler.ts';
 import type { Logger } from './log.ts';
+import { type MetricsEndpoint, serveMetrics } from './metrics-http.ts';
 import { type PluginInfo, PluginType, storePlugins } from './plugins.ts';
 import { CallTracker, type RpcEnv } from './rpc.ts';
+import { ServerMetrics } from './server-metrics.ts';
 import type { RegisteredService, ServerDeps } from './service.ts';
 import { contentService } from './services/content.ts';
 import { diffService } from './services/diff.ts';
@@ -40,6 +43,12 @@ export interface ServeOptions {
   address: string;
   /** Group (name or gid) given access to the socket. */
   group?: string;
+  /** Permission bits of the socket (default 0660). */
+  socketMode?: number;
+  /** `host:port` for the Prometheus endpoint (none by default). */
+  metricsAddress?: string;
+  /** How old the store usage behind the size metrics may get (default server-metrics.ts USAGE_REFRESH_MS). */
+  metricsUsageRefreshMs?: number;
   log: Logger;
   /** Periodic GC interval in ms (0: none). */
   gcIntervalMs: number;
@@ -57,6 +66,8 @@ export interface RunningServer {
   /** The socket path. */
   readonly path: string;
   readonly events: EventBus;
+  /** Where the metrics endpoint listens, when there is one. */
+  readonly metricsAddress: { host: string; port: number } | undefined;
   /** Stop accepting, let calls in flight finish (cancel them after the timeout, or at once with force), close the store. */
   stop(opts?: { force?: boolean }): Promise<void>;
 }
@@ -116,14 +127,26 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
 
   const backend = opts.backend ?? (await openEmbedded(opts.root));
   const events = new EventBus();
+  const metrics = new ServerMetrics({
+    backend,
+    log,
+    callsInFlight: () => env.calls.size,
+    ...(opts.metricsUsageRefreshMs === undefined ? {} : { usageRefreshMs: opts.metricsUsageRefreshMs }),
+  });
   const gc = new GcScheduler({
     backend,
     log,
     intervalMs: opts.gcIntervalMs,
+    onRun: (run) => metrics.gcRan(run),
     ...(opts.gcDelayMs === undefined ? {} : { delayMs: opts.gcDelayMs }),
   });
   const stopping = new AbortController();
-  const env: RpcEnv = { log, stopping: stopping.signal, calls: new CallTracker() };
+  const env: RpcEnv = {
+    log,
+    stopping: stopping.signal,
+    calls: new CallTracker(),
+    onCallEnded: metrics.callEnded,
+  };
 
   let services: RegisteredService[] = [];
   const deps: ServerDeps = {
@@ -132,6 +155,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     log,
     root: opts.root,
     gc,
+    telemetry: metrics,
     plugins: () => {
       const out: PluginInfo[] = storePlugins(opts.root);
       for (const s of services) {
@@ -151,6 +175,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   relaxStreamResetLimit(server, log);
   for (const s of services) server.addService(serviceDefinition(s.service), s.implementation(env));
 
+  let endpoint: MetricsEndpoint | undefined;
   try {
     // Nobody but the owner may connect before the permissions below are in place.
     const umask = process.umask(0o177);
@@ -159,7 +184,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     } finally {
       process.umask(umask);
     }
-    await secureSocket(path, gid);
+    await secureSocket(path, gid, opts.socketMode);
+    endpoint = opts.metricsAddress
+      ? await serveMetrics(parseTcpAddress(opts.metricsAddress), () => metrics.scrape(), log)
+      : undefined;
   } catch (err) {
     server.forceShutdown();
     await backend.close();
@@ -168,7 +196,12 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   gc.start();
   // Tell CLI processes on the same store that a daemon owns it, so they go through it (session.ts).
   await writeDaemonMarker(opts.root, path);
-  log.info('serving', { address: path, root: opts.root, services: services.map((s) => s.service.typeName) });
+  log.info('serving', {
+    address: path,
+    root: opts.root,
+    services: services.map((s) => s.service.typeName),
+    metrics: endpoint && `${endpoint.address.host}:${endpoint.address.port}`,
+  });
 
   let stopped: Promise<void> | undefined;
   let forceNow: (() => void) | undefined;
@@ -196,6 +229,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([env.calls.idle(), new Promise((r) => (timer = setTimeout(r, HANDLER_UNWIND_MS)))]);
     clearTimeout(timer);
+    await endpoint?.close();
     await gc.stop();
     await removeDaemonMarker(opts.root, path);
     await backend.close();
@@ -204,6 +238,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   return {
     path,
     events,
+    metricsAddress: endpoint?.address,
     stop(o) {
       if (o?.force && stopped) {
         // A second, forced request while a graceful stop waits: cut it short.

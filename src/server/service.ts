@@ -10,6 +10,7 @@ import type { GcTrigger } from './gc-scheduler.ts';
 import type { Logger } from './log.ts';
 import type { PluginInfo } from './plugins.ts';
 import { implementation, type RpcEnv, type ServiceHandlers } from './rpc.ts';
+import type { Telemetry } from './telemetry.ts';
 
 /** What every service module may use. */
 export interface ServerDeps {
@@ -19,6 +20,8 @@ export interface ServerDeps {
   /** The store directory (for daemon-owned files such as the server UUID). */
   root: string;
   gc: GcTrigger;
+  /** Where services report what they do for the metrics (a pull's start, progress and end). */
+  telemetry: Telemetry;
   /** Every plugin the server offers (Introspection's answer). */
   plugins(): PluginInfo[];
 }

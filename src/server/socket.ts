@@ -1,6 +1,6 @@
 // The unix socket the daemon listens on: where it goes by default, whether a live server already holds
 // it (then we refuse to start) or it is stale (left by a crash: removed), and its permissions (0660, an
-// optional group, like containerd's socket).
+// optional group, like containerd's socket; config serve.socket_mode may open it further).
 
 import { chmod, chown, lstat, mkdir, readFile, unlink } from 'node:fs/promises';
 import { connect } from 'node:net';
@@ -91,9 +91,9 @@ export async function resolveGroup(group: string): Promise<number> {
   );
 }
 
-/** 0660 and, when asked, the group that may connect. */
-export async function secureSocket(path: string, gid: number | undefined): Promise<void> {
-  await chmod(path, 0o660);
+/** 0660 (or `mode`) and, when asked, the group that may connect. */
+export async function secureSocket(path: string, gid: number | undefined, mode = 0o660): Promise<void> {
+  await chmod(path, mode);
   if (gid !== undefined)
     try {
       await chown(path, -1, gid);

@@ -1,17 +1,21 @@
 // `hoist serve`: run the daemon (containerd's gRPC API on a unix socket) until SIGTERM or SIGINT.
 // The first signal stops gracefully (no new calls; calls in flight finish, writes that do not finish
-// stay resumable); a second one cancels what is left.
+// stay resumable); a second one cancels what is left. Each flag overrides its key in the config's [serve]
+// table.
 import type { Command } from 'commander';
-import { parseDuration } from '../../config/config.ts';
+import { parseDuration, parseSocketMode, parseTcpAddress } from '../../config/config.ts';
 import { invalidArgument } from '../../core/errors.ts';
-import { createLogger, isLogLevel, LOG_LEVELS } from '../../server/log.ts';
+import { createLogger, isLogFormat, isLogLevel, LOG_FORMATS, LOG_LEVELS } from '../../server/log.ts';
 import { session } from '../session.ts';
 
 interface ServeFlags {
   address?: string;
   group?: string;
-  logLevel: string;
-  shutdownTimeout: string;
+  logLevel?: string;
+  logFormat?: string;
+  socketMode?: string;
+  metricsAddress?: string;
+  shutdownTimeout?: string;
 }
 
 export function registerServeCommand(program: Command): void {
@@ -23,15 +27,27 @@ export function registerServeCommand(program: Command): void {
       'socket path (env HOIST_ADDRESS; default /run/hoist/hoist.sock as root, else $XDG_RUNTIME_DIR/hoist/hoist.sock)',
     )
     .option('--group <group>', 'group (name or gid) allowed to use the socket')
-    .option('--log-level <level>', `log level: ${LOG_LEVELS.join(', ')}`, 'info')
-    .option('--shutdown-timeout <duration>', 'how long a stop waits for calls in flight', '10s')
+    .option('--socket-mode <mode>', 'permission bits of the socket, in octal (default 0660)')
+    .option('--log-level <level>', `log level: ${LOG_LEVELS.join(', ')} (default info)`)
+    .option('--log-format <format>', `log lines: ${LOG_FORMATS.join(' or ')} (default json)`)
+    .option(
+      '--metrics-address <host:port>',
+      'serve Prometheus metrics on http://host:port/metrics (default: none)',
+    )
+    .option('--shutdown-timeout <duration>', 'how long a stop waits for calls in flight (default 10s)')
     .action(async (flags: ServeFlags, command: Command) => {
-      if (!isLogLevel(flags.logLevel))
-        throw invalidArgument(
-          `unknown log level ${JSON.stringify(flags.logLevel)}: use ${LOG_LEVELS.join(', ')}`,
-        );
       const s = session(command);
-      const log = createLogger(flags.logLevel);
+      const settings = s.config.serve;
+      const level = flags.logLevel ?? settings.log_level;
+      if (!isLogLevel(level))
+        throw invalidArgument(`unknown log level ${JSON.stringify(level)}: use ${LOG_LEVELS.join(', ')}`);
+      const format = flags.logFormat ?? settings.log_format;
+      if (!isLogFormat(format))
+        throw invalidArgument(
+          `unknown log format ${JSON.stringify(format)}: use ${LOG_FORMATS.join(' or ')}`,
+        );
+      if (flags.metricsAddress !== undefined) parseTcpAddress(flags.metricsAddress);
+      const log = createLogger(level, undefined, {}, format);
       const { serve } = await import('../../hoist/serve.ts');
       // `hoist serve --address X`: commander hands X to the global --address; here it means where to listen.
       const address =
@@ -42,8 +58,12 @@ export function registerServeCommand(program: Command): void {
         config: s.config,
         ...(address ? { address } : {}),
         ...(flags.group === undefined ? {} : { group: flags.group }),
+        ...(flags.socketMode === undefined ? {} : { socketMode: parseSocketMode(flags.socketMode) }),
+        ...(flags.metricsAddress === undefined ? {} : { metricsAddress: flags.metricsAddress }),
         log,
-        shutdownTimeoutMs: parseDuration(flags.shutdownTimeout),
+        ...(flags.shutdownTimeout === undefined
+          ? {}
+          : { shutdownTimeoutMs: parseDuration(flags.shutdownTimeout) }),
       });
       await new Promise<void>((resolve) => {
         let signals = 0;

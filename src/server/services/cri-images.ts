@@ -196,12 +196,23 @@ export function criImageService(deps: ServerDeps, opts: CriOptions): RegisteredS
       const ref = parseDockerRef(req.image?.image ?? '');
       const resolver = await opts.resolver(ref.domain, credentialsFor(req.auth, ref.domain));
       const platforms = onePlatform(hostPlatform());
+      const observed = deps.telemetry.pullStarted();
       const r = await pullImage(deps.backend, resolver, ctx, req.image?.image ?? '', {
         platforms,
         leaseExpiryMs: opts.leaseExpiryMs,
         criNames: true,
+        progress: observed.progress,
         unpack: { snapshotter: opts.snapshotter, platforms, discardLayers: opts.discardLayers },
-      });
+      }).then(
+        (result) => {
+          observed.done();
+          return result;
+        },
+        (err: unknown) => {
+          observed.done(err);
+          throw err;
+        },
+      );
       if (opts.discardLayers) deps.gc.schedule();
       return { imageRef: r.configs[0] ?? r.target.digest };
     },
