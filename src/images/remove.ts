@@ -16,6 +16,8 @@ export interface RemoveOptions {
 export interface RemoveResult {
   /** Names removed, per argument, in order. */
   removed: { arg: string; names: string[]; target: string }[];
+  /** Images (targets) that no name refers to any more: gone, as docker's `Deleted:` says. */
+  deleted: string[];
   gc?: GcStats;
 }
 
@@ -25,7 +27,7 @@ export async function removeImages(
   args: string[],
   opts: RemoveOptions = {},
 ): Promise<RemoveResult> {
-  const result: RemoveResult = { removed: [] };
+  const result: RemoveResult = { removed: [], deleted: [] };
   // Resolve everything first, so one bad argument removes nothing.
   const plans: { arg: string; names: string[]; target: string }[] = [];
   for (const arg of args) {
@@ -59,6 +61,8 @@ export async function removeImages(
     }
     result.removed.push({ arg: plan.arg, names: done, target: plan.target });
   }
+  for (const target of new Set(plans.map((p) => p.target)))
+    if ((await backend.images.listByTarget(ctx, target as never)).length === 0) result.deleted.push(target);
   if (!opts.async) {
     const stats = await backend.collectGarbage();
     if (stats) result.gc = stats;

@@ -58,8 +58,27 @@ test('k8s.io: four names on one image list as two rows, --all as four; rmi <shor
     const blobs = [built[0]!.top.digest, img.config.digest, ...img.layers.map((l) => l.digest)];
     for (const b of blobs) assert.ok(existsSync(blobPath(h, b)), `blob ${b} on disk after pull`);
 
+    // Removing one tag of two untags it and deletes nothing (docker: `Deleted:` only when the image goes).
+    const one = await h.ok('-n', 'k8s.io', 'rmi', `${repo}:2`);
+    assert.deepEqual(one.trim().split('\n'), [`Untagged: ${repo}:2`]);
+    await h.ok('-n', 'k8s.io', 'tag', `${repo}:1`, `${repo}:2`);
     const out = await h.ok('-n', 'k8s.io', 'rmi', id);
-    assert.match(out, new RegExp(`Untagged: ${repo.replace(/[.]/g, '\\.')}:1`));
+    const lines = out.trim().split('\n');
+    assert.deepEqual(
+      lines.filter((l) => l.startsWith('Untagged: ')).sort(),
+      [
+        `Untagged: ${repo}:1`,
+        `Untagged: ${repo}:2`,
+        `Untagged: ${repo}@${built[0]!.top.digest}`,
+        `Untagged: ${built[0]!.images[0]!.config.digest}`,
+      ].sort(),
+      'one Untagged line per name, the CRI ID alias too',
+    );
+    assert.deepEqual(
+      lines.filter((l) => l.startsWith('Deleted: ')),
+      [`Deleted: ${built[0]!.top.digest}`],
+      'the image is deleted once',
+    );
     assert.equal(tableRows(await h.ok('-n', 'k8s.io', 'images', '--all')).length, 0, 'every name removed');
     for (const b of blobs) assert.ok(!existsSync(blobPath(h, b)), `blob ${b} removed from disk by GC`);
   } finally {

@@ -122,10 +122,10 @@ export function registerImageCommands(program: Command): Command {
       .option('--async', 'do not wait for garbage collection')
       .action(async (args: string[], flags: { force?: boolean; async?: boolean }, command: Command) => {
         const result = await (await session(command).hoist()).remove(args, flags);
-        for (const r of result.removed) {
-          for (const n of r.names) process.stdout.write(`Untagged: ${n}\n`);
-        }
-        for (const r of result.removed) process.stdout.write(`Deleted: ${r.target}\n`);
+        // docker's output: `Untagged:` per name removed (in k8s.io the CRI's ID alias too, a name
+        // `images --all` lists), `Deleted:` once per image that no name refers to any more.
+        for (const r of result.removed) for (const n of r.names) process.stdout.write(`Untagged: ${n}\n`);
+        for (const d of result.deleted) process.stdout.write(`Deleted: ${d}\n`);
         if (result.gc && result.gc.removedBytes > 0)
           process.stdout.write(
             `Reclaimed ${humanSize(result.gc.removedBytes)} (${result.gc.removedContent} blobs)\n`,
