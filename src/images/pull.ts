@@ -257,11 +257,19 @@ export async function upsertImage(
   ctx: Context,
   image: Omit<ImageRecord, 'createdAt' | 'updatedAt'>,
 ): Promise<ImageRecord> {
-  try {
-    return await backend.images.create(ctx, image);
-  } catch (err) {
-    if (!(err instanceof HoistError && err.code === 'HOIST_ALREADY_EXISTS')) throw err;
-    const fields = ['target', ...Object.keys(image.labels).map((k) => `labels.${k}`)];
-    return backend.images.update(ctx, image, fields);
+  const fields = ['target', ...Object.keys(image.labels).map((k) => `labels.${k}`)];
+  // Create, or update the record that exists. Another process may remove it in between (an rmi racing
+  // this pull): then it is created again. The name's last writer wins, as with containerd.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await backend.images.create(ctx, image);
+    } catch (err) {
+      if (!(err instanceof HoistError && err.code === 'HOIST_ALREADY_EXISTS')) throw err;
+    }
+    try {
+      return await backend.images.update(ctx, image, fields);
+    } catch (err) {
+      if (!(err instanceof HoistError && err.code === 'HOIST_NOT_FOUND') || attempt >= 3) throw err;
+    }
   }
 }
