@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Install the programs the integration tests run: the real registry (docker-registry), skopeo, containerd
 # (ctr), umoci, zstd, htpasswd (apache2-utils), openssl and setfattr/getfattr (attr; the layer applier
-# sets xattrs with setfattr); and for containerd's own conformance suites (test/conformance/go), Go and
-# the Go sources of containerd 1.6 and gotest.tools, built offline in GOPATH mode. Idempotent and quiet:
-# apt-get runs only when something is missing.
+# sets xattrs with setfattr), systemd-analyze (systemd: verifies deploy/systemd's units); and for
+# containerd's own conformance suites (test/conformance/go), Go and the Go sources of containerd 1.6 and
+# gotest.tools, built offline in GOPATH mode. Idempotent and quiet: apt-get runs only when something is
+# missing.
 set -euo pipefail
 
 # package → a binary (or, for Go sources, a file) it provides
@@ -16,6 +17,7 @@ declare -A WANT=(
   [apache2-utils]=htpasswd
   [openssl]=openssl
   [attr]=setfattr
+  [systemd]=systemd-analyze
   [golang-go]=/usr/bin/go
   [golang-github-containerd-containerd-dev]=/usr/share/gocode/src/github.com/containerd/containerd/content/testsuite/testsuite.go
   [golang-github-gotestyourself-gotest.tools-dev]=/usr/share/gocode/src/gotest.tools/assert/assert.go
