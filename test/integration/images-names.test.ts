@@ -163,6 +163,16 @@ test('filters: reference glob and dangling', async () => {
       ['mine/app'],
     );
     assert.equal(tableRows(await h.ok('images', '--filter', 'dangling=true')).length, 0);
+    // `images REPOSITORY[:TAG]`, as docker's.
+    await h.ok('tag', `${repo}:1`, 'mine/app:old');
+    const repoRows = tableRows(await h.ok('images', 'mine/app'));
+    assert.deepEqual(repoRows.map((r) => `${r[0]}:${r[1]}`).sort(), ['mine/app:old', 'mine/app:stable']);
+    const tagRows = tableRows(await h.ok('images', 'mine/app:old'));
+    assert.deepEqual(
+      tagRows.map((r) => `${r[0]}:${r[1]}`),
+      ['mine/app:old'],
+    );
+    assert.equal(tableRows(await h.ok('images', 'mine/other')).length, 0);
     const bad = await h.run('images', '--filter', 'colour=blue');
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /invalid filter "colour"/);

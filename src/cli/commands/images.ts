@@ -79,6 +79,7 @@ function printRows(rows: ImageRow[], flags: LsFlags): void {
 
 function addLsOptions(cmd: Command): Command {
   return cmd
+    .argument('[repository[:tag]]', 'only this repository (and tag); wildcards as in --filter reference=')
     .option('-a, --all', 'show every name of every image (the CRI alias names too)')
     .option('-q, --quiet', 'only image IDs')
     .option('--no-trunc', 'do not truncate IDs')
@@ -93,8 +94,11 @@ function addLsOptions(cmd: Command): Command {
 
 async function lsAction(this: Command) {
   const flags = this.opts() as LsFlags;
+  // `images REPOSITORY[:TAG]`, as docker's: the reference filter on that repository (and tag).
+  const [reference] = this.args;
+  const filters = [...(flags.filter ?? []), ...(reference ? [`reference=${reference}`] : [])];
   const hoist = await session(this).hoist();
-  printRows(await hoist.images({ all: flags.all ?? false, filters: flags.filter ?? [] }), flags);
+  printRows(await hoist.images({ all: flags.all ?? false, filters }), flags);
 }
 
 /** Registers images/image ls/tag/rmi/inspect/prune; returns the `image` group for other commands. */
