@@ -46,6 +46,11 @@ export interface HoistConfig {
   gc: { schedule: string };
   /** `hoist serve`: its socket, log and metrics endpoint (each flag of the command overrides its key). */
   serve: ServeConfig;
+  /**
+   * A containerd socket whose store hoist works on (a Kubernetes node: hoist serve's CRI image service and
+   * the CLI act on containerd's images in `k8s.io`); unset: hoist's own store.
+   */
+  containerd_address?: string;
   /** Where the file was read from, if any. */
   source?: string;
 }
@@ -94,6 +99,7 @@ const SCHEMA: Record<string, Kind> = {
   'serve.log_format': { oneOf: SERVE_LOG_FORMATS },
   'serve.metrics_address': 'tcp_address',
   'serve.shutdown_timeout': 'duration',
+  containerd_address: 'string',
 };
 
 function xdg(env: NodeJS.ProcessEnv, name: string, fallback: string): string {

@@ -18,6 +18,8 @@ export interface ServeOptions {
   group?: string;
   /** Permission bits of the socket (default 0660). */
   socketMode?: number;
+  /** A listening socket to serve instead of binding `address` (systemd socket activation). */
+  listenFd?: number;
   /** Where the daemon logs (default: info and above to stderr, one JSON object a line). */
   log?: Logger;
   /** How long a graceful stop waits for calls in flight (default 10 s). */
@@ -53,6 +55,7 @@ export async function serve(opts: ServeOptions = {}): Promise<RunningServer> {
     address: opts.address ?? settings.address ?? socket.defaultAddress(),
     ...(group === undefined ? {} : { group }),
     socketMode: opts.socketMode ?? settings.socket_mode,
+    ...(opts.listenFd === undefined ? {} : { listenFd: opts.listenFd }),
     ...(metricsAddress === undefined ? {} : { metricsAddress }),
     log: opts.log ?? createLogger(settings.log_level, undefined, {}, settings.log_format),
     gcIntervalMs: parseDuration(config.gc.schedule),

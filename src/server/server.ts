@@ -58,6 +58,12 @@ export interface ServeOptions {
   shutdownTimeoutMs?: number;
   /** A backend to serve instead of opening the embedded store at `root` (closed on stop either way). */
   backend?: Backend;
+  /**
+   * Serve containerd's API over the backend (default). false: only Version, Health and `extraServices`,
+   * and no daemon marker, for a backend that is another daemon's store (hoist's CRI in front of
+   * containerd): containerd clients talk to that daemon, and the CLI must not take this socket for it.
+   */
+  storeApi?: boolean;
   /** More services (snapshots, diff, CRI…). */
   extraServices?: (deps: ServerDeps) => RegisteredService[];
 }
@@ -166,7 +172,12 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     },
   };
   const served = () => services.map((s) => s.service.typeName);
-  services = [...coreServices(deps, stopping.signal, served), ...(opts.extraServices?.(deps) ?? [])];
+  services = [
+    ...(opts.storeApi === false
+      ? [versionService(), healthService(served, stopping.signal)]
+      : coreServices(deps, stopping.signal, served)),
+    ...(opts.extraServices?.(deps) ?? []),
+  ];
 
   const server = new Server({
     'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
@@ -195,7 +206,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   }
   gc.start();
   // Tell CLI processes on the same store that a daemon owns it, so they go through it (session.ts).
-  await writeDaemonMarker(opts.root, path);
+  if (opts.storeApi !== false) await writeDaemonMarker(opts.root, path);
   log.info('serving', {
     address: path,
     root: opts.root,
@@ -231,7 +242,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     clearTimeout(timer);
     await endpoint?.close();
     await gc.stop();
-    await removeDaemonMarker(opts.root, path);
+    if (opts.storeApi !== false) await removeDaemonMarker(opts.root, path);
     await backend.close();
     log.info('stopped', { address: path });
   };

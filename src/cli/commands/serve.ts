@@ -16,6 +16,7 @@ interface ServeFlags {
   socketMode?: string;
   metricsAddress?: string;
   shutdownTimeout?: string;
+  containerd?: string;
 }
 
 export function registerServeCommand(program: Command): void {
@@ -35,6 +36,10 @@ export function registerServeCommand(program: Command): void {
       'serve Prometheus metrics on http://host:port/metrics (default: none)',
     )
     .option('--shutdown-timeout <duration>', 'how long a stop waits for calls in flight (default 10s)')
+    .option(
+      '--containerd <socket>',
+      "serve only the CRI image service, on this containerd's store (config containerd_address)",
+    )
     .action(async (flags: ServeFlags, command: Command) => {
       const s = session(command);
       const settings = s.config.serve;
@@ -64,6 +69,7 @@ export function registerServeCommand(program: Command): void {
         ...(flags.shutdownTimeout === undefined
           ? {}
           : { shutdownTimeoutMs: parseDuration(flags.shutdownTimeout) }),
+        ...(flags.containerd === undefined ? {} : { containerd: flags.containerd }),
       });
       await new Promise<void>((resolve) => {
         let signals = 0;

@@ -22,7 +22,19 @@ import { onePlatform } from '../../images/walk.ts';
 import type { Credentials, Resolver } from '../../remotes/types.ts';
 import { defineService, type RegisteredService, type ServerDeps } from '../service.ts';
 
+/** The image file system ImageFsInfo reports: where the snapshotter keeps its data, and what it holds. */
+export interface ImageFs {
+  mountpoint: string;
+  bytes: number;
+  inodes: number;
+}
+
 export interface CriOptions {
+  /**
+   * The image file system (default: the embedded store's snapshotter directory and its snapshots' usage);
+   * in front of a containerd, that containerd's snapshotter.
+   */
+  imageFs?: (ctx: Context) => Promise<ImageFs>;
   /** A resolver for one pull from `domain`, with the request's credentials when it carries any. */
   resolver(domain: string, credentials?: { host: string; creds: Credentials }): Promise<Resolver>;
   snapshotter: string;
@@ -177,6 +189,16 @@ export function criImageService(deps: ServerDeps, opts: CriOptions): RegisteredS
   // Kept for the daemon's life, like containerd's CRI image cache: what a target's manifest and config say
   // never changes, and reading them again for every ListImages was most of its cost.
   const cache: CriCache = { summaries: new SummaryCache(deps.backend.content, { maxEntries: 50_000 }) };
+  const embeddedImageFs = async (): Promise<ImageFs> => {
+    const usage = await deps.backend.maintenance.usage().catch(() => undefined);
+    const sn = usage?.snapshots.bySnapshotter.find((s) => s.snapshotter === opts.snapshotter);
+    await statfs(deps.root).catch(() => undefined);
+    return {
+      mountpoint: `${deps.root}/snapshots/${opts.snapshotter}`,
+      bytes: sn?.bytes ?? 0,
+      inodes: sn?.inodes ?? 0,
+    };
+  };
   return defineService('cri', ImageService, {
     async listImages(_req, call) {
       // containerd 1.6 ignores the filter; so does hoist, so both answer alike.
@@ -230,18 +252,15 @@ export function criImageService(deps: ServerDeps, opts: CriOptions): RegisteredS
       await deps.gc.collectNow(); // containerd deletes the last record with sync GC
       return {};
     },
-    async imageFsInfo() {
-      const mountpoint = `${deps.root}/snapshots/${opts.snapshotter}`;
-      const usage = await deps.backend.maintenance.usage().catch(() => undefined);
-      const sn = usage?.snapshots.bySnapshotter.find((s) => s.snapshotter === opts.snapshotter);
-      await statfs(deps.root).catch(() => undefined);
+    async imageFsInfo(_req, call) {
+      const fs = await (opts.imageFs ?? embeddedImageFs)(ctxOf(call.signal));
       return {
         imageFilesystems: [
           {
             timestamp: BigInt(Date.now()) * 1_000_000n,
-            fsId: { mountpoint },
-            usedBytes: { value: BigInt(sn?.bytes ?? 0) },
-            inodesUsed: { value: BigInt(sn?.inodes ?? 0) },
+            fsId: { mountpoint: fs.mountpoint },
+            usedBytes: { value: BigInt(fs.bytes) },
+            inodesUsed: { value: BigInt(fs.inodes) },
           },
         ],
       };
