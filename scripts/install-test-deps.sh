@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the programs the integration tests run: the real registry (docker-registry), skopeo, containerd
 # (ctr), umoci, zstd, htpasswd (apache2-utils), openssl and setfattr/getfattr (attr; the layer applier
-# sets xattrs with setfattr), systemd-analyze (systemd: verifies deploy/systemd's units); and for
+# sets xattrs with setfattr), systemd-analyze (systemd: verifies deploy/systemd's units), runc and a
+# static busybox (busybox-static: the images the Kubernetes-node test runs pods from); and for
 # containerd's own conformance suites (test/conformance/go), Go and the Go sources of containerd 1.6 and
 # gotest.tools, built offline in GOPATH mode. Idempotent and quiet: apt-get runs only when something is
 # missing.
@@ -18,6 +19,8 @@ declare -A WANT=(
   [openssl]=openssl
   [attr]=setfattr
   [systemd]=systemd-analyze
+  [runc]=/usr/sbin/runc
+  [busybox-static]=/bin/busybox
   [golang-go]=/usr/bin/go
   [golang-github-containerd-containerd-dev]=/usr/share/gocode/src/github.com/containerd/containerd/content/testsuite/testsuite.go
   [golang-github-gotestyourself-gotest.tools-dev]=/usr/share/gocode/src/gotest.tools/assert/assert.go
