@@ -30,6 +30,7 @@ import { namespacesService } from './services/namespaces.ts';
 import { snapshotsService } from './services/snapshots.ts';
 import { versionService } from './services/version.ts';
 import { prepareSocket, resolveGroup, secureSocket, socketPath } from './socket.ts';
+import { acceptOnFd, boundPath } from './systemd.ts';
 
 /** How long a stop waits for cancelled handlers to clean up before closing the store anyway. */
 const HANDLER_UNWIND_MS = 5000;
@@ -45,6 +46,11 @@ export interface ServeOptions {
   group?: string;
   /** Permission bits of the socket (default 0660). */
   socketMode?: number;
+  /**
+   * A listening socket to serve on instead of binding `address` (systemd socket activation: systemd.ts).
+   * Its file, group and mode are systemd's: the server neither sets them nor removes the file on stop.
+   */
+  listenFd?: number;
   /** `host:port` for the Prometheus endpoint (none by default). */
   metricsAddress?: string;
   /** How old the store usage behind the size metrics may get (default server-metrics.ts USAGE_REFRESH_MS). */
@@ -126,10 +132,15 @@ function bind(server: Server, path: string): Promise<void> {
 
 export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const { log } = opts;
-  const path = socketPath(opts.address);
-  const gid = opts.group === undefined ? undefined : await resolveGroup(opts.group);
-  const { replacedStale } = await prepareSocket(path);
-  if (replacedStale) log.warn('removed stale socket', { path });
+  const handed = opts.listenFd;
+  // A handed socket is reported (logs, the daemon marker) by the path it is bound to.
+  const path =
+    handed === undefined ? socketPath(opts.address) : ((await boundPath(handed)) ?? socketPath(opts.address));
+  const gid = opts.group === undefined || handed !== undefined ? undefined : await resolveGroup(opts.group);
+  if (handed === undefined) {
+    const { replacedStale } = await prepareSocket(path);
+    if (replacedStale) log.warn('removed stale socket', { path });
+  } else log.info('serving the socket systemd passed', { fd: handed, path });
 
   const backend = opts.backend ?? (await openEmbedded(opts.root));
   const events = new EventBus();
@@ -187,19 +198,27 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   for (const s of services) server.addService(serviceDefinition(s.service), s.implementation(env));
 
   let endpoint: MetricsEndpoint | undefined;
+  let listener: { close(): void } | undefined;
   try {
     // Nobody but the owner may connect before the permissions below are in place.
     const umask = process.umask(0o177);
     try {
-      await bind(server, path);
+      if (handed === undefined) await bind(server, path);
+      else
+        listener = await acceptOnFd(
+          handed,
+          server.createConnectionInjector(ServerCredentials.createInsecure()),
+          log,
+        );
     } finally {
       process.umask(umask);
     }
-    await secureSocket(path, gid, opts.socketMode);
+    if (handed === undefined) await secureSocket(path, gid, opts.socketMode);
     endpoint = opts.metricsAddress
       ? await serveMetrics(parseTcpAddress(opts.metricsAddress), () => metrics.scrape(), log)
       : undefined;
   } catch (err) {
+    listener?.close();
     server.forceShutdown();
     await backend.close();
     throw err;
@@ -218,6 +237,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   let forceNow: (() => void) | undefined;
   const stop = async (force: boolean) => {
     stopping.abort();
+    listener?.close();
     await new Promise<void>((resolve) => {
       forceNow = () => {
         env.calls.abortAll();

@@ -1,11 +1,12 @@
 // `hoist serve`: run the daemon (containerd's gRPC API on a unix socket) until SIGTERM or SIGINT.
 // The first signal stops gracefully (no new calls; calls in flight finish, writes that do not finish
 // stay resumable); a second one cancels what is left. Each flag overrides its key in the config's [serve]
-// table.
+// table. Started by systemd with a socket (hoist.socket), it serves that socket instead of binding one.
 import type { Command } from 'commander';
 import { parseDuration, parseSocketMode, parseTcpAddress } from '../../config/config.ts';
 import { invalidArgument } from '../../core/errors.ts';
 import { createLogger, isLogFormat, isLogLevel, LOG_FORMATS, LOG_LEVELS } from '../../server/log.ts';
+import { pickListenFd, takeListenFds } from '../../server/systemd.ts';
 import { session } from '../session.ts';
 
 interface ServeFlags {
@@ -53,6 +54,8 @@ export function registerServeCommand(program: Command): void {
         );
       if (flags.metricsAddress !== undefined) parseTcpAddress(flags.metricsAddress);
       const log = createLogger(level, undefined, {}, format);
+      // Read (and unset) before anything could start a child process that would inherit them.
+      const handed = pickListenFd(takeListenFds(), 'hoist');
       const { serve } = await import('../../hoist/serve.ts');
       // `hoist serve --address X`: commander hands X to the global --address; here it means where to listen.
       const address =
@@ -65,6 +68,7 @@ export function registerServeCommand(program: Command): void {
         ...(flags.group === undefined ? {} : { group: flags.group }),
         ...(flags.socketMode === undefined ? {} : { socketMode: parseSocketMode(flags.socketMode) }),
         ...(flags.metricsAddress === undefined ? {} : { metricsAddress: flags.metricsAddress }),
+        ...(handed ? { listenFd: handed.fd } : {}),
         log,
         ...(flags.shutdownTimeout === undefined
           ? {}
