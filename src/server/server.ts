@@ -12,6 +12,7 @@ import { openEmbedded } from '../embedded/backend.ts';
 import { removeDaemonMarker, writeDaemonMarker } from './daemon-marker.ts';
 import { EventBus } from './events.ts';
 import { GcScheduler } from './gc-scheduler.ts';
+import { type Listener, listen } from './h2-listener.ts';
 import type { Logger } from './log.ts';
 import { type MetricsEndpoint, serveMetrics } from './metrics-http.ts';
 import { type PluginInfo, PluginType, storePlugins } from './plugins.ts';
@@ -30,7 +31,7 @@ import { namespacesService } from './services/namespaces.ts';
 import { snapshotsService } from './services/snapshots.ts';
 import { versionService } from './services/version.ts';
 import { prepareSocket, resolveGroup, secureSocket, socketPath } from './socket.ts';
-import { acceptOnFd, boundPath } from './systemd.ts';
+import { boundPath } from './systemd.ts';
 
 /** How long a stop waits for cancelled handlers to clean up before closing the store anyway. */
 const HANDLER_UNWIND_MS = 5000;
@@ -122,14 +123,6 @@ function relaxStreamResetLimit(server: Server, log: Logger): void {
   options.streamResetRate = 100_000;
 }
 
-function bind(server: Server, path: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.bindAsync(`unix:${path}`, ServerCredentials.createInsecure(), (err) =>
-      err ? reject(err) : resolve(),
-    );
-  });
-}
-
 export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const { log } = opts;
   const handed = opts.listenFd;
@@ -197,19 +190,16 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   relaxStreamResetLimit(server, log);
   for (const s of services) server.addService(serviceDefinition(s.service), s.implementation(env));
 
+  // hoist accepts on the socket itself and gives grpc-js each connection, so that a client whose
+  // `:authority` Node's HTTP/2 server would refuse (one that dials the socket path) still gets answers.
+  const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
+  let listener: Listener | undefined;
   let endpoint: MetricsEndpoint | undefined;
-  let listener: { close(): void } | undefined;
   try {
     // Nobody but the owner may connect before the permissions below are in place.
     const umask = process.umask(0o177);
     try {
-      if (handed === undefined) await bind(server, path);
-      else
-        listener = await acceptOnFd(
-          handed,
-          server.createConnectionInjector(ServerCredentials.createInsecure()),
-          log,
-        );
+      listener = await listen(handed === undefined ? path : { fd: handed }, injector, log);
     } finally {
       process.umask(umask);
     }
@@ -237,7 +227,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   let forceNow: (() => void) | undefined;
   const stop = async (force: boolean) => {
     stopping.abort();
-    listener?.close();
+    // No new connections; those still being read go to grpc-js, whose shutdown closes them with the rest.
+    listener.close();
     await new Promise<void>((resolve) => {
       forceNow = () => {
         env.calls.abortAll();

@@ -3,7 +3,8 @@
 // snapshotters), each on a fresh daemon (the suites' blobs are the same every run, and a store that
 // already has them answers differently). The harness is built once with `go test -c` in GOPATH mode from
 // Debian's Go sources (scripts/install-test-deps.sh), its build cache kept under ~/.cache/hoist-go.
-// Snapshot suites mount, so they need root; the content suites run anywhere. See docs/conformance.md.
+// Snapshot suites mount, so they need root; the content suites run anywhere. The content suites run once
+// more against hoist with the socket path itself as the gRPC target. See docs/conformance.md.
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -154,6 +155,28 @@ describe('containerd conformance suites (Go)', { skip, timeout: 600_000 }, () =>
       });
       assertSuite(r, 'TestSnapshots/overlayfs', SNAPSHOT_TESTS);
       assertSuite(r, 'TestSnapshots/native', SNAPSHOT_TESTS);
+    });
+  });
+
+  // A client that dials the socket path itself sends it as the HTTP/2 :authority, which Node's HTTP/2
+  // server refuses and hoist rewrites on the way in (src/server/h2-authority-filter.ts). The content
+  // suites only (a few seconds), on a fresh daemon of their own.
+  describe('hoist serve, dialled by the socket path', () => {
+    let socket: string;
+    let stop: () => Promise<void>;
+    before(async () => {
+      const served = await startServe();
+      socket = served.socket;
+      stop = async () => {
+        await served.stop();
+        await served.cleanup();
+      };
+    });
+    after(async () => stop?.());
+
+    test('content suites', async () => {
+      const r = await runHarness(socket, '^TestContent$', { HOIST_CONFORMANCE_DIAL: 'path' });
+      assertSuite(r, 'TestContent', CONTENT_TESTS);
     });
   });
 });
