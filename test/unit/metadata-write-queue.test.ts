@@ -55,8 +55,9 @@ test('several processes writing at once all make progress, in turns', async () =
   assert.equal(rows.length, WORKERS * EACH);
   // Commit order: every commit handed the lock to a worker that was waiting for it, so while others
   // still had work, no worker committed many times in a row (with SQLite's busy handler alone, each ran
-  // its transactions back to back). A run of 2-3 can happen when a waiter announced itself but had not
-  // taken its ticket yet.
+  // its transactions back to back: runs of EACH). Short runs happen when a waiter announced itself but
+  // had not taken its ticket yet; on a loaded machine (a process descheduled in between) runs of 6 were
+  // seen, so the bound is a quarter of EACH: far below what unfairness gives, above scheduling noise.
   const left = new Map<string, number>();
   for (const r of rows) left.set(r.w, EACH);
   let run = 0;
@@ -69,7 +70,7 @@ test('several processes writing at once all make progress, in turns', async () =
     if (othersLeft) longest = Math.max(longest, run);
     left.set(r.w, left.get(r.w)! - 1);
   }
-  assert.ok(longest <= 3, `longest run of one worker's commits while others waited: ${longest}`);
+  assert.ok(longest <= EACH / 4, `longest run of one worker's commits while others waited: ${longest}`);
   const counts = new Map<string, number>();
   for (const r of rows) counts.set(r.w, (counts.get(r.w) ?? 0) + 1);
   // Each worker's own transactions commit in its order.
