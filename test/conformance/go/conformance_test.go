@@ -26,10 +26,13 @@ import (
 	"time"
 
 	contentapi "github.com/containerd/containerd/api/services/content/v1"
+	leasesapi "github.com/containerd/containerd/api/services/leases/v1"
 	snapshotsapi "github.com/containerd/containerd/api/services/snapshots/v1"
 	"github.com/containerd/containerd/content"
 	contentproxy "github.com/containerd/containerd/content/proxy"
 	contentsuite "github.com/containerd/containerd/content/testsuite"
+	"github.com/containerd/containerd/leases"
+	leaseproxy "github.com/containerd/containerd/leases/proxy"
 	"github.com/containerd/containerd/mount"
 	"github.com/containerd/containerd/namespaces"
 	"github.com/containerd/containerd/snapshots"
@@ -82,12 +85,22 @@ func TestContent(t *testing.T) {
 	conn := dial(t)
 	store := contentproxy.NewContentStore(contentapi.NewContentClient(conn))
 
+	leaseManager := leaseproxy.NewLeaseManager(leasesapi.NewLeasesClient(conn))
+
 	// Every test, and every context a cross-namespace test derives, gets a namespace of its own, as
-	// containerd's metadata store runs the suite.
+	// containerd's metadata store runs the suite, and a lease, as containerd's client tests give it: a
+	// blob one step commits is otherwise fair game for the daemon's garbage collector (which the
+	// deletions of other tests schedule) before the next step expects it to exist.
 	storeFn := func(ctx context.Context, _ string) (context.Context, content.Store, func() error, error) {
 		name := contentsuite.Name(ctx)
 		wrap := func(ctx context.Context) (context.Context, func(context.Context) error, error) {
-			return namespaces.WithNamespace(ctx, freshNamespace(name)), func(context.Context) error { return nil }, nil
+			ctx = namespaces.WithNamespace(ctx, freshNamespace(name))
+			l, err := leaseManager.Create(ctx, leases.WithRandomID(), leases.WithExpiration(time.Hour))
+			if err != nil {
+				return nil, nil, err
+			}
+			release := func(ctx context.Context) error { return leaseManager.Delete(ctx, l) }
+			return leases.WithLease(ctx, l.ID), release, nil
 		}
 		ctx = contentsuite.SetContextWrapper(ctx, wrap)
 		return ctx, store, func() error { return nil }, nil
