@@ -1,8 +1,11 @@
 // `serve`: the daemon as a library call — containerd's gRPC API and the CRI ImageService over the embedded
 // store at the config's root, on a unix socket, until `stop()`. The CRI's pulls take the config's
 // registry settings, as `hoist pull` does, and like containerd's CRI talk plain HTTP to loopback registries
-// and use the credentials a request carries before Docker's config.json.
+// and use the credentials a request carries before Docker's config.json. Given a containerd socket, it
+// serves only the CRI image service, over that containerd's store (docs/kubernetes-node.md).
 import { type HoistConfig, loadConfig, parseDuration, registryTimeouts } from '../config/config.ts';
+import type { Context } from '../core/context.ts';
+import { invalidArgument } from '../core/errors.ts';
 import type { Logger } from '../server/log.ts';
 import type { RunningServer } from '../server/server.ts';
 
@@ -26,6 +29,11 @@ export interface ServeOptions {
   shutdownTimeoutMs?: number;
   /** `host:port` to serve Prometheus metrics on (default: none). */
   metricsAddress?: string;
+  /**
+   * A containerd socket (default: the config's `containerd_address`): serve only the CRI image service,
+   * on that containerd's store in `k8s.io`, for a kubelet whose runtime is that containerd.
+   */
+  containerd?: string;
 }
 
 export async function serve(opts: ServeOptions = {}): Promise<RunningServer> {
@@ -47,11 +55,14 @@ export async function serve(opts: ServeOptions = {}): Promise<RunningServer> {
     import('../server/log.ts'),
     import('../server/socket.ts'),
   ]);
+  const containerd = opts.containerd ?? config.containerd_address;
+  const front = containerd ? await containerdStore(containerd, config.snapshotter) : undefined;
   const settings = config.serve;
   const group = opts.group ?? settings.group;
   const metricsAddress = opts.metricsAddress ?? settings.metrics_address;
   return startServer({
     root: opts.root ?? config.root,
+    ...(front ? { backend: front.backend, storeApi: false } : {}),
     address: opts.address ?? settings.address ?? socket.defaultAddress(),
     ...(group === undefined ? {} : { group }),
     socketMode: opts.socketMode ?? settings.socket_mode,
@@ -76,10 +87,40 @@ export async function serve(opts: ServeOptions = {}): Promise<RunningServer> {
             timeouts: registryTimeouts(config),
           });
         },
+        ...(front ? { imageFs: front.imageFs } : {}),
         snapshotter: config.snapshotter,
         discardLayers: config.discard_unpacked_layers,
         leaseExpiryMs: parseDuration(config.pull_lease_expiry),
       }),
     ],
   });
+}
+
+/**
+ * A containerd's store as hoist serve's backend: pulls write its content, its Diff service unpacks into
+ * its snapshotter, and the records are the ones its own CRI reads (it sees them through its event stream).
+ */
+async function containerdStore(address: string, snapshotter: string) {
+  const [{ openGrpc }, { snapshotterRoot, SnapshotUsageTotal }] = await Promise.all([
+    import('../client/grpc/backend.ts'),
+    import('../client/grpc/image-fs.ts'),
+  ]);
+  // Asked first: a wrong socket or snapshotter fails the start, not the kubelet's first call.
+  const mountpoint = await snapshotterRoot(address, snapshotter);
+  const backend = await openGrpc(address);
+  const sn = backend.snapshotters.get(snapshotter);
+  if (!sn) {
+    await backend.close();
+    throw invalidArgument(
+      `snapshotter "${snapshotter}" cannot be used through a containerd socket: use ${[...backend.snapshotters.keys()].join(' or ')}`,
+    );
+  }
+  const usage = new SnapshotUsageTotal(sn);
+  return {
+    backend,
+    imageFs: async (ctx: Context) => {
+      const u = await usage.total(ctx);
+      return { mountpoint, bytes: u.size, inodes: u.inodes };
+    },
+  };
 }
