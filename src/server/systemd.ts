@@ -5,10 +5,7 @@
 // and leaves the file alone on stop: systemd owns it, and keeps it accepting (queueing) while the
 // daemon restarts.
 import { readFile, readlink } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import type { Duplex } from 'node:stream';
 import { failedPrecondition } from '../core/errors.ts';
-import type { Logger } from './log.ts';
 
 /** SD_LISTEN_FDS_START */
 export const LISTEN_FDS_START = 3;
@@ -71,30 +68,4 @@ export async function boundPath(fd: number): Promise<string | undefined> {
     // No /proc (a container without it): the caller falls back to the configured address.
   }
   return undefined;
-}
-
-/** What grpc-js's Server.createConnectionInjector returns, as far as this file needs it. */
-export interface ConnectionInjector {
-  injectConnection(connection: Duplex): void;
-}
-
-/**
- * Accept connections on a passed listening socket and give each to grpc-js (grpc-js can only bind
- * addresses itself). Closing stops accepting and closes this process's copy of the socket; as it was
- * not bound here, Node does not unlink its file.
- */
-export function acceptOnFd(
-  fd: number,
-  injector: ConnectionInjector,
-  log: Logger,
-): Promise<{ close(): void }> {
-  const server = createServer({ allowHalfOpen: true }, (socket) => injector.injectConnection(socket));
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ fd }, () => {
-      server.off('error', reject);
-      server.on('error', (err) => log.error('socket listener failed', { error: err.message }));
-      resolve({ close: () => server.close() });
-    });
-  });
 }
