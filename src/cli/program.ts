@@ -96,15 +96,21 @@ function newProgram(): Command {
   return new Command('hoist')
     .description('A container image store and manager: one image, many names.')
     .version(packageVersion())
-    .option('--root <dir>', 'store directory (default /var/lib/hoist as root, else $XDG_DATA_HOME/hoist)')
+    .option(
+      '--root <dir>',
+      'store directory (env HOIST_ROOT; default /var/lib/hoist as root, else $XDG_DATA_HOME/hoist)',
+    )
     .option(
       '--config <file>',
-      'config file (default /etc/hoist/config.toml as root, else $XDG_CONFIG_HOME/hoist/config.toml)',
+      'config file (env HOIST_CONFIG; default /etc/hoist/config.toml as root, else $XDG_CONFIG_HOME/hoist/config.toml)',
     )
-    .option('-n, --namespace <ns>', 'namespace (env HOIST_NAMESPACE; default "default")')
+    .option(
+      '-n, --namespace <ns>',
+      'namespace (env HOIST_NAMESPACE, then CONTAINERD_NAMESPACE; default "default")',
+    )
     .option(
       '--address <socket>',
-      'work through a containerd API socket (a real containerd or `hoist serve`) instead of the embedded store (env HOIST_ADDRESS)',
+      'work through a containerd API socket (a real containerd or `hoist serve`) instead of the embedded store (env HOIST_ADDRESS, then CONTAINERD_ADDRESS)',
     )
     .option('--debug', 'print stack traces for errors')
     .showHelpAfterError('(run with --help for usage)')

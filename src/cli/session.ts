@@ -40,9 +40,12 @@ export function session(cmd: Command): Session {
       current ??= (async () => {
         const { Hoist } = await import('../hoist/hoist.ts');
         const opts = { config, ...(g.namespace ? { namespace: g.namespace } : {}) };
-        // An explicit daemon, else the node's containerd (config `containerd_address`), else the live
+        // An explicit daemon (--address, HOIST_ADDRESS, then containerd's CONTAINERD_ADDRESS as ctr and
+        // nerdctl read it), else the node's containerd (config `containerd_address`), else the live
         // `hoist serve` that owns this store, else the store itself.
-        const address = g.address ?? process.env.HOIST_ADDRESS ?? config.containerd_address;
+        const env = process.env;
+        const address =
+          g.address ?? (env.HOIST_ADDRESS || env.CONTAINERD_ADDRESS || config.containerd_address);
         return address ? Hoist.connect(address, opts) : Hoist.open(opts);
       })();
       return current;

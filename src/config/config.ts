@@ -283,10 +283,12 @@ export function loadConfig(opts: LoadOptions = {}): HoistConfig {
   const env = opts.env ?? process.env;
   const isRoot = opts.isRoot ?? process.getuid?.() === 0;
   const config = defaults(env, isRoot);
-  const file = opts.path ?? defaultConfigPath(env, isRoot);
+  // --config, else HOIST_CONFIG (either must exist), else the default place (may be absent).
+  const named = opts.path ?? (env.HOIST_CONFIG || undefined);
+  const file = named ?? defaultConfigPath(env, isRoot);
   if (!existsSync(file)) {
-    if (opts.path !== undefined) throw configError(file, 'no such file');
-    return config;
+    if (named !== undefined) throw configError(file, 'no such file');
+    return withEnvRoot(config, env);
   }
   let parsed: Record<string, unknown>;
   try {
@@ -305,5 +307,11 @@ export function loadConfig(opts: LoadOptions = {}): HoistConfig {
       );
   }
   config.source = file;
+  return withEnvRoot(config, env);
+}
+
+// HOIST_ROOT sits between the file's `root` and `--root` (which the caller applies after loading).
+function withEnvRoot(config: HoistConfig, env: NodeJS.ProcessEnv): HoistConfig {
+  if (env.HOIST_ROOT) config.root = env.HOIST_ROOT;
   return config;
 }

@@ -36,7 +36,9 @@ function selector(opts: PlatformOptions): PlatformSelector {
 }
 
 function namespaceOf(opts: OpenOptions, config: HoistConfig): string {
-  const namespace = opts.namespace ?? process.env.HOIST_NAMESPACE ?? config.namespace;
+  // containerd's variable after hoist's own, so a shell set up for ctr/nerdctl works unchanged.
+  const env = process.env;
+  const namespace = opts.namespace ?? (env.HOIST_NAMESPACE || env.CONTAINERD_NAMESPACE || config.namespace);
   if (!isIdentifier(namespace))
     throw invalidArgument(
       `invalid namespace ${JSON.stringify(namespace)}: use letters, digits, and . _ - between them`,

@@ -28,6 +28,8 @@ export function storeEnv(store: HoistStore): NodeJS.ProcessEnv {
     DOCKER_CONFIG: join(store.home, '.docker'),
   };
   delete env.HOIST_NAMESPACE;
+  // The caller's shell must not pick another store, config, namespace or daemon for the test.
+  for (const k of ['HOIST_ROOT', 'HOIST_CONFIG', 'CONTAINERD_NAMESPACE', 'CONTAINERD_ADDRESS']) delete env[k];
   return env;
 }
 

@@ -34,6 +34,8 @@ export async function tempStore(parent = tmpdir()): Promise<HoistStore> {
     DOCKER_CONFIG: join(home, '.docker'),
   };
   delete env.HOIST_NAMESPACE;
+  // The caller's shell must not pick another store, config, namespace or daemon for the test.
+  for (const k of ['HOIST_ROOT', 'HOIST_CONFIG', 'CONTAINERD_NAMESPACE', 'CONTAINERD_ADDRESS']) delete env[k];
   const run = (...args: string[]) =>
     new Promise<RunResult>((resolve) => {
       execFile(

@@ -89,6 +89,8 @@ export async function startServe(opts: { args?: string[]; dir?: string } = {}): 
     XDG_CONFIG_HOME: join(dir, 'home', '.config'),
   };
   delete env.HOIST_NAMESPACE;
+  // The caller's shell must not pick another store, config, namespace or daemon for the test.
+  for (const k of ['HOIST_ROOT', 'HOIST_CONFIG', 'CONTAINERD_NAMESPACE', 'CONTAINERD_ADDRESS']) delete env[k];
   delete env.HOIST_ADDRESS;
   const child = spawn(NODE, [MAIN, '--root', root, 'serve', '--address', socket, ...(opts.args ?? [])], {
     env,

@@ -134,3 +134,15 @@ test('docker-style sizes, ages and tables', () => {
     'A        BB    C\nxxxxx    y     z\n',
   );
 });
+
+test("HOIST_CONFIG names the file (which must exist); HOIST_ROOT is over the file's root", async () => {
+  await withFile('version = 1\nroot = "/from-file"\n', (path) => {
+    assert.equal(loadConfig({ env: { HOIST_CONFIG: path }, isRoot: true }).root, '/from-file');
+    assert.equal(loadConfig({ env: { HOIST_CONFIG: path, HOIST_ROOT: '/env' }, isRoot: true }).root, '/env');
+    assert.throws(
+      () => loadConfig({ env: { HOIST_CONFIG: `${path}.missing` }, isRoot: true }),
+      /no such file/,
+    );
+    assert.equal(loadConfig({ env: { HOIST_ROOT: '/env' }, isRoot: true }).root, '/env');
+  });
+});
