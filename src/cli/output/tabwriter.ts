@@ -22,13 +22,18 @@ export function displayWidth(s: string): number {
   return w;
 }
 
-/** Render rows (the first is usually the header) as aligned text, one line per row. */
-export function renderTable(rows: string[][]): string {
+/**
+ * Render rows (the first is usually the header) as aligned text, one line per row. `minWidth` and
+ * `padding` default to nerdctl's; docker's `--format 'table ...'` output uses 10 and 3.
+ */
+export function renderTable(rows: string[][], opts: { minWidth?: number; padding?: number } = {}): string {
+  const minWidth = opts.minWidth ?? MIN_WIDTH;
+  const padding = opts.padding ?? PADDING;
   const widths: number[] = [];
   for (const row of rows) {
     row.forEach((cell, i) => {
       if (i === row.length - 1) return; // the last cell of a line is not a column
-      widths[i] = Math.max(widths[i] ?? 0, Math.max(MIN_WIDTH, displayWidth(cell) + PADDING));
+      widths[i] = Math.max(widths[i] ?? 0, Math.max(minWidth, displayWidth(cell) + padding));
     });
   }
   let out = '';
