@@ -99,6 +99,8 @@ const SCHEMA: Record<string, Kind> = {
   'serve.log_format': { oneOf: SERVE_LOG_FORMATS },
   'serve.metrics_address': 'tcp_address',
   'serve.shutdown_timeout': 'duration',
+  'serve.registry_address': 'tcp_address',
+  'serve.registry_namespaces': 'string[]',
   containerd_address: 'string',
 };
 

@@ -19,10 +19,21 @@ export interface ServeConfig {
   metrics_address?: string;
   /** Go-style duration: how long a graceful stop waits for calls in flight. */
   shutdown_timeout: string;
+  /** `host:port` of the read-only OCI Distribution endpoint peers use as a mirror; none unless set. */
+  registry_address?: string;
+  /** The namespaces whose images that endpoint serves, searched in order. */
+  registry_namespaces: string[];
 }
 
 export function serveDefaults(): ServeConfig {
-  return { socket_mode: 0o660, log_level: 'info', log_format: 'json', shutdown_timeout: '10s' };
+  return {
+    socket_mode: 0o660,
+    log_level: 'info',
+    log_format: 'json',
+    shutdown_timeout: '10s',
+    // The CRI's images (a Kubernetes node's) first, then the CLI's.
+    registry_namespaces: ['k8s.io', 'default'],
+  };
 }
 
 /**

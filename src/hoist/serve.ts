@@ -29,6 +29,8 @@ export interface ServeOptions {
   shutdownTimeoutMs?: number;
   /** `host:port` to serve Prometheus metrics on (default: none). */
   metricsAddress?: string;
+  /** `host:port` of the read-only registry endpoint peers use as a mirror (default: none). */
+  registryAddress?: string;
   /**
    * A containerd socket (default: the config's `containerd_address`): serve only the CRI image service,
    * on that containerd's store in `k8s.io`, for a kubelet whose runtime is that containerd.
@@ -60,6 +62,7 @@ export async function serve(opts: ServeOptions = {}): Promise<RunningServer> {
   const settings = config.serve;
   const group = opts.group ?? settings.group;
   const metricsAddress = opts.metricsAddress ?? settings.metrics_address;
+  const registryAddress = opts.registryAddress ?? settings.registry_address;
   return startServer({
     root: opts.root ?? config.root,
     ...(front ? { backend: front.backend, storeApi: false } : {}),
@@ -68,6 +71,9 @@ export async function serve(opts: ServeOptions = {}): Promise<RunningServer> {
     socketMode: opts.socketMode ?? settings.socket_mode,
     ...(opts.listenFd === undefined ? {} : { listenFd: opts.listenFd }),
     ...(metricsAddress === undefined ? {} : { metricsAddress }),
+    ...(registryAddress === undefined
+      ? {}
+      : { registryAddress, registryNamespaces: settings.registry_namespaces }),
     log: opts.log ?? createLogger(settings.log_level, undefined, {}, settings.log_format),
     gcIntervalMs: parseDuration(config.gc.schedule),
     shutdownTimeoutMs: opts.shutdownTimeoutMs ?? parseDuration(settings.shutdown_timeout),

@@ -16,6 +16,7 @@ import { type Listener, listen } from './h2-listener.ts';
 import type { Logger } from './log.ts';
 import { type MetricsEndpoint, serveMetrics } from './metrics-http.ts';
 import { type PluginInfo, PluginType, storePlugins } from './plugins.ts';
+import { type RegistryEndpoint, serveRegistry } from './registry/endpoint.ts';
 import { CallTracker, type RpcEnv } from './rpc.ts';
 import { ServerMetrics } from './server-metrics.ts';
 import type { RegisteredService, ServerDeps } from './service.ts';
@@ -54,6 +55,10 @@ export interface ServeOptions {
   listenFd?: number;
   /** `host:port` for the Prometheus endpoint (none by default). */
   metricsAddress?: string;
+  /** `host:port` for the read-only OCI Distribution endpoint peers pull from (none by default). */
+  registryAddress?: string;
+  /** The namespaces that endpoint serves (default k8s.io, then default). */
+  registryNamespaces?: readonly string[];
   /** How old the store usage behind the size metrics may get (default server-metrics.ts USAGE_REFRESH_MS). */
   metricsUsageRefreshMs?: number;
   log: Logger;
@@ -81,6 +86,8 @@ export interface RunningServer {
   readonly events: EventBus;
   /** Where the metrics endpoint listens, when there is one. */
   readonly metricsAddress: { host: string; port: number } | undefined;
+  /** Where the registry (peer mirror) endpoint listens, when there is one. */
+  readonly registryAddress: { host: string; port: number } | undefined;
   /** Stop accepting, let calls in flight finish (cancel them after the timeout, or at once with force), close the store. */
   stop(opts?: { force?: boolean }): Promise<void>;
 }
@@ -195,6 +202,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
   let listener: Listener | undefined;
   let endpoint: MetricsEndpoint | undefined;
+  let registry: RegistryEndpoint | undefined;
   try {
     // Nobody but the owner may connect before the permissions below are in place.
     const umask = process.umask(0o177);
@@ -207,7 +215,15 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     endpoint = opts.metricsAddress
       ? await serveMetrics(parseTcpAddress(opts.metricsAddress), () => metrics.scrape(), log)
       : undefined;
+    registry = opts.registryAddress
+      ? await serveRegistry(parseTcpAddress(opts.registryAddress), {
+          backend,
+          namespaces: opts.registryNamespaces ?? ['k8s.io', 'default'],
+          log,
+        })
+      : undefined;
   } catch (err) {
+    await endpoint?.close();
     listener?.close();
     server.forceShutdown();
     await backend.close();
@@ -221,6 +237,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     root: opts.root,
     services: services.map((s) => s.service.typeName),
     metrics: endpoint && `${endpoint.address.host}:${endpoint.address.port}`,
+    registry: registry && `${registry.address.host}:${registry.address.port}`,
   });
 
   let stopped: Promise<void> | undefined;
@@ -252,6 +269,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     await Promise.race([env.calls.idle(), new Promise((r) => (timer = setTimeout(r, HANDLER_UNWIND_MS)))]);
     clearTimeout(timer);
     await endpoint?.close();
+    await registry?.close();
     await gc.stop();
     if (opts.storeApi !== false) await removeDaemonMarker(opts.root, path);
     await backend.close();
@@ -261,6 +279,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     path,
     events,
     metricsAddress: endpoint?.address,
+    registryAddress: registry?.address,
     stop(o) {
       if (o?.force && stopped) {
         // A second, forced request while a graceful stop waits: cut it short.

@@ -26,6 +26,7 @@ test('[serve] defaults, and every key read and typed', async () => {
     log_level: 'info',
     log_format: 'json',
     shutdown_timeout: '10s',
+    registry_namespaces: ['k8s.io', 'default'],
   });
   const c = await load(
     [
@@ -37,6 +38,8 @@ test('[serve] defaults, and every key read and typed', async () => {
       'log_format = "logfmt"',
       'metrics_address = "127.0.0.1:9464"',
       'shutdown_timeout = "30s"',
+      'registry_address = ":5050"',
+      'registry_namespaces = ["k8s.io"]',
       '',
     ].join('\n'),
   );
@@ -48,6 +51,8 @@ test('[serve] defaults, and every key read and typed', async () => {
     log_format: 'logfmt',
     metrics_address: '127.0.0.1:9464',
     shutdown_timeout: '30s',
+    registry_address: ':5050',
+    registry_namespaces: ['k8s.io'],
   });
   assert.equal((await load('[serve]\ngroup = 1001\nsocket_mode = 0o640\n')).serve.group, '1001');
   assert.equal((await load('[serve]\nsocket_mode = 0o640\n')).serve.socket_mode, 0o640);

@@ -16,6 +16,7 @@ interface ServeFlags {
   logFormat?: string;
   socketMode?: string;
   metricsAddress?: string;
+  registryAddress?: string;
   shutdownTimeout?: string;
   containerd?: string;
 }
@@ -36,6 +37,10 @@ export function registerServeCommand(program: Command): void {
       '--metrics-address <host:port>',
       'serve Prometheus metrics on http://host:port/metrics (default: none)',
     )
+    .option(
+      '--registry-address <host:port>',
+      "serve the store's images read-only as an OCI registry on http://host:port, for peers' hosts.toml mirrors (default: none)",
+    )
     .option('--shutdown-timeout <duration>', 'how long a stop waits for calls in flight (default 10s)')
     .option(
       '--containerd <socket>',
@@ -53,6 +58,7 @@ export function registerServeCommand(program: Command): void {
           `unknown log format ${JSON.stringify(format)}: use ${LOG_FORMATS.join(' or ')}`,
         );
       if (flags.metricsAddress !== undefined) parseTcpAddress(flags.metricsAddress);
+      if (flags.registryAddress !== undefined) parseTcpAddress(flags.registryAddress);
       const log = createLogger(level, undefined, {}, format);
       // Read (and unset) before anything could start a child process that would inherit them.
       const handed = pickListenFd(takeListenFds(), 'hoist');
@@ -68,6 +74,7 @@ export function registerServeCommand(program: Command): void {
         ...(flags.group === undefined ? {} : { group: flags.group }),
         ...(flags.socketMode === undefined ? {} : { socketMode: parseSocketMode(flags.socketMode) }),
         ...(flags.metricsAddress === undefined ? {} : { metricsAddress: flags.metricsAddress }),
+        ...(flags.registryAddress === undefined ? {} : { registryAddress: flags.registryAddress }),
         ...(handed ? { listenFd: handed.fd } : {}),
         log,
         ...(flags.shutdownTimeout === undefined

@@ -1,0 +1,172 @@
+// `hoist serve --registry-address`: a read-only OCI Distribution endpoint over the store, so that other
+// nodes can list this one as a hosts.toml mirror and pull layers it already has. GET and HEAD on /v2/,
+// manifests (by tag or digest), blobs (with one Range) and tags/list; every write is 405 UNSUPPORTED.
+// Committed content only, streamed from its file (a peer's pull holds one read buffer per connection).
+// Plain HTTP and no authentication, as the metrics endpoint: bind it to a node-internal address; what a
+// peer gets is checked against digests by the puller, so a peer can at worst be slow or refuse.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import type { Backend } from '../../api/backend.ts';
+import type { TcpAddress } from '../../config/config.ts';
+import { isIdentifier } from '../../core/context.ts';
+import { invalidArgument } from '../../core/errors.ts';
+import type { Logger } from '../log.ts';
+import { DistributionError, sendError } from './errors.ts';
+import { checkDigest, checkName, imageNames, StoreLookup } from './lookup.ts';
+import { parseRange } from './range.ts';
+
+export interface RegistryEndpoint {
+  /** Where it listens (the port the kernel chose when asked for 0). */
+  readonly address: { host: string; port: number };
+  close(): Promise<void>;
+}
+
+export interface RegistryEndpointOptions {
+  backend: Backend;
+  /** The store namespaces whose images are served, searched in this order. */
+  namespaces: readonly string[];
+  log: Logger;
+}
+
+const API_VERSION = { 'docker-distribution-api-version': 'registry/2.0' };
+const ROUTE = /^\/v2\/(.+)\/(manifests|blobs|tags)\/([^/]+)$/;
+
+async function handle(req: IncomingMessage, res: ServerResponse, lookup: StoreLookup, backend: Backend) {
+  const url = new URL(req.url ?? '/', 'http://peer');
+  const method = req.method ?? 'GET';
+  if (method !== 'GET' && method !== 'HEAD')
+    throw new DistributionError('UNSUPPORTED', `${method}: this registry is read-only (a peer mirror)`);
+  if (url.pathname === '/v2/' || url.pathname === '/v2') {
+    res.writeHead(200, { ...API_VERSION, 'content-type': 'application/json', 'content-length': 2 });
+    res.end(method === 'HEAD' ? undefined : '{}');
+    return;
+  }
+  const m = ROUTE.exec(url.pathname);
+  if (!m) throw new DistributionError('NAME_UNKNOWN', `no such endpoint: ${url.pathname}`);
+  const [, name, kind, reference] = m as unknown as [string, string, string, string];
+  checkName(name);
+  const ns = url.searchParams.get('ns') || undefined;
+  if (kind === 'tags') {
+    if (reference !== 'list')
+      throw new DistributionError('NAME_UNKNOWN', `no such endpoint: ${url.pathname}`);
+    return tagsList(res, method, lookup, name, ns);
+  }
+  if (kind === 'manifests') {
+    const found = await lookup.manifest(name, decodeURIComponent(reference), ns);
+    const headers = {
+      ...API_VERSION,
+      'content-type': found.mediaType,
+      'content-length': found.size,
+      'docker-content-digest': found.digest,
+      etag: `"${found.digest}"`,
+    };
+    if (method === 'HEAD') {
+      res.writeHead(200, headers).end();
+      return;
+    }
+    const body = await backend.content.reader({ namespace: found.namespace }, found.digest);
+    res.writeHead(200, headers);
+    await pipeline(body, res);
+    return;
+  }
+  const digest = checkDigest(decodeURIComponent(reference));
+  const found = await lookup.blob(digest);
+  if (!found) throw new DistributionError('BLOB_UNKNOWN', `blob ${digest} is not known here`, { digest });
+  const size = found.info.size;
+  const base = {
+    ...API_VERSION,
+    'content-type': 'application/octet-stream',
+    'docker-content-digest': digest,
+    'accept-ranges': 'bytes',
+    etag: `"${digest}"`,
+  };
+  const range = parseRange(req.headers.range, size);
+  if (range.kind === 'unsatisfiable') {
+    res.writeHead(416, { ...base, 'content-range': `bytes */${size}`, 'content-length': 0 }).end();
+    return;
+  }
+  const start = range.kind === 'part' ? range.start : 0;
+  const end = range.kind === 'part' ? range.end : size - 1;
+  const length = size === 0 ? 0 : end - start + 1;
+  const headers: Record<string, string | number> = { ...base, 'content-length': length };
+  if (range.kind === 'part') headers['content-range'] = `bytes ${start}-${end}/${size}`;
+  const status = range.kind === 'part' ? 206 : 200;
+  if (method === 'HEAD' || length === 0) {
+    res.writeHead(status, headers).end();
+    return;
+  }
+  const body = await backend.content.reader({ namespace: found.namespace }, digest, {
+    offset: start,
+    length,
+  });
+  res.writeHead(status, headers);
+  await pipeline(body, res);
+}
+
+async function tagsList(
+  res: ServerResponse,
+  method: string,
+  lookup: StoreLookup,
+  name: string,
+  ns: string | undefined,
+): Promise<void> {
+  const prefix = imageNames(name, 'x', ns)[0]!.slice(0, -1);
+  const tags = await lookup.tags(prefix);
+  if (tags.length === 0)
+    throw new DistributionError('NAME_UNKNOWN', `repository ${JSON.stringify(name)} is not known here`, {
+      name,
+    });
+  const body = JSON.stringify({ name, tags });
+  res.writeHead(200, {
+    ...API_VERSION,
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+  });
+  res.end(method === 'HEAD' ? undefined : body);
+}
+
+export async function serveRegistry(
+  at: TcpAddress,
+  opts: RegistryEndpointOptions,
+): Promise<RegistryEndpoint> {
+  const { backend, log } = opts;
+  for (const ns of opts.namespaces)
+    if (!isIdentifier(ns))
+      throw invalidArgument(`registry namespace ${JSON.stringify(ns)} is not a namespace name`);
+  const lookup = new StoreLookup(backend, opts.namespaces);
+  const server: Server = createServer((req, res) => {
+    handle(req, res, lookup, backend).catch((err: unknown) => {
+      if (res.headersSent) {
+        // Mid-body (the peer went away, or the file did): the peer sees a short body and moves on.
+        log.debug('registry: response cut short', { url: req.url, error: err });
+        res.destroy();
+        return;
+      }
+      if (err instanceof DistributionError) return sendError(res, req.method, err);
+      log.error('registry: request failed', { method: req.method, url: req.url, error: err });
+      sendError(res, req.method, new DistributionError('UNKNOWN', 'internal error'));
+    });
+  });
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: at.host, port: at.port }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  server.on('error', (err) => log.error('registry endpoint failed', { error: err }));
+  const bound = server.address();
+  const address =
+    bound && typeof bound === 'object'
+      ? { host: bound.address, port: bound.port }
+      : { host: at.host, port: at.port };
+  return {
+    address,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
