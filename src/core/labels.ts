@@ -26,6 +26,11 @@ export const Labels = {
   /** hoist: what a lease is for (`pull`, `convert`, …) and the reference, for `hoist lease ls`. */
   leasePurpose: 'hoist.io/purpose',
   leaseRef: 'hoist.io/ref',
+  /**
+   * hoist: on an image record, `http` when the pull talked plain HTTP to the registry its name is at
+   * (--plain-http or `registry.plain_http`), so a later re-fetch of its discarded layers does too.
+   */
+  registryScheme: 'hoist.io/registry.scheme',
 } as const;
 
 /** Is this label a reference that GC follows to content? (suffix must start with `.` or `/`) */

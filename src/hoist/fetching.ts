@@ -5,10 +5,12 @@ import { type HoistConfig, registryTimeouts } from '../config/config.ts';
 import type { Context } from '../core/context.ts';
 import type { Descriptor } from '../core/descriptor.ts';
 import { invalidArgument } from '../core/errors.ts';
-import { tryParseReference } from '../core/reference.ts';
+import { Labels } from '../core/labels.ts';
+import { type Reference, tryParseReference } from '../core/reference.ts';
 import { ensureContent } from '../images/ensure-content.ts';
 import type { PlatformSelector } from '../images/walk.ts';
 import { dockerCredentials } from '../remotes/credentials.ts';
+import { hostMatches } from '../remotes/hosts.ts';
 import { createResolver } from '../remotes/resolver.ts';
 import type { Resolver } from '../remotes/types.ts';
 import type { FetchOptions, RegistryOptions } from './options.ts';
@@ -33,6 +35,34 @@ export function resolverFor(config: HoistConfig, opts: RegistryOptions): Resolve
   });
 }
 
+/** The label a pull of `ref` gives its image records: the scheme, when the registry was asked over HTTP. */
+export function schemeLabel(
+  config: HoistConfig,
+  opts: RegistryOptions,
+  ref: Reference,
+): Record<string, string> {
+  const plain = opts.plainHttp ?? config.registry.plain_http;
+  return hostMatches(plain, ref.domain) ? { [Labels.registryScheme]: 'http' } : {};
+}
+
+/**
+ * The call's options with the registries `target`'s records were pulled from over HTTP added to its plain
+ * HTTP hosts: a re-fetch of discarded layers needs no --plain-http.
+ */
+export async function withRememberedScheme(
+  backend: Backend,
+  ctx: Context,
+  target: Descriptor,
+  opts: RegistryOptions,
+): Promise<RegistryOptions> {
+  if (opts.plainHttp === true) return opts;
+  const plain = (await backend.images.listByTarget(ctx, target.digest))
+    .filter((r) => r.labels[Labels.registryScheme] === 'http')
+    .flatMap((r) => tryParseReference(r.name)?.domain ?? []);
+  if (plain.length === 0) return opts;
+  return { ...opts, plainHttp: [...(Array.isArray(opts.plainHttp) ? opts.plainHttp : []), ...plain] };
+}
+
 /**
  * Fetch what the store lacks of `target` (layers discarded after an earlier unpack, an interrupted pull)
  * from the image's recorded distribution sources, then from the names it has; with `fetch: false` fail
@@ -49,7 +79,11 @@ export function fetchMissingFor(
     const named = (await backend.images.listByTarget(ctx, target.digest))
       .map((r) => tryParseReference(r.name))
       .find((r) => r !== undefined);
-    await ensureContent(backend, resolverFor(config, opts), ctx, target, platforms, {
+    const remembered = await withRememberedScheme(backend, ctx, target, {
+      ...opts,
+      plainHttp: opts.plainHttp ?? config.registry.plain_http,
+    });
+    await ensureContent(backend, resolverFor(config, remembered), ctx, target, platforms, {
       noFetch: opts.fetch === false,
       concurrency: downloadsOf(config, opts),
       ...(opts.onProgress ? { progress: opts.onProgress } : {}),

@@ -147,8 +147,10 @@ export class Hoist extends StoreView {
 
   /** Pull (and by default unpack) an image; an interrupted pull of the same image resumes. */
   async pull(reference: string, opts: PullOptions = {}) {
-    const { downloadsOf, resolverFor } = await import('./fetching.ts');
+    const { downloadsOf, resolverFor, schemeLabel } = await import('./fetching.ts');
     const { pullImage } = await import('../images/pull.ts');
+    const { parseReference } = await import('../core/reference.ts');
+    const labels = { ...schemeLabel(this.config, opts, parseReference(reference)), ...opts.labels };
     const wanted = opts.platform ? parsePlatform(opts.platform) : hostPlatform();
     const unpack = opts.unpack ?? true;
     const { snapshotter, discardLayers } = this.#unpackChoice(opts);
@@ -157,7 +159,7 @@ export class Hoist extends StoreView {
       platforms: opts.allPlatforms ? ALL_PLATFORMS : onePlatform(wanted),
       leaseExpiryMs: parseDuration(this.config.pull_lease_expiry),
       concurrency: downloadsOf(this.config, opts),
-      ...(opts.labels ? { labels: opts.labels } : {}),
+      ...(Object.keys(labels).length > 0 ? { labels } : {}),
       ...(opts.onProgress ? { progress: opts.onProgress } : {}),
       // Every platform may be fetched, but only the wanted one (this host by default) is unpacked.
       ...(unpack
@@ -178,9 +180,16 @@ export class Hoist extends StoreView {
 
   /** Upload an image to a registry (`destination` defaults to its name); missing blobs are fetched first. */
   async push(name: string, destination?: string, opts: PushOptions = {}) {
-    const { downloadsOf, resolverFor } = await import('./fetching.ts');
+    const { downloadsOf, resolverFor, withRememberedScheme } = await import('./fetching.ts');
     const { pushImage } = await import('../images/push.ts');
-    return pushImage(this.backend, resolverFor(this.config, opts), this.ctx(opts), name, destination, {
+    const ctx = this.ctx(opts);
+    // Layers re-fetched for the push come over HTTP from a registry the image was pulled from that way.
+    const { target } = await this.#resolve(ctx, name);
+    const registry = await withRememberedScheme(this.backend, ctx, target, {
+      ...opts,
+      plainHttp: opts.plainHttp ?? this.config.registry.plain_http,
+    });
+    return pushImage(this.backend, resolverFor(this.config, registry), ctx, name, destination, {
       platforms: selector(opts),
       noFetch: opts.fetch === false,
       concurrency: downloadsOf(this.config, opts),

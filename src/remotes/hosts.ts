@@ -24,6 +24,11 @@ export interface RegistryHost {
   /** The registry the reference names (`docker.io`); mirrors are asked with `?ns=<registry>`. */
   registry: string;
   mirror: boolean;
+  /**
+   * A loopback registry with no scheme configured: tried over HTTPS (unverified, as docker treats
+   * loopback as insecure) and switched to HTTP for good when that fails (transport.ts sendTo).
+   */
+  httpFallback?: boolean;
 }
 
 export interface HostsOptions {
@@ -36,6 +41,12 @@ const DOCKER_HUB = 'docker.io';
 const DOCKER_HUB_API = 'registry-1.docker.io';
 const ALL_CAPABILITIES: HostCapability[] = ['pull', 'resolve', 'push'];
 const MIRROR_CAPABILITIES: HostCapability[] = ['pull', 'resolve'];
+
+/** 127.0.0.0/8, ::1 and localhost, with or without a port. */
+export function isLoopback(host: string): boolean {
+  const bare = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d+$/, '');
+  return bare === 'localhost' || bare === '::1' || /^127(\.\d{1,3}){3}$/.test(bare);
+}
 
 /** Does a `host[:port]` list (or `true`) select this host? A list entry without a port matches any port. */
 export function hostMatches(setting: boolean | string[] | undefined, host: string): boolean {
@@ -149,7 +160,13 @@ export function configureHosts(registry: string, opts: HostsOptions = {}): Regis
   if (file === undefined) {
     const plain = hostMatches(opts.plainHttp, registry) || hostMatches(opts.plainHttp, upstreamDefault);
     const url = parseUrl(upstreamDefault, '(default)', plain);
-    return [buildHost(url, {}, { file: '(default)', dir: '', registry, mirror: false, opts })];
+    const host = buildHost(url, {}, { file: '(default)', dir: '', registry, mirror: false, opts });
+    // docker and containerd's default for a registry on this machine, which is usually plain HTTP.
+    if (!plain && isLoopback(host.host)) {
+      host.httpFallback = true;
+      host.tls = { ...host.tls, skipVerify: true };
+    }
+    return [host];
   }
   let text: string;
   try {

@@ -17,9 +17,8 @@ import {
   type HttpResponse,
   header,
   isRetryableNetworkError,
-  send,
 } from './http.ts';
-import { requestUrl, statusError, type TransportOptions } from './transport.ts';
+import { requestUrl, sendTo, statusError, type TransportOptions } from './transport.ts';
 import type { BlobOpener, MountResult, PushBlobOptions, Pusher, UploadSession } from './types.ts';
 
 /** Blobs smaller than this go up in one PUT; larger ones in PATCH chunks. */
@@ -88,7 +87,7 @@ export function createPusher(ctx: PusherContext, ref: Reference): Pusher {
       Object.assign(headers, req.headers);
       const authorization = own ? await t.authorizer.authorization(host, scopes, req.signal) : undefined;
       if (authorization) headers.authorization = authorization;
-      const res = await send({
+      const res = await sendTo(host, {
         method: req.method,
         url: req.url,
         headers,
@@ -99,7 +98,7 @@ export function createPusher(ctx: PusherContext, ref: Reference): Pusher {
         baseDelayMs: t.baseDelayMs,
         timeouts: t.timeouts,
       });
-      if (res.status !== 401 || attempt > 0 || !own || res.url.origin !== req.url.origin) return res;
+      if (res.status !== 401 || attempt > 0 || !own || res.url.host !== req.url.host) return res;
       if (!(await t.authorizer.onUnauthorized(host, res, scopes))) {
         // Parallel requests sent before the first challenge was answered: Basic credentials are known now.
         if (authorization !== undefined) return res;

@@ -3,8 +3,9 @@
 import { HoistError } from '../core/errors.ts';
 import { type Authorizer, errorDetail, unauthorizedError } from './auth.ts';
 import type { RegistryHost } from './hosts.ts';
-import { discard, type HttpMethod, type HttpResponse, send } from './http.ts';
+import { discard, type HttpMethod, type HttpRequest, type HttpResponse, send } from './http.ts';
 import type { RegistryTimeouts } from './timeouts.ts';
+import { RegistryTimeout } from './timeouts.ts';
 
 export interface TransportOptions {
   authorizer: Authorizer;
@@ -33,6 +34,33 @@ export function requestUrl(host: RegistryHost, repository: string, path: string)
   return url;
 }
 
+/**
+ * Send a request to a registry host. A loopback host without a configured scheme (`httpFallback`) that
+ * fails over HTTPS — most often a plain-HTTP registry answering a TLS handshake — is asked again over
+ * HTTP, and the host (the resolver's cached one) stays on HTTP for every later request. A deadline is not
+ * a reason to switch: a registry that did not answer will not answer over HTTP either.
+ */
+export async function sendTo(host: RegistryHost, req: HttpRequest): Promise<HttpResponse> {
+  const fallback = host.httpFallback === true && req.url.protocol === 'https:' && req.url.host === host.host;
+  try {
+    return await send(req);
+  } catch (err) {
+    if (!fallback || !(err instanceof HoistError) || err.code !== 'HOIST_NETWORK') throw err;
+    if (err.cause instanceof RegistryTimeout) throw err;
+    const url = new URL(req.url);
+    url.protocol = 'http:';
+    let res: HttpResponse;
+    try {
+      res = await send({ ...req, url });
+    } catch {
+      throw err; // neither scheme works: the HTTPS failure says more
+    }
+    host.scheme = 'http';
+    host.httpFallback = false;
+    return res;
+  }
+}
+
 /** Send a registry request, authorizing as the host asks; non-2xx answers are returned to the caller. */
 export async function registryRequest(
   opts: TransportOptions,
@@ -40,12 +68,12 @@ export async function registryRequest(
   req: RegistryRequest,
 ): Promise<HttpResponse> {
   const scopes = [`repository:${req.repository}:${(req.actions ?? ['pull']).join(',')}`];
-  const url = requestUrl(host, req.repository, req.path);
   for (let attempt = 0; ; attempt++) {
+    const url = requestUrl(host, req.repository, req.path);
     const headers: Record<string, string> = { 'user-agent': opts.userAgent, ...host.headers, ...req.headers };
     const authorization = await opts.authorizer.authorization(host, scopes, req.signal);
     if (authorization) headers.authorization = authorization;
-    const res = await send({
+    const res = await sendTo(host, {
       method: req.method,
       url,
       headers,
@@ -57,7 +85,7 @@ export async function registryRequest(
     });
     if (res.status !== 401 || attempt > 0) return res;
     // Only a 401 from the registry itself is a challenge; after a redirect it is someone else's.
-    if (res.url.origin !== url.origin) return res;
+    if (res.url.host !== url.host) return res;
     const retry = await opts.authorizer.onUnauthorized(host, res, scopes);
     if (!retry) return res; // its body (the registry's error text) is left for statusError
     await discard(res);
