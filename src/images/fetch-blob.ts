@@ -73,9 +73,15 @@ export async function fetchBlob(
 ): Promise<'exists' | 'done'> {
   // Before anything is opened: a document over the cap is never fetched, not even in part.
   checkDocumentSize(desc);
-  const first = await fetchOnce(content, ctx, fetcher, desc, labels, progress, true);
+  const state = { mayRestart: true, mirrored: false, skipMirrors: false };
+  const first = await fetchOnce(content, ctx, fetcher, desc, labels, progress, state);
   if (first !== 'restart') return first;
-  const again = await fetchOnce(content, ctx, fetcher, desc, labels, progress, false);
+  // A peer's (mirror's) bytes are the likely culprit: the second time, only the upstream is asked.
+  const again = await fetchOnce(content, ctx, fetcher, desc, labels, progress, {
+    mayRestart: false,
+    mirrored: false,
+    skipMirrors: state.mirrored,
+  });
   if (again === 'restart') throw new HoistError('HOIST_INTERNAL', `${desc.digest}: restarted twice`);
   return again;
 }
@@ -87,7 +93,7 @@ async function fetchOnce(
   desc: Descriptor,
   labels: Record<string, string>,
   progress: ProgressFn | undefined,
-  mayRestart: boolean,
+  state: { mayRestart: boolean; mirrored: boolean; skipMirrors: boolean },
 ): Promise<'exists' | 'done' | 'restart'> {
   const key = refKey(desc);
   let writer: ContentWriter;
@@ -119,7 +125,11 @@ async function fetchOnce(
     resumedFrom = offset;
     if (offset < desc.size) {
       progress?.(key, { status: 'downloading', current: offset, total: desc.size });
-      const stream = await fetcher.fetch(desc, ctx.signal ? { offset, signal: ctx.signal } : { offset });
+      const stream = await fetcher.fetch(desc, {
+        offset,
+        ...(ctx.signal ? { signal: ctx.signal } : {}),
+        ...(state.skipMirrors ? { skipMirrors: true } : {}),
+      });
       const batches = new WriteBatches(writer);
       let reported = offset;
       try {
@@ -139,6 +149,7 @@ async function fetchOnce(
         }
         await batches.flush();
       } finally {
+        if ((stream as { mirrored?: boolean }).mirrored) state.mirrored = true;
         stream.destroy();
         // Never close the writer under a write still in flight (cancellation, a bad body).
         await batches.quiesce();
@@ -163,12 +174,15 @@ async function fetchOnce(
       await writer.close().catch(() => undefined);
       await content.abort(ctx, key).catch(() => undefined);
       committed = true;
-      if (mayRestart && resumedFrom > 0 && err.code === 'HOIST_DIGEST_MISMATCH' && !ctx.signal?.aborted) {
+      const suspect = state.mirrored || (resumedFrom > 0 && err.code === 'HOIST_DIGEST_MISMATCH');
+      if (state.mayRestart && suspect && !ctx.signal?.aborted) {
         progress?.(key, {
           status: 'downloading',
           current: 0,
           total: desc.size,
-          detail: 'resumed data did not verify; again from the start',
+          detail: state.mirrored
+            ? 'a mirror sent bytes that did not verify; again from the registry'
+            : 'resumed data did not verify; again from the start',
         });
         return 'restart';
       }

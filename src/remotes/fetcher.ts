@@ -3,6 +3,11 @@
 // `offset` bytes skipped; a connection that drops mid-body is resumed with a new Range request (up to the
 // retry budget); a body that ends short or runs long is an error. Digests are NOT checked here; the
 // content writer does that with the one DigestVerifier.
+//
+// Mirrors (peers' stores, hosts.toml `[host]` entries) are tried first and given one chance each: a mirror
+// that refuses, fails mid-body, stalls or sends too much is dropped for this blob and the next host (in the
+// end the upstream) continues at the same byte. The stream says whether a mirror sent any of its bytes
+// (`mirrored`), so that a blob that then fails its digest is fetched again without them (fetch-blob.ts).
 import { Readable } from 'node:stream';
 import { checkDocumentSize, type Descriptor } from '../core/descriptor.ts';
 import { HoistError, invalidArgument } from '../core/errors.ts';
@@ -62,8 +67,10 @@ async function openAt(
   };
   if (offset > 0) headers.range = `bytes=${offset}-`;
   let res: HttpResponse | undefined;
+  // A peer that does not answer at once is skipped, not retried: the upstream is the fallback.
+  const transport = host.mirror ? { ...ctx.transport, attempts: 1 } : ctx.transport;
   for (const path of paths) {
-    res = await registryRequest(ctx.transport, host, {
+    res = await registryRequest(transport, host, {
       method: 'GET',
       repository: ref.path,
       path,
@@ -98,7 +105,12 @@ const CHUNKS_AHEAD = 16;
  */
 class DownloadStream extends Readable {
   #opened: Opened;
-  #reopen: (position: number) => Promise<Opened>;
+  #open: (host: RegistryHost, position: number) => Promise<Opened>;
+  /** Hosts after the current one, for a mirror that fails part-way. */
+  #next: RegistryHost[];
+  #what: string;
+  /** Did a mirror send any of the bytes handed on (then a digest mismatch may be its doing)? */
+  mirrored = false;
   #position: number;
   #end: number | undefined;
   #attempts: number;
@@ -118,7 +130,9 @@ class DownloadStream extends Readable {
       label: string;
       host: RegistryHost;
       signal: AbortSignal | undefined;
-      reopen: (position: number) => Promise<Opened>;
+      open: (host: RegistryHost, position: number) => Promise<Opened>;
+      next: RegistryHost[];
+      what: string;
     },
   ) {
     super({ objectMode: true, highWaterMark: CHUNKS_AHEAD });
@@ -130,7 +144,9 @@ class DownloadStream extends Readable {
     this.#label = opts.label;
     this.#host = opts.host;
     this.#signal = opts.signal;
-    this.#reopen = opts.reopen;
+    this.#open = opts.open;
+    this.#next = opts.next;
+    this.#what = opts.what;
   }
 
   override _read(): void {
@@ -160,8 +176,20 @@ class DownloadStream extends Readable {
       const openedAt = this.#position;
       try {
         await this.#copy(this.#opened);
+        if (
+          this.#host.mirror &&
+          this.#next.length > 0 &&
+          this.#end !== undefined &&
+          this.#position < this.#end
+        )
+          throw new HoistError('HOIST_NETWORK', `${this.#host.host}: ${this.#label}: response ended early`);
       } catch (err) {
-        if (this.destroyed || err instanceof HoistError) throw err;
+        if (this.destroyed) throw err;
+        if (this.#host.mirror && this.#next.length > 0 && !this.#signal?.aborted) {
+          this.#opened = await this.#failOver(err);
+          continue;
+        }
+        if (err instanceof HoistError) throw err;
         // An abort surfaces on the body as a reset connection: it must not be retried.
         if (this.#signal?.aborted || (err as Error).name === 'AbortError')
           throw new HoistError('HOIST_CANCELLED', 'operation cancelled', { cause: err });
@@ -173,7 +201,7 @@ class DownloadStream extends Readable {
           throw networkError(this.#host.host, err, this.#opened.res.url);
         await sleep(backoffDelay(failures - 1, 200), this.#signal);
         if (this.destroyed) return;
-        this.#opened = await this.#reopen(this.#position);
+        this.#opened = await this.#open(this.#host, this.#position);
         continue;
       }
       if (this.#end !== undefined && this.#position < this.#end) {
@@ -185,6 +213,20 @@ class DownloadStream extends Readable {
       }
       return;
     }
+  }
+
+  /** Drop the failed mirror for this blob: the next host that opens continues at the same byte. */
+  async #failOver(cause: unknown): Promise<Opened> {
+    this.#opened.res.body.destroy();
+    const hosts = this.#next;
+    return tryHosts(hosts, this.#what, async (host) => {
+      const opened = await this.#open(host, this.#position);
+      this.#host = host;
+      this.#next = hosts.slice(hosts.indexOf(host) + 1);
+      return opened;
+    }).catch((err: unknown) => {
+      throw err instanceof HoistError ? err : networkError(this.#host.host, cause, this.#opened.res.url);
+    });
   }
 
   /** One body, in flowing mode ('data' hands over each read without copying), paused while we are full. */
@@ -204,8 +246,9 @@ class DownloadStream extends Readable {
           chunk = chunk.subarray(skip);
           skip = 0;
         }
-        this.#position += chunk.byteLength;
-        if (this.#end !== undefined && this.#position > this.#end) {
+        if (this.#host.mirror) this.mirrored = true;
+        // Checked before counting: a mirror dropped for sending too much is followed from the last good byte.
+        if (this.#end !== undefined && this.#position + chunk.byteLength > this.#end) {
           done();
           body.destroy();
           reject(
@@ -217,6 +260,7 @@ class DownloadStream extends Readable {
           );
           return;
         }
+        this.#position += chunk.byteLength;
         if (!this.push(chunk)) body.pause();
       };
       const onEnd = () => {
@@ -264,11 +308,14 @@ export function createFetcher(ctx: FetcherContext, ref: Reference): Fetcher {
       if (size !== undefined && offset === size) return Readable.from([]);
       checkDocumentSize(desc, repository(ref));
       const manifestLike = isManifest(desc.mediaType) || isIndex(desc.mediaType);
-      const hosts = ctx.hosts().filter((h) => h.capabilities.includes('pull'));
+      const hosts = ctx
+        .hosts()
+        .filter((h) => h.capabilities.includes('pull') && !(opts.skipMirrors && h.mirror));
       const label = manifestLike ? `manifest ${desc.digest}` : `blob ${desc.digest}`;
       const release = manifestLike ? () => {} : await ctx.limiter.acquire(signal);
       try {
-        return await tryHosts(hosts, `${repository(ref)}@${desc.digest}`, async (host) => {
+        const what = `${repository(ref)}@${desc.digest}`;
+        return await tryHosts(hosts, what, async (host) => {
           const opened = await openAt(ctx, host, ref, desc, offset, signal);
           return new DownloadStream(opened, {
             offset,
@@ -278,7 +325,9 @@ export function createFetcher(ctx: FetcherContext, ref: Reference): Fetcher {
             label,
             host,
             signal,
-            reopen: (position) => openAt(ctx, host, ref, desc, position, signal),
+            open: (h, position) => openAt(ctx, h, ref, desc, position, signal),
+            next: hosts.slice(hosts.indexOf(host) + 1),
+            what,
           });
         });
       } catch (err) {

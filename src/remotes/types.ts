@@ -45,6 +45,8 @@ export interface FetchOptions {
   /** Resume: start at this byte (HTTP Range). The stream yields bytes from `offset` on. */
   offset?: number;
   signal?: AbortSignal;
+  /** Ask only the upstream, not hosts.toml mirrors (a blob a mirror's bytes failed to verify). */
+  skipMirrors?: boolean;
 }
 
 export interface Fetcher {
