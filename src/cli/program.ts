@@ -16,6 +16,9 @@ const registerSystem: Register = async (p) =>
   (await import('./commands/system.ts')).registerSystemCommands(p);
 const registerNamespace: Register = async (p) =>
   (await import('./commands/namespaces.ts')).registerNamespaceCommands(p);
+const registerCopy: Register = async (p) => (await import('./commands/copy.ts')).registerCopyCommand(p);
+const registerManifest: Register = async (p) =>
+  (await import('./commands/copy.ts')).registerManifestCommands(p);
 const registerServe: Register = async (p) => (await import('./commands/serve.ts')).registerServeCommand(p);
 /**
  * `images`, `rmi`, `tag`: the image family's own module only. It also makes the `image` parent,
@@ -48,6 +51,9 @@ const STANDALONE: Record<string, Register> = {
   tag: registerImageBasics,
   save: registerArchive,
   load: registerArchive,
+  copy: registerCopy,
+  cp: registerCopy,
+  manifest: registerManifest,
 };
 
 /** Global options that take a value (the word after them is not the command). */
@@ -143,6 +149,8 @@ export async function buildProgram(): Promise<Command> {
   await registerSystem(program);
   await registerNamespace(program);
   archive.registerArchiveCommands(program);
+  await registerCopy(program);
+  await registerManifest(program);
   await registerServe(program);
   return program;
 }

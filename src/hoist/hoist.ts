@@ -15,8 +15,10 @@ import { ALL_PLATFORMS, onePlatform, type PlatformSelector } from '../images/wal
 import type {
   CommitOptions,
   ConvertOptions,
+  CopyOptions,
   ExtractOptions,
   LoadOptions,
+  ManifestOptions,
   MountOptions,
   OpenOptions,
   PlatformOptions,
@@ -196,6 +198,22 @@ export class Hoist extends StoreView {
       leaseExpiryMs: parseDuration(this.config.pull_lease_expiry),
       ...(opts.onProgress ? { progress: opts.onProgress } : {}),
     });
+  }
+
+  /**
+   * Copy an image (skopeo's `docker://REF`, `docker-archive:PATH[:REF]`, `oci-archive:PATH[:TAG]`,
+   * `oci:DIR[:TAG]`; a bare name is a registry's): registry to registry directly, archives and layouts
+   * through a scratch namespace of this store that is removed afterwards.
+   */
+  async copy(source: string, destination: string, opts: CopyOptions = {}) {
+    const { copyImage } = await import('./copy.ts');
+    return copyImage(this, source, destination, opts);
+  }
+
+  /** The manifest or index a reference names at its registry, as its exact bytes and descriptor. */
+  async manifest(reference: string, opts: ManifestOptions = {}) {
+    const { inspectManifest } = await import('./copy.ts');
+    return inspectManifest(this, reference, opts);
   }
 
   /** Write an image archive (OCI layout + Docker manifest.json) of `references` to `out`, and end it. */

@@ -120,3 +120,13 @@ export interface MountOptions extends FetchOptions, CallOptions {
   snapshotter?: string;
   onWarning?: (message: string) => void;
 }
+
+export interface ManifestOptions extends RegistryOptions, CallOptions {
+  /** From an index, the manifest for this `os/arch[/variant]`. */
+  platform?: string;
+}
+
+export interface CopyOptions extends RegistryOptions, CallOptions {
+  /** Copy only this platform's manifest of an index (default: every platform, the index itself). */
+  platform?: string;
+}

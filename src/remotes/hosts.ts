@@ -26,7 +26,8 @@ export interface RegistryHost {
   mirror: boolean;
   /**
    * A loopback registry with no scheme configured: tried over HTTPS (unverified, as docker treats
-   * loopback as insecure) and switched to HTTP for good when that fails (transport.ts sendTo).
+   * loopback as insecure) and switched to HTTP for good when that fails (transport.ts sendTo); false
+   * once switched.
    */
   httpFallback?: boolean;
 }

@@ -41,17 +41,24 @@ export function requestUrl(host: RegistryHost, repository: string, path: string)
  * a reason to switch: a registry that did not answer will not answer over HTTP either.
  */
 export async function sendTo(host: RegistryHost, req: HttpRequest): Promise<HttpResponse> {
-  const fallback = host.httpFallback === true && req.url.protocol === 'https:' && req.url.host === host.host;
+  const loopback =
+    host.httpFallback !== undefined && req.url.protocol === 'https:' && req.url.host === host.host;
+  if (!loopback) return send(req);
+  const overHttp = () => {
+    const url = new URL(req.url);
+    url.protocol = 'http:';
+    return send({ ...req, url });
+  };
+  // A request built before a parallel one switched the host.
+  if (host.scheme === 'http') return overHttp();
   try {
     return await send(req);
   } catch (err) {
-    if (!fallback || !(err instanceof HoistError) || err.code !== 'HOIST_NETWORK') throw err;
+    if (!(err instanceof HoistError) || err.code !== 'HOIST_NETWORK') throw err;
     if (err.cause instanceof RegistryTimeout) throw err;
-    const url = new URL(req.url);
-    url.protocol = 'http:';
     let res: HttpResponse;
     try {
-      res = await send({ ...req, url });
+      res = await overHttp();
     } catch {
       throw err; // neither scheme works: the HTTPS failure says more
     }
