@@ -3,12 +3,15 @@
 // client pulling, checking and removing, a lister reading the three views; four images sharing a base
 // layer, in k8s.io, from a Distribution registry on loopback) for BENCH_SOAK_SECONDS (default 600).
 // Every BENCH_SOAK_SAMPLE_SECONDS (default 10) it samples the daemon's VmRSS, VmHWM, threads and open
-// descriptors from /proc; every call's latency is recorded per operation. Prints a Markdown report: memory
-// and descriptors over time (with a least-squares slope per minute over the load's second half, so "flat"
-// is a number), what the descriptors are at the start and the end, latency percentiles per operation,
+// descriptors from /proc, during the load and for BENCH_SOAK_IDLE_SECONDS (default 120) of quiet after it;
+// every call's latency and failure message is recorded per operation. Prints a Markdown report: memory and
+// descriptors over time (with a least-squares slope per minute over the load's second half, so "flat" is
+// a number), what the descriptors are, latency percentiles per operation, what failed calls were told,
 // operations and errors per client, and the checks after (the three views agree, `hoist system check`
 // through the daemon, a clean stop, `system check --verify` on the store). Exits 1 if an error other than
-// a NotFound race reached a client or a check failed; it never judges timing.
+// a NotFound race reached a client or a check failed; it never judges timing. Run it from a checkout
+// nobody edits meanwhile: every CLI call loads the sources anew, and a daemon and clients of two versions
+// of a changing API fail in ways no release would.
 //   node_modules/.bin/node bench/soak-serve.ts
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -23,6 +26,7 @@ import { fdKinds, Latencies, type ProcSample, sampleProc, trend } from './soak-s
 
 const SECONDS = Number(process.env.BENCH_SOAK_SECONDS ?? 600);
 const EVERY = Number(process.env.BENCH_SOAK_SAMPLE_SECONDS ?? 10);
+const IDLE = Number(process.env.BENCH_SOAK_IDLE_SECONDS ?? 120);
 
 const work = await mkdtemp(join(tmpdir(), 'hoist-bench-soak-'));
 const reg = await startRegistry();
@@ -56,11 +60,15 @@ try {
   const logs = await serveLoad({ srv, cri, refs, seconds: SECONDS, onCall: (c) => latencies.add(c) });
   clearInterval(timer);
   await sample(); // the load's end
+  const endOfLoad = samples.length - 1;
   const fdsAtEnd = await fdKinds(pid, srv.dir);
-  // Quiet for a while (the applier's workers stop 5 s after their last layer): what stays is what a
-  // daemon keeps between bursts.
-  await sleep(15_000);
-  await sample();
+  // Then quiet: the applier's workers stop 5 s after their last layer, and V8 gives back the heap it
+  // grew under load only once the isolate idles (its memory reducer). What stays is what a daemon keeps.
+  log(`${IDLE} s idle`);
+  for (let t = 0; t < IDLE; t += EVERY) {
+    await sleep(EVERY * 1000);
+    await sample();
+  }
   const fdsIdle = await fdKinds(pid, srv.dir);
 
   let settled = 'the views agree; clean';
@@ -76,7 +84,9 @@ try {
 
   const out: string[] = [await machineLine(), `- ${SECONDS} s of load, one sample every ${EVERY} s`, ''];
   const mib = (k: number) => (k / 1024).toFixed(1);
-  const rows = [['', 'first', 'min', 'max', 'last', 'slope per min, 2nd half']];
+  const rows = [
+    ['', 'idle before', 'min', 'max', 'end of load', `idle ${IDLE} s after`, 'slope per min, 2nd half'],
+  ];
   for (const [name, y, fmt] of [
     ['VmRSS MiB', (s: ProcSample) => s.rssKiB, mib],
     ['VmHWM MiB', (s: ProcSample) => s.hwmKiB, mib],
@@ -85,22 +95,24 @@ try {
   ] as const) {
     const t = trend(samples, SECONDS, y);
     const perMin = name.endsWith('MiB') ? `${(t.perMinute / 1024).toFixed(2)} MiB` : t.perMinute.toFixed(2);
-    rows.push([name, fmt(t.first), fmt(t.min), fmt(t.max), fmt(t.last), perMin]);
+    const end = fmt(y(samples[endOfLoad]!));
+    rows.push([name, fmt(t.first), fmt(t.min), fmt(t.max), end, fmt(t.last), perMin]);
   }
-  out.push('Daemon memory and descriptors ("first" idle before the load, "last" idle 15 s after it):', '');
+  out.push("Daemon memory and descriptors (the slope is over the load's second half):", '');
   out.push(markdownTable(rows), '');
   const minutes = new Set<number>();
   const perMinute = samples.filter((s, i) => {
     const first = !minutes.has(Math.floor(s.s / 60));
     minutes.add(Math.floor(s.s / 60));
-    return first || i === samples.length - 1;
+    return first || i === endOfLoad || i === samples.length - 1;
   });
   out.push('Over time (about one sample a minute):', '');
   out.push(
     markdownTable([
-      ['s', 'calls done', 'VmRSS MiB', 'VmHWM MiB', 'open fds', 'threads'],
+      ['s', 'phase', 'calls done', 'VmRSS MiB', 'VmHWM MiB', 'open fds', 'threads'],
       ...perMinute.map((s) => [
         s.s.toFixed(0),
+        s === samples[0] ? 'idle before' : s.s <= samples[endOfLoad]!.s ? 'load' : 'idle after',
         String(s.calls),
         mib(s.rssKiB),
         mib(s.hwmKiB),
@@ -111,10 +123,10 @@ try {
     '',
   );
   const kinds = [...new Set([...fdsBefore.keys(), ...fdsAtEnd.keys(), ...fdsIdle.keys()])].sort();
-  out.push('What the descriptors are (before the load, at its end, idle after):', '');
+  out.push('What the descriptors are:', '');
   out.push(
     markdownTable([
-      ['descriptor', 'before', 'end of load', 'idle after'],
+      ['descriptor', 'before the load', 'end of load', `idle ${IDLE} s after`],
       ...kinds.map((k) => [`\`${k}\``, ...[fdsBefore, fdsAtEnd, fdsIdle].map((m) => String(m.get(k) ?? 0))]),
     ]),
     '',
@@ -127,6 +139,11 @@ try {
     ]),
     '',
   );
+  const failures = latencies.failureRows();
+  if (failures.length > 0) {
+    out.push('What the failed calls were told (digests, ports and which image made generic):', '');
+    out.push(markdownTable([['operation', 'outcome', 'calls', 'message'], ...failures]), '');
+  }
   out.push(
     markdownTable([
       ['client', 'operations', 'errors other than NotFound'],

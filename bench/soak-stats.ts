@@ -76,8 +76,21 @@ export async function fdKinds(pid: number, dir: string): Promise<Map<string, num
   return kinds;
 }
 
+/** A failure's message with what differs between calls (digests, ports, which image) made generic. */
+function messageKind(m: string): string {
+  return m
+    .replace(/sha256:[0-9a-f]{64}/g, 'sha256:…')
+    .replace(/[0-9a-f]{64}/g, '…')
+    .replace(/127\.0\.0\.1:\d+/g, '<registry>')
+    .replace(/app\d:v\d/g, 'appN:vN')
+    .replace(/\b\d{4}-\d\d-\d\dT[\d:.]+Z?\b/g, '<time>')
+    .slice(0, 300);
+}
+
 export class Latencies {
   readonly #byOp = new Map<string, { ms: number[]; ok: number; notFound: number; errors: number }>();
+  /** Per operation and outcome, how often each kind of failure message came back. */
+  readonly #failures = new Map<string, Map<string, number>>();
 
   add(c: CallRecord): void {
     let e = this.#byOp.get(c.op);
@@ -89,6 +102,23 @@ export class Latencies {
     if (c.outcome === 'ok') e.ok++;
     else if (c.outcome === 'not found') e.notFound++;
     else e.errors++;
+    if (c.outcome === 'ok') return;
+    const key = `${c.op}\t${c.outcome}`;
+    const kinds = this.#failures.get(key) ?? new Map<string, number>();
+    this.#failures.set(key, kinds);
+    const kind = messageKind(c.message ?? '');
+    kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+  }
+
+  /** Rows: operation, outcome, times, message (each kind of message once, most frequent first). */
+  failureRows(): string[][] {
+    const rows: string[][] = [];
+    for (const [key, kinds] of this.#failures) {
+      const [op, outcome] = key.split('\t') as [string, string];
+      for (const [kind, n] of [...kinds].sort((a, b) => b[1] - a[1]))
+        rows.push([op, outcome, String(n), kind.replaceAll('|', '\\|')]);
+    }
+    return rows;
   }
 
   get calls(): number {

@@ -46,6 +46,8 @@ export interface CallRecord {
   op: string;
   ms: number;
   outcome: CallOutcome;
+  /** What the client was told when it failed: the gRPC status details, or the command's error line. */
+  message?: string;
 }
 
 export interface ClientLog {
@@ -57,11 +59,18 @@ export interface ClientLog {
 const pick = <T>(xs: T[]): T => xs[Math.floor(Math.random() * xs.length)]!;
 
 /** A thrown gRPC status, a command's exit, or a gRPC response (which is success). */
-function outcomeOf(r: unknown, thrown: boolean): CallOutcome {
-  if (thrown) return (r as { code?: number }).code === CRI_NOT_FOUND ? 'not found' : 'error';
+function recordOf(op: string, ms: number, r: unknown, thrown: boolean): CallRecord {
+  if (thrown) {
+    const e = r as { code?: number; details?: string; message?: string };
+    const outcome = e.code === CRI_NOT_FOUND ? 'not found' : 'error';
+    return { op, ms, outcome, message: e.details ?? e.message ?? String(r) };
+  }
   const c = r as Partial<CommandResult>;
-  if (typeof c.stderr !== 'string' || c.code === 0) return 'ok';
-  return NOT_FOUND.test(c.stderr) ? 'not found' : 'error';
+  if (typeof c.stderr !== 'string' || c.code === 0) return { op, ms, outcome: 'ok' };
+  // The error line (`hoist: …`, `ctr: …`), not a hint or log line around it.
+  const lines = c.stderr.trim().split('\n');
+  const message = lines.find((l) => /^(hoist|ctr): /.test(l)) ?? lines.pop() ?? '';
+  return { op, ms, outcome: NOT_FOUND.test(c.stderr) ? 'not found' : 'error', message };
 }
 
 /** Run `op` until the deadline; a failure that is not NotFound is recorded (and the loop goes on). */
@@ -107,7 +116,7 @@ export function serveLoad(o: ServeLoadOptions): Promise<ClientLog[]> {
       r = err;
       throw err;
     } finally {
-      o.onCall?.({ op, ms: performance.now() - started, outcome: outcomeOf(r, thrown) });
+      o.onCall?.(recordOf(op, performance.now() - started, r, thrown));
     }
   };
   const ctr = (op: string, ...a: string[]) => timed(op, () => srv.ctr(...NS, ...a));
