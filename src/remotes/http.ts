@@ -7,6 +7,7 @@ import type { Agent, IncomingHttpHeaders, IncomingMessage, RequestOptions } from
 import type { Readable } from 'node:stream';
 import { HoistError } from '../core/errors.ts';
 import { sleep } from '../core/sleep.ts';
+import { proxyAuthorization, proxyFor, tunnelAgent } from './proxy.ts';
 import { DEFAULT_TIMEOUTS, RegistryTimeout, type RegistryTimeouts, watchRequest } from './timeouts.ts';
 
 export const DEFAULT_USER_AGENT = 'hoist/0.1';
@@ -28,23 +29,25 @@ const loadHttps = (): HttpsModule => process.getBuiltinModule('node:https');
 const agents = new Map<string, Agent>();
 
 /**
- * A shared keep-alive Agent per scheme and TLS configuration (connections are pooled per origin inside).
- * Idle pooled sockets are unref'd by Node, so they never keep a finished command alive.
+ * A shared keep-alive Agent per scheme, TLS configuration and proxy (connections are pooled per origin
+ * inside). Idle pooled sockets are unref'd by Node, so they never keep a finished command alive.
  */
-export function agentFor(protocol: string, tls: TlsSettings): Agent {
+export function agentFor(protocol: string, tls: TlsSettings, proxy?: URL): Agent {
   const secure = protocol === 'https:';
   const key = secure
-    ? `https|${tls.skipVerify ? 'insecure' : 'verify'}|${(tls.ca ?? []).join('\0')}`
-    : 'http';
+    ? `https|${proxy?.href ?? ''}|${tls.skipVerify ? 'insecure' : 'verify'}|${(tls.ca ?? []).join('\0')}`
+    : `http|${proxy?.href ?? ''}`;
   let agent = agents.get(key);
   if (!agent) {
-    agent = secure ? newHttpsAgent(tls) : new (loadHttp().Agent)({ keepAlive: true });
+    if (!secure) agent = new (loadHttp().Agent)({ keepAlive: true });
+    else if (proxy) agent = tunnelAgent(proxy, tlsOptions(tls));
+    else agent = new (loadHttps().Agent)({ keepAlive: true, ...tlsOptions(tls) });
     agents.set(key, agent);
   }
   return agent;
 }
 
-function newHttpsAgent(tls: TlsSettings): Agent {
+function tlsOptions(tls: TlsSettings): { rejectUnauthorized?: boolean; ca?: string[] } {
   const connect: { rejectUnauthorized?: boolean; ca?: string[] } = {};
   if (tls.skipVerify) connect.rejectUnauthorized = false;
   if (tls.ca && tls.ca.length > 0) {
@@ -52,7 +55,7 @@ function newHttpsAgent(tls: TlsSettings): Agent {
     const { rootCertificates } = process.getBuiltinModule('node:tls');
     connect.ca = [...rootCertificates, ...tls.ca];
   }
-  return new (loadHttps().Agent)({ keepAlive: true, ...connect });
+  return connect;
 }
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -211,19 +214,30 @@ const CREDENTIAL_HEADERS = ['authorization', 'cookie', 'proxy-authorization'];
 
 async function sendOnce(req: HttpRequest, url: URL, headers: Record<string, string>): Promise<HttpResponse> {
   const secure = url.protocol === 'https:';
+  const proxy = proxyFor(url);
   const client = secure ? loadHttps() : loadHttp();
-  const agent = agentFor(url.protocol, req.tls);
+  const agent = agentFor(url.protocol, req.tls, proxy);
   const sent: Record<string, string> = { ...headers };
   // A length for every request that may carry a body (an empty PUT too), never chunked encoding.
   if (req.body !== undefined || !isIdempotent(req.method))
     sent['content-length'] = String(req.body === undefined ? 0 : Buffer.byteLength(req.body));
   const options: RequestOptions = { method: req.method, headers: sent, agent };
   if (req.signal) options.signal = req.signal;
+  // Plain HTTP through a proxy: the whole URL as the request target, to the proxy's address.
+  const forward = proxy && !secure;
+  if (forward) {
+    Object.assign(options, { host: proxy.hostname.replace(/^\[|\]$/g, ''), port: proxy.port || 80 });
+    options.path = url.href;
+    sent.host = url.host;
+    const auth = proxyAuthorization(proxy);
+    if (auth) sent['proxy-authorization'] = auth;
+  }
   return new Promise<HttpResponse>((resolve, reject) => {
-    const request = client.request(url, options, (res: IncomingMessage) => {
+    const onResponse = (res: IncomingMessage) => {
       answered(res);
       resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res, url });
-    });
+    };
+    const request = forward ? client.request(options, onResponse) : client.request(url, options, onResponse);
     const answered = watchRequest(request, url.host, secure, req.timeouts ?? DEFAULT_TIMEOUTS);
     // After the answer, a socket error is also reported on the body; keep a listener for it here.
     request.on('error', reject);

@@ -6,7 +6,7 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { rmSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
-import { type AddressInfo, createServer as createNetServer } from 'node:net';
+import { type AddressInfo, connect, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -46,6 +46,12 @@ export interface RegistryOptions {
   users?: Record<string, string>;
   /** Token auth: may anonymous clients pull? (default false) */
   anonymousPull?: boolean;
+  /**
+   * Serve HTTPS with this certificate and key (PEM files); with `clientCa`, demand a client certificate
+   * signed by it. The counting proxy speaks HTTP, so a TLS registry is reached directly (`host` is
+   * `registryHost`) and `stats()` sees no requests.
+   */
+  tls?: { cert: string; key: string; clientCa?: string };
 }
 
 export interface TestRegistry {
@@ -117,7 +123,14 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-function registryConfig(dir: string, port: number, authSection: string): string {
+function tlsSection(tls: RegistryOptions['tls']): string {
+  if (!tls) return '';
+  const lines = ['  tls:', `    certificate: ${tls.cert}`, `    key: ${tls.key}`];
+  if (tls.clientCa) lines.push('    clientcas:', `      - ${tls.clientCa}`);
+  return lines.join('\n');
+}
+
+function registryConfig(dir: string, port: number, authSection: string, tls: RegistryOptions['tls']): string {
   return [
     'version: 0.1',
     'log:',
@@ -132,22 +145,41 @@ function registryConfig(dir: string, port: number, authSection: string): string 
     'http:',
     `  addr: 127.0.0.1:${port}`,
     '  secret: hoist-test-secret',
+    tlsSection(tls),
     authSection,
   ].join('\n');
 }
 
-async function waitForRegistry(port: number, child: ChildProcess, stderr: () => string): Promise<void> {
+/** A TLS registry (which may demand a client certificate) is up when it accepts a connection. */
+function accepts(port: number): Promise<number> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.destroy();
+      resolve(200);
+    });
+    socket.on('error', () => resolve(0));
+  });
+}
+
+async function waitForRegistry(
+  port: number,
+  child: ChildProcess,
+  stderr: () => string,
+  tls: boolean,
+): Promise<void> {
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`docker-registry exited (${child.exitCode}): ${stderr()}`);
-    const status = await new Promise<number>((resolve) => {
-      const req = httpRequest({ host: '127.0.0.1', port, path: '/v2/', method: 'GET' }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
-      req.on('error', () => resolve(0));
-      req.end();
-    });
+    const status = tls
+      ? await accepts(port)
+      : await new Promise<number>((resolve) => {
+          const req = httpRequest({ host: '127.0.0.1', port, path: '/v2/', method: 'GET' }, (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          });
+          req.on('error', () => resolve(0));
+          req.end();
+        });
     if (status === 200 || status === 401) return;
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -192,14 +224,14 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
   for (let tries = 0; tries < 5; tries++) {
     port = await freePort();
     const configFile = join(dir, 'config.yml');
-    writeFileSync(configFile, `${registryConfig(dir, port, authSection)}\n`);
+    writeFileSync(configFile, `${registryConfig(dir, port, authSection, opts.tls)}\n`);
     stderr = '';
     child = spawnRegistry(configFile);
     child.stderr?.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString('utf8')).slice(-4000);
     });
     try {
-      await waitForRegistry(port, child, () => stderr);
+      await waitForRegistry(port, child, () => stderr, opts.tls !== undefined);
       break;
     } catch (err) {
       await stopChild(child);
@@ -223,7 +255,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
   };
   let stopped = false;
   return {
-    host: `127.0.0.1:${proxy.port}`,
+    host: opts.tls ? `127.0.0.1:${port}` : `127.0.0.1:${proxy.port}`,
     registryHost: `127.0.0.1:${port}`,
     storageDir,
     users,
