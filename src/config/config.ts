@@ -3,8 +3,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism, homedir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'smol-toml';
+import { parseDuration } from '../core/duration.ts';
 import { HoistError } from '../core/errors.ts';
-import { parseDuration } from './duration.ts';
 import {
   parseSocketMode,
   parseTcpAddress,
@@ -14,7 +14,7 @@ import {
   serveDefaults,
 } from './serve.ts';
 
-export { formatDuration, parseDuration } from './duration.ts';
+export { formatDuration, parseDuration } from '../core/duration.ts';
 export {
   formatMode,
   parseSocketMode,

@@ -28,6 +28,9 @@ export type Endpoint =
   | { kind: 'docker-archive' | 'oci-archive'; path: string; name?: string }
   | { kind: 'oci'; dir: string; name?: string };
 
+/** The repository of images an archive or layout names by a tag only. */
+const BASE_NAME = 'localhost/image';
+
 const TRANSPORTS = ['docker://', 'docker-archive:', 'oci-archive:', 'oci:'] as const;
 
 /**
@@ -104,7 +107,7 @@ function extractTo(dir: string): { input: PassThrough; done: Promise<void> } {
 /** The repository part a tag is added to when the destination gives only a tag. */
 function withTag(name: string | undefined, tag: string): string {
   const ref = name ? tryParseReference(name) : undefined;
-  return ref ? formatReference({ domain: ref.domain, path: ref.path, tag }) : `localhost/image:${tag}`;
+  return ref ? formatReference({ domain: ref.domain, path: ref.path, tag }) : `${BASE_NAME}:${tag}`;
 }
 
 /** The name the image gets in an archive or layout: the destination's, else the source's. */
@@ -170,6 +173,8 @@ export async function copyImage(
       const input = await openSource(src);
       const loaded = await scratch.load(input, {
         unpack: false,
+        // A layout's bare `org.opencontainers.image.ref.name` tag (skopeo's, most tools') becomes a name.
+        baseName: BASE_NAME,
         ...(opts.signal ? { signal: opts.signal } : {}),
       });
       const all = loaded.images.flatMap((i) => i.names);

@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { parse as tomlParse } from 'smol-toml';
+import { parseDuration } from '../core/duration.ts';
 import { HoistError } from '../core/errors.ts';
 import type { TlsSettings } from './http.ts';
 
@@ -24,6 +25,10 @@ export interface RegistryHost {
   /** The registry the reference names (`docker.io`); mirrors are asked with `?ns=<registry>`. */
   registry: string;
   mirror: boolean;
+  /** hosts.toml `dial_timeout`: the connect deadline for this host (else the config's connect_timeout). */
+  dialTimeoutMs?: number;
+  /** hosts.toml `proxy`: this host's proxy, over HTTPS_PROXY/HTTP_PROXY/NO_PROXY. */
+  proxy?: URL;
   /**
    * A loopback registry with no scheme configured: tried over HTTPS (unverified, as docker treats
    * loopback as insecure) and switched to HTTP for good when that fails (transport.ts sendTo); false
@@ -66,9 +71,71 @@ function configError(file: string, detail: string): HoistError {
 interface HostEntry {
   capabilities?: unknown;
   ca?: unknown;
+  client?: unknown;
   skip_verify?: unknown;
   header?: unknown;
   override_path?: unknown;
+  dial_timeout?: unknown;
+  proxy?: unknown;
+}
+
+/** Every key containerd's hosts.toml has (docs/hosts.md); `server` and `host` only at the top. */
+const HOST_KEYS = [
+  'capabilities',
+  'ca',
+  'client',
+  'skip_verify',
+  'header',
+  'override_path',
+  'dial_timeout',
+  'proxy',
+];
+const TOP_KEYS = ['server', 'host', ...HOST_KEYS];
+
+function checkKeys(file: string, table: Record<string, unknown>, known: string[], where: string): void {
+  for (const key of Object.keys(table)) {
+    if (!known.includes(key))
+      throw configError(file, `unknown key ${JSON.stringify(key)}${where} (known: ${known.join(', ')})`);
+  }
+}
+
+function readPem(file: string, dir: string, path: string, what: string): string {
+  const full = isAbsolute(path) ? path : join(dir, path);
+  try {
+    return readFileSync(full, 'utf8');
+  } catch (err) {
+    throw configError(file, `cannot read ${what} ${full}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * `client`: a path (certificate and key in one PEM file), a list of such paths, or a list of
+ * [certificate, key] pairs where an empty key means the key is in the certificate's file.
+ */
+function clientPairs(file: string, dir: string, client: unknown): { cert: string[]; key: string[] } {
+  const bad = () =>
+    configError(
+      file,
+      'client must be a path, an array of paths, or an array of [certificate, key] path pairs',
+    );
+  const entries = typeof client === 'string' ? [client] : Array.isArray(client) ? client : undefined;
+  if (!entries) throw bad();
+  const cert: string[] = [];
+  const key: string[] = [];
+  for (const entry of entries) {
+    const [c, k] = typeof entry === 'string' ? [entry, ''] : Array.isArray(entry) ? entry : [];
+    if (
+      typeof c !== 'string' ||
+      c === '' ||
+      typeof k !== 'string' ||
+      (Array.isArray(entry) && entry.length !== 2)
+    )
+      throw bad();
+    const pem = readPem(file, dir, c, 'client certificate');
+    cert.push(pem);
+    key.push(k === '' ? pem : readPem(file, dir, k, 'client key'));
+  }
+  return { cert, key };
 }
 
 function parseUrl(raw: string, file: string, plain: boolean): URL {
@@ -101,13 +168,12 @@ function buildHost(
   const caFiles = entry.ca === undefined ? [] : Array.isArray(entry.ca) ? entry.ca : [entry.ca];
   const ca = caFiles.map((f) => {
     if (typeof f !== 'string') throw configError(file, 'ca must be a path or an array of paths');
-    const path = isAbsolute(f) ? f : join(dir, f);
-    try {
-      return readFileSync(path, 'utf8');
-    } catch (err) {
-      throw configError(file, `cannot read CA file ${path}: ${(err as Error).message}`);
-    }
+    return readPem(file, dir, f, 'CA file');
   });
+  if (entry.skip_verify !== undefined && typeof entry.skip_verify !== 'boolean')
+    throw configError(file, 'skip_verify must be true or false');
+  if (entry.override_path !== undefined && typeof entry.override_path !== 'boolean')
+    throw configError(file, 'override_path must be true or false');
   const headers: Record<string, string> = {};
   if (entry.header !== undefined) {
     if (typeof entry.header !== 'object' || entry.header === null)
@@ -125,7 +191,8 @@ function buildHost(
     skipVerify: entry.skip_verify === true || hostMatches(opts.insecureSkipVerify, host),
   };
   if (ca.length > 0) tls.ca = ca;
-  return {
+  if (entry.client !== undefined) Object.assign(tls, clientPairs(file, dir, entry.client));
+  const result: RegistryHost = {
     host,
     scheme: url.protocol === 'http:' ? 'http' : 'https',
     path,
@@ -135,6 +202,27 @@ function buildHost(
     registry,
     mirror,
   };
+  if (entry.dial_timeout !== undefined) {
+    let ms = Number.NaN;
+    try {
+      if (typeof entry.dial_timeout === 'string') ms = parseDuration(entry.dial_timeout);
+    } catch {}
+    if (!(ms > 0)) throw configError(file, 'dial_timeout must be a duration longer than 0, such as "1s"');
+    result.dialTimeoutMs = ms;
+  }
+  if (entry.proxy !== undefined) {
+    let proxy: URL | undefined;
+    try {
+      if (typeof entry.proxy === 'string') proxy = new URL(entry.proxy);
+    } catch {}
+    if (proxy?.protocol !== 'http:' || proxy.hostname === '')
+      throw configError(
+        file,
+        `proxy must be an http:// URL such as "http://proxy:3128" (socks5 and https proxies are not supported)`,
+      );
+    result.proxy = proxy;
+  }
+  return result;
 }
 
 function parseTomlSync(text: string, file: string): Record<string, unknown> {
@@ -176,12 +264,16 @@ export function configureHosts(registry: string, opts: HostsOptions = {}): Regis
     throw configError(file, `cannot read: ${(err as Error).message}`);
   }
   const doc = parseTomlSync(text, file);
+  checkKeys(file, doc, TOP_KEYS, '');
   const dir = join(file, '..');
   const hosts: RegistryHost[] = [];
   const table = doc.host;
   if (table !== undefined) {
     if (typeof table !== 'object' || table === null) throw configError(file, 'host must be a table');
     for (const [key, entry] of Object.entries(table)) {
+      if (typeof entry !== 'object' || entry === null || Array.isArray(entry))
+        throw configError(file, `host.${JSON.stringify(key)} must be a table`);
+      checkKeys(file, entry as Record<string, unknown>, HOST_KEYS, ` in [host.${JSON.stringify(key)}]`);
       const plain = hostMatches(opts.plainHttp, key.replace(/^[a-z]+:\/\//i, '').split('/')[0] ?? key);
       const url = parseUrl(key, file, plain);
       hosts.push(buildHost(url, entry as HostEntry, { file, dir, registry, mirror: true, opts }));

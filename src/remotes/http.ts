@@ -16,6 +16,9 @@ export interface TlsSettings {
   skipVerify: boolean;
   /** PEM contents of extra CA certificates (hosts.toml `ca`). */
   ca?: string[];
+  /** Client certificates and their keys, PEM, pairwise (hosts.toml `client`). */
+  cert?: string[];
+  key?: string[];
 }
 
 type HttpModule = typeof import('node:http');
@@ -35,7 +38,7 @@ const agents = new Map<string, Agent>();
 export function agentFor(protocol: string, tls: TlsSettings, proxy?: URL): Agent {
   const secure = protocol === 'https:';
   const key = secure
-    ? `https|${proxy?.href ?? ''}|${tls.skipVerify ? 'insecure' : 'verify'}|${(tls.ca ?? []).join('\0')}`
+    ? `https|${proxy?.href ?? ''}|${tls.skipVerify ? 'insecure' : 'verify'}|${[tls.ca, tls.cert, tls.key].map((l) => (l ?? []).join('\0')).join('\x01')}`
     : `http|${proxy?.href ?? ''}`;
   let agent = agents.get(key);
   if (!agent) {
@@ -47,8 +50,17 @@ export function agentFor(protocol: string, tls: TlsSettings, proxy?: URL): Agent
   return agent;
 }
 
-function tlsOptions(tls: TlsSettings): { rejectUnauthorized?: boolean; ca?: string[] } {
-  const connect: { rejectUnauthorized?: boolean; ca?: string[] } = {};
+function tlsOptions(tls: TlsSettings): {
+  rejectUnauthorized?: boolean;
+  ca?: string[];
+  cert?: string[];
+  key?: string[];
+} {
+  const connect: { rejectUnauthorized?: boolean; ca?: string[]; cert?: string[]; key?: string[] } = {};
+  if (tls.cert && tls.key && tls.cert.length > 0) {
+    connect.cert = tls.cert;
+    connect.key = tls.key;
+  }
   if (tls.skipVerify) connect.rejectUnauthorized = false;
   if (tls.ca && tls.ca.length > 0) {
     // Extra CAs add to, not replace, the system roots.
@@ -74,6 +86,8 @@ export interface HttpRequest {
   maxRedirects?: number;
   /** Deadlines per phase (default DEFAULT_TIMEOUTS). */
   timeouts?: RegistryTimeouts | undefined;
+  /** The proxy for this request (hosts.toml `proxy`), over the environment's. */
+  proxy?: URL | undefined;
 }
 
 export interface HttpResponse {
@@ -190,6 +204,9 @@ export function describeNetworkError(err: unknown): string {
 
 function networkHint(err: unknown, url: URL): string {
   const text = describeNetworkError(err);
+  // The registry's TLS alert about our (missing or unaccepted) client certificate.
+  if (/ALERT_BAD_CERTIFICATE|CERTIFICATE_REQUIRED|alert (bad certificate|certificate required)/i.test(text))
+    return 'the registry asks for a client certificate it accepts: set client = [["client.cert", "client.key"]] in its certs.d/<host>/hosts.toml';
   if (/SSL|TLS|EPROTO|wrong version/i.test(text) && url.protocol === 'https:')
     return `the registry may speak plain HTTP: use --plain-http (or a http:// server in hosts.toml) if so`;
   if (/CERT|certificate|self.signed/i.test(text))
@@ -214,7 +231,7 @@ const CREDENTIAL_HEADERS = ['authorization', 'cookie', 'proxy-authorization'];
 
 async function sendOnce(req: HttpRequest, url: URL, headers: Record<string, string>): Promise<HttpResponse> {
   const secure = url.protocol === 'https:';
-  const proxy = proxyFor(url);
+  const proxy = req.proxy ?? proxyFor(url);
   const client = secure ? loadHttps() : loadHttp();
   const agent = agentFor(url.protocol, req.tls, proxy);
   const sent: Record<string, string> = { ...headers };

@@ -5,7 +5,7 @@ import { type Authorizer, errorDetail, unauthorizedError } from './auth.ts';
 import type { RegistryHost } from './hosts.ts';
 import { discard, type HttpMethod, type HttpRequest, type HttpResponse, send } from './http.ts';
 import type { RegistryTimeouts } from './timeouts.ts';
-import { RegistryTimeout } from './timeouts.ts';
+import { DEFAULT_TIMEOUTS, RegistryTimeout } from './timeouts.ts';
 
 export interface TransportOptions {
   authorizer: Authorizer;
@@ -40,7 +40,8 @@ export function requestUrl(host: RegistryHost, repository: string, path: string)
  * HTTP, and the host (the resolver's cached one) stays on HTTP for every later request. A deadline is not
  * a reason to switch: a registry that did not answer will not answer over HTTP either.
  */
-export async function sendTo(host: RegistryHost, req: HttpRequest): Promise<HttpResponse> {
+export async function sendTo(host: RegistryHost, request: HttpRequest): Promise<HttpResponse> {
+  const req = withHostSettings(host, request);
   const loopback =
     host.httpFallback !== undefined && req.url.protocol === 'https:' && req.url.host === host.host;
   if (!loopback) return send(req);
@@ -66,6 +67,16 @@ export async function sendTo(host: RegistryHost, req: HttpRequest): Promise<Http
     host.httpFallback = false;
     return res;
   }
+}
+
+/** hosts.toml's per-host `dial_timeout` and `proxy`, for requests to the host itself. */
+function withHostSettings(host: RegistryHost, req: HttpRequest): HttpRequest {
+  if ((host.dialTimeoutMs === undefined && !host.proxy) || req.url.host !== host.host) return req;
+  const out = { ...req };
+  if (host.proxy) out.proxy = host.proxy;
+  if (host.dialTimeoutMs !== undefined)
+    out.timeouts = { ...(req.timeouts ?? DEFAULT_TIMEOUTS), connectMs: host.dialTimeoutMs };
+  return out;
 }
 
 /** Send a registry request, authorizing as the host asks; non-2xx answers are returned to the caller. */

@@ -102,3 +102,59 @@ test('invalid hosts.toml is a HOIST_CONFIG error naming the file', async () => {
     (err: unknown) => err instanceof HoistError && /unknown capability "fly"/.test(err.message),
   );
 });
+
+test('hosts.toml: client pairs and single files, dial_timeout, proxy; loopback defaults to HTTPS then HTTP', async () => {
+  await writeFile(join(dir, 'c.pem'), 'CERT-AND-KEY');
+  await writeFile(join(dir, 'c.crt'), 'CERT');
+  await writeFile(join(dir, 'c.key'), 'KEY');
+  await hostsToml(
+    'reg.example',
+    [
+      'server = "https://reg.example"',
+      `client = [[${JSON.stringify(join(dir, 'c.crt'))}, "../c.key"], ["../c.pem", ""]]`,
+      'dial_timeout = "1.5s"',
+      '[host."https://mirror.example"]',
+      '  client = "../c.pem"',
+      '  proxy = "http://proxy.example:3128"',
+    ].join('\n'),
+  );
+  const [mirror, server] = configureHosts('reg.example', { hostsDir: dir });
+  assert.deepEqual(mirror?.tls.cert, ['CERT-AND-KEY']);
+  assert.deepEqual(mirror?.tls.key, ['CERT-AND-KEY']);
+  assert.equal(mirror?.proxy?.host, 'proxy.example:3128');
+  assert.equal(mirror?.dialTimeoutMs, undefined);
+  assert.deepEqual(server?.tls.cert, ['CERT', 'CERT-AND-KEY']);
+  assert.deepEqual(server?.tls.key, ['KEY', 'CERT-AND-KEY']);
+  assert.equal(server?.dialTimeoutMs, 1500);
+  const [loop] = configureHosts('127.0.0.1:5000');
+  assert.equal(loop?.scheme, 'https');
+  assert.equal(loop?.httpFallback, true);
+  assert.equal(configureHosts('127.0.0.1:5000', { plainHttp: true })[0]?.httpFallback, undefined);
+});
+
+test('hosts.toml: an unknown key or a bad value is a HOIST_CONFIG error naming the file and the key', async () => {
+  const cases: [string, RegExp][] = [
+    ['skip_verfy = true', /unknown key "skip_verfy"/],
+    [
+      '[host."https://m.example"]\n  server = "https://x"',
+      /unknown key "server" in \[host\."https:\/\/m\.example"\]/,
+    ],
+    ['[host."https://m.example"]\n  dial_timeout = "soon"', /dial_timeout must be a duration/],
+    ['client = [["a", "b", "c"]]', /client must be/],
+    ['client = "missing.pem"', /cannot read client certificate .*missing\.pem/],
+    ['proxy = "socks5://p:1080"', /proxy must be an http:\/\/ URL/],
+    ['skip_verify = "yes"', /skip_verify must be true or false/],
+  ];
+  for (const [text, message] of cases) {
+    await hostsToml('bad.example', text);
+    assert.throws(
+      () => configureHosts('bad.example', { hostsDir: dir }),
+      (e: unknown) =>
+        e instanceof HoistError &&
+        e.code === 'HOIST_CONFIG' &&
+        e.message.includes(join(dir, 'bad.example', 'hosts.toml')) &&
+        message.test(e.message),
+      text,
+    );
+  }
+});

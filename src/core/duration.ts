@@ -1,5 +1,5 @@
 // Go-style durations ("1h30m", "90s", "500ms"), the form containerd's config uses.
-import { invalidArgument } from '../core/errors.ts';
+import { invalidArgument } from './errors.ts';
 
 const UNITS: Record<string, number> = {
   ns: 1e-6,
