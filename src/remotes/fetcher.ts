@@ -56,6 +56,7 @@ async function openAt(
   desc: Descriptor,
   offset: number,
   signal: AbortSignal | undefined,
+  oneTry: boolean,
 ): Promise<Opened> {
   const manifestLike = isManifest(desc.mediaType) || isIndex(desc.mediaType);
   const paths = manifestLike
@@ -67,8 +68,8 @@ async function openAt(
   };
   if (offset > 0) headers.range = `bytes=${offset}-`;
   let res: HttpResponse | undefined;
-  // A peer that does not answer at once is skipped, not retried: the upstream is the fallback.
-  const transport = host.mirror ? { ...ctx.transport, attempts: 1 } : ctx.transport;
+  // A mirror that does not answer at once is skipped, not retried: a later host is the fallback.
+  const transport = oneTry ? { ...ctx.transport, attempts: 1 } : ctx.transport;
   for (const path of paths) {
     res = await registryRequest(transport, host, {
       method: 'GET',
@@ -315,8 +316,11 @@ export function createFetcher(ctx: FetcherContext, ref: Reference): Fetcher {
       const release = manifestLike ? () => {} : await ctx.limiter.acquire(signal);
       try {
         const what = `${repository(ref)}@${desc.digest}`;
+        const last = hosts[hosts.length - 1];
+        const open = (h: RegistryHost, position: number) =>
+          openAt(ctx, h, ref, desc, position, signal, h.mirror && h !== last);
         return await tryHosts(hosts, what, async (host) => {
-          const opened = await openAt(ctx, host, ref, desc, offset, signal);
+          const opened = await open(host, offset);
           return new DownloadStream(opened, {
             offset,
             size,
@@ -325,7 +329,7 @@ export function createFetcher(ctx: FetcherContext, ref: Reference): Fetcher {
             label,
             host,
             signal,
-            open: (h, position) => openAt(ctx, h, ref, desc, position, signal),
+            open,
             next: hosts.slice(hosts.indexOf(host) + 1),
             what,
           });
