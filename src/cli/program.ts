@@ -19,6 +19,8 @@ const registerNamespace: Register = async (p) =>
 const registerCopy: Register = async (p) => (await import('./commands/copy.ts')).registerCopyCommand(p);
 const registerManifest: Register = async (p) =>
   (await import('./commands/copy.ts')).registerManifestCommands(p);
+const registerVersion: Register = async (p) =>
+  (await import('./commands/version.ts')).registerVersionCommands(p);
 const registerServe: Register = async (p) => (await import('./commands/serve.ts')).registerServeCommand(p);
 /**
  * `images`, `rmi`, `tag`: the image family's own module only. It also makes the `image` parent,
@@ -49,6 +51,9 @@ const STANDALONE: Record<string, Register> = {
   images: registerImageBasics,
   rmi: registerImageBasics,
   tag: registerImageBasics,
+  history: registerImageBasics,
+  version: registerVersion,
+  info: registerVersion,
   save: registerArchive,
   load: registerArchive,
   copy: registerCopy,
@@ -148,6 +153,7 @@ export async function buildProgram(): Promise<Command> {
   await registerLease(program);
   await registerSystem(program);
   await registerNamespace(program);
+  await registerVersion(program);
   archive.registerArchiveCommands(program);
   await registerCopy(program);
   await registerManifest(program);

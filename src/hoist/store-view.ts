@@ -38,6 +38,25 @@ export abstract class StoreView {
     return inspectImage(this.backend, this.ctx(), name);
   }
 
+  /**
+   * The image's build steps, newest first, as `docker history` lists them: each step of its config's
+   * history with the layer it made (sizes are the layers' as the manifest declares them).
+   */
+  async history(name: string) {
+    const { imageHistory } = await import('../images/history.ts');
+    return imageHistory(this.backend, this.ctx(), name);
+  }
+
+  /** The daemon's socket when working through one (`--address`, or a live `hoist serve`); else undefined. */
+  get address(): string | undefined {
+    return this.backend.address;
+  }
+
+  /** The daemon's version (containerd's Version service) when working through one; else undefined. */
+  async serverVersion(): Promise<{ version: string; revision: string } | undefined> {
+    return this.backend.serverVersion?.();
+  }
+
   /** Give the image `source` names another name. */
   async tag(source: string, target: string): Promise<void> {
     const { tagImage } = await import('../images/tag.ts');

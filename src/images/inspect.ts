@@ -2,7 +2,7 @@
 import type { Backend } from '../api/backend.ts';
 import type { Context } from '../core/context.ts';
 import { formatPlatform } from '../core/platform.ts';
-import { familiarString } from '../core/reference.ts';
+import { familiarRepository, familiarString } from '../core/reference.ts';
 import { resolveImage } from './resolve.ts';
 import { summarize } from './summary.ts';
 
@@ -19,7 +19,15 @@ export async function inspectImage(
   return {
     Id: group.target,
     RepoTags: group.names.filter((n) => n.kind === 'tag').map((n) => familiarString(n.ref!)),
-    RepoDigests: group.names.filter((n) => n.kind === 'digest').map((n) => familiarString(n.ref!)),
+    // docker's `repo@digest` for each repository the image is named in (by tag or by digest), the
+    // digest the image's manifest or index has there, once each.
+    RepoDigests: [
+      ...new Set(
+        group.names
+          .filter((n) => n.kind === 'tag' || n.kind === 'digest')
+          .map((n) => `${familiarRepository(n.ref!)}@${n.ref!.digest ?? group.target}`),
+      ),
+    ],
     Names: group.names.map((n) => n.name),
     Target: target,
     ConfigDigest: p?.config.digest,

@@ -3,7 +3,7 @@
 // load and push. A killed command never leaves a half image: a name points at a whole image or at none.
 import assert from 'node:assert/strict';
 import type { CampaignOp } from './kill-campaign.ts';
-import type { HoistStore } from './run-hoist.ts';
+import { type HoistStore, jsonLines } from './run-hoist.ts';
 
 export interface CampaignImage {
   /** `<registry>/<repo>:<tag>` of the image, pushed beforehand. */
@@ -35,10 +35,8 @@ async function names(s: HoistStore): Promise<string[]> {
 }
 
 async function committedSnapshots(s: HoistStore): Promise<number> {
-  const snaps = JSON.parse(
-    await s.ok('snapshot', '--snapshotter', SNAPSHOTTER, 'ls', '--format', 'json'),
-  ) as { kind: string }[];
-  return snaps.filter((x) => x.kind === 'committed').length;
+  const snaps = jsonLines(await s.ok('snapshot', '--snapshotter', SNAPSHOTTER, 'ls', '--format', 'json'));
+  return snaps.filter((x) => x.Kind === 'committed').length;
 }
 
 /** No image, and nothing an interrupted run left behind that prune would not take. */

@@ -66,6 +66,14 @@ export async function tempStore(parent = tmpdir()): Promise<HoistStore> {
 }
 
 /** Data rows of a table (header dropped), split on runs of 2+ spaces. */
+/** Output of `--format json`: one JSON object per line, as docker prints it. */
+export function jsonLines<T = Record<string, unknown>>(out: string): T[] {
+  return out
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as T);
+}
+
 export function tableRows(out: string): string[][] {
   return out
     .trim()

@@ -95,7 +95,7 @@ async function assertRefused(s: HoistStore, file: string, message: RegExp): Prom
   assert.match(r.stderr, message);
   assert.equal((await s.ok('images', '--all', '-q')).trim(), '', 'no image names');
   await s.ok('system', 'prune');
-  const df = JSON.parse(await s.ok('system', 'df', '--format', 'json'));
+  const df = JSON.parse(await s.ok('system', 'df', '-v', '--format', 'json'));
   assert.equal(df.blobs.files, 0, `no content left: ${JSON.stringify(df.blobs)}`);
   assert.equal(df.ingests.count, 0, 'no partial ingests left');
 }

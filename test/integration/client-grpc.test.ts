@@ -182,7 +182,7 @@ test('on a store a live hoist serve owns, the CLI goes through the daemon (df, c
     assert.equal(tableRows(listed.stdout).length, 1);
     // Maintenance runs in the daemon (it knows which writes are live): df, check and prune.
     const usage = async () => {
-      const r = await srv.hoist('system', 'df', '--format', 'json');
+      const r = await srv.hoist('system', 'df', '-v', '--format', 'json');
       assert.equal(r.code, 0, r.stderr);
       return JSON.parse(r.stdout) as { images: number; blobs: { files: number } };
     };

@@ -13,7 +13,7 @@ import type { ConsistencyReport } from '../../src/api/maintenance.ts';
 import { type BuiltEntry, pushLayout, writeOciLayout } from '../helpers/image-builder.ts';
 import { type LoopFs, loopFsUnavailable, mountLoopFs } from '../helpers/loop-fs.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { type HoistStore, type RunResult, tempStore } from '../helpers/run-hoist.ts';
+import { type HoistStore, jsonLines, type RunResult, tempStore } from '../helpers/run-hoist.ts';
 
 const skip = loopFsUnavailable();
 const MiB = 1024 * 1024;
@@ -131,9 +131,9 @@ test('pull with unpack: the file being unpacked is named; prune removes the part
       ['pull', '--plain-http', '--snapshotter', 'native', '-q', tree],
       /layer entry 'zeros\/a\.bin' to .*\/snapshots\/native\/snapshots\/\d+\/fs\/zeros\/a\.bin/,
     );
-    const snaps = JSON.parse(await s.ok('snapshot', '--snapshotter', 'native', 'ls', '--format', 'json'));
+    const snaps = jsonLines(await s.ok('snapshot', '--snapshotter', 'native', 'ls', '--format', 'json'));
     assert.deepEqual(
-      snaps.map((x: { kind: string }) => x.kind),
+      snaps.map((x) => x.Kind),
       ['committed'],
     );
   } finally {

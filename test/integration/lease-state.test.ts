@@ -37,7 +37,7 @@ test('lease ls: running, orphaned (owner dead, unexpired), expired and held; pru
       held: 'held',
     });
     // The same states in system df's JSON, and GC's view: only the expired one roots nothing.
-    const df = JSON.parse(await h.ok('system', 'df', '--format', 'json')) as {
+    const df = JSON.parse(await h.ok('system', 'df', '-v', '--format', 'json')) as {
       leases: { id: string; state: string; alive: boolean }[];
     };
     assert.deepEqual(Object.fromEntries(df.leases.map((l) => [l.id, [l.state, l.alive]])), {

@@ -58,7 +58,7 @@ async function assertCleanStore(h: HoistStore): Promise<void> {
   assert.equal(img.Id, image.top.digest);
   for (const b of [...blobs(), image.top])
     assert.equal(await fileDigest(blobPath(h.root, b.digest)), b.digest);
-  const df = JSON.parse(await h.ok('system', 'df', '--format', 'json')) as {
+  const df = JSON.parse(await h.ok('system', 'df', '-v', '--format', 'json')) as {
     ingests: { count: number };
     leases: unknown[];
   };

@@ -53,7 +53,7 @@ interface Df {
 }
 
 async function df(h: HoistStore, ...args: string[]): Promise<Df> {
-  return JSON.parse(await h.ok(...args, 'system', 'df', '--format', 'json')) as Df;
+  return JSON.parse(await h.ok(...args, 'system', 'df', '-v', '--format', 'json')) as Df;
 }
 
 /** Start a pull whose layer download the proxy holds at HOLD_AT; resolves once those bytes are on disk. */

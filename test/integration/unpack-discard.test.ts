@@ -12,7 +12,7 @@ import type { Digest } from '../../src/core/digest.ts';
 import { chainIds } from '../../src/images/rootfs.ts';
 import { type BuiltEntry, pushLayout, writeOciLayout } from '../helpers/image-builder.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { type HoistStore, tableRows, tempStore } from '../helpers/run-hoist.ts';
+import { type HoistStore, jsonLines, tableRows, tempStore } from '../helpers/run-hoist.ts';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -80,7 +80,7 @@ test('pull --discard-unpacked-layers: unpacked, layers collected, check names wh
     assert.notEqual(strict.code, 0, '--strict fails on an incomplete image');
 
     // system df shows the saving: only the manifest and config are stored, the files live in snapshots.
-    const df = JSON.parse(await store.ok('system', 'df', '--format', 'json')) as DfJson;
+    const df = JSON.parse(await store.ok('system', 'df', '-v', '--format', 'json')) as DfJson;
     assert.equal(df.blobs.fileBytes, img.manifest.size + img.config.size);
     const native = df.snapshots.bySnapshotter.find((x) => x.snapshotter === 'native')!;
     assert.equal(native.count, 2);
@@ -113,12 +113,12 @@ test('pull --discard-unpacked-layers: unpacked, layers collected, check names wh
     // Removing the image frees its snapshots in every snapshotter.
     await store.ok('rmi', ref);
     for (const sn of ['native', 'overlayfs']) {
-      const left = JSON.parse(
+      const left = jsonLines(
         await store.ok('snapshot', '--snapshotter', sn, 'ls', '--format', 'json'),
       ) as unknown[];
       assert.deepEqual(left, [], `${sn}: no snapshot left after rmi`);
     }
-    const after = JSON.parse(await store.ok('system', 'df', '--format', 'json')) as DfJson;
+    const after = JSON.parse(await store.ok('system', 'df', '-v', '--format', 'json')) as DfJson;
     assert.equal(after.snapshots.count, 0);
   } finally {
     await store.cleanup();
@@ -180,9 +180,9 @@ test('pull --unpack=false fetches only; `hoist unpack` unpacks later from the st
     const img = built[0]!.images[0]!;
     const [c1, c2] = chainIds(img.layers.map((l) => l.diffId as Digest));
     assert.equal((await store.ok('snapshot', 'tree')).trim(), `\\_ ${c1}\n  \\_ ${c2}`);
-    const info = JSON.parse(await store.ok('snapshot', 'info', c2!)) as { parent?: string; kind: string };
-    assert.equal(info.parent, c1);
-    assert.equal(info.kind, 'committed');
+    const info = JSON.parse(await store.ok('snapshot', 'info', c2!)) as { Parent: string; Kind: string };
+    assert.equal(info.Parent, c1);
+    assert.equal(info.Kind, 'committed');
     const usage = tableRows(await store.ok('snapshot', 'usage'));
     assert.deepEqual(
       usage.map((r) => r[0]),

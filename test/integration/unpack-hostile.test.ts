@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type BuiltEntry, pushLayout, writeOciLayout } from '../helpers/image-builder.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { type HoistStore, tempStore } from '../helpers/run-hoist.ts';
+import { type HoistStore, jsonLines, tempStore } from '../helpers/run-hoist.ts';
 import { describeTree } from '../helpers/tree.ts';
 import { outsideState, type PackEntry, packTar } from '../unit/diff-fixtures.ts';
 
@@ -115,14 +115,9 @@ describe('pulling a hostile image fails cleanly', { skip: !isRoot && 'needs root
         // Consistent store: no name for the image, no active snapshot left behind.
         const images = await store.ok('images', '-q', '--no-trunc');
         assert.equal(images.trim(), '', 'no image was created');
-        const snaps = JSON.parse(
-          await store.ok('snapshot', '--snapshotter', sn, 'ls', '--format', 'json'),
-        ) as {
-          name: string;
-          kind: string;
-        }[];
+        const snaps = jsonLines(await store.ok('snapshot', '--snapshotter', sn, 'ls', '--format', 'json'));
         assert.deepEqual(
-          snaps.filter((s) => s.kind !== 'committed'),
+          snaps.filter((s) => s.Kind !== 'committed'),
           [],
           'no active snapshot is left',
         );

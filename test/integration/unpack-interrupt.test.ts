@@ -13,8 +13,13 @@ import { chainIds } from '../../src/images/rootfs.ts';
 import { spawnHoist, waitFor } from '../helpers/hoist-process.ts';
 import { type BuiltEntry, pushLayout, writeOciLayout } from '../helpers/image-builder.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { type HoistStore, tempStore } from '../helpers/run-hoist.ts';
+import { type HoistStore, jsonLines, tempStore } from '../helpers/run-hoist.ts';
 import { describeTree, diffTrees } from '../helpers/tree.ts';
+
+interface SnapJson {
+  Name: string;
+  Kind: string;
+}
 
 const isRoot = process.getuid?.() === 0;
 const FILES = 5000;
@@ -79,11 +84,6 @@ async function partialFiles(store: HoistStore, sn = 'native', sub = 'many'): Pro
   return most;
 }
 
-interface SnapJson {
-  name: string;
-  kind: string;
-}
-
 test('SIGKILL during unpack: no committed snapshot with partial content; the next pull finishes', {
   skip: !isRoot && 'needs root (snapshots)',
 }, async () => {
@@ -96,10 +96,10 @@ test('SIGKILL during unpack: no committed snapshot with partial content; the nex
     p.child.kill('SIGKILL');
     await p.exited;
 
-    const snaps = JSON.parse(
+    const snaps = jsonLines<SnapJson>(
       await store.ok('snapshot', '--snapshotter', 'native', 'ls', '--format', 'json'),
-    ) as SnapJson[];
-    const committed = snaps.filter((s) => s.kind === 'committed').map((s) => s.name);
+    );
+    const committed = snaps.filter((s) => s.Kind === 'committed').map((s) => s.Name);
     assert.deepEqual(committed, [chain1], 'only the first layer is committed; the killed one is not');
     assert.ok(
       (await partialFiles(store)) < FILES,
@@ -108,13 +108,13 @@ test('SIGKILL during unpack: no committed snapshot with partial content; the nex
 
     // The next pull applies the second layer again and names the image.
     await store.ok('pull', '--plain-http', '--snapshotter', 'native', ref);
-    const after = JSON.parse(
+    const after = jsonLines<SnapJson>(
       await store.ok('snapshot', '--snapshotter', 'native', 'ls', '--format', 'json'),
-    ) as SnapJson[];
+    );
     assert.deepEqual(
       after
-        .filter((s) => s.kind === 'committed')
-        .map((s) => s.name)
+        .filter((s) => s.Kind === 'committed')
+        .map((s) => s.Name)
         .sort(),
       [chain1, chain2].sort(),
     );
@@ -136,11 +136,11 @@ test('SIGKILL during unpack: no committed snapshot with partial content; the nex
 
     // The dead process's leftovers (its lease, the abandoned active snapshot) go with prune.
     await store.ok('system', 'prune');
-    const final = JSON.parse(
+    const final = jsonLines<SnapJson>(
       await store.ok('snapshot', '--snapshotter', 'native', 'ls', '--format', 'json'),
-    ) as SnapJson[];
+    );
     assert.deepEqual(
-      final.filter((s) => s.kind !== 'committed'),
+      final.filter((s) => s.Kind !== 'committed'),
       [],
       'no active snapshot left after prune',
     );
@@ -166,10 +166,10 @@ test('SIGKILL while layers apply in parallel (overlayfs): nothing partial is com
     );
     p.child.kill('SIGKILL');
     await p.exited;
-    const snaps = JSON.parse(
+    const snaps = jsonLines<SnapJson>(
       await store.ok('snapshot', '--snapshotter', 'overlayfs', 'ls', '--format', 'json'),
-    ) as SnapJson[];
-    const committed = snaps.filter((s) => s.kind === 'committed').map((s) => s.name);
+    );
+    const committed = snaps.filter((s) => s.Kind === 'committed').map((s) => s.Name);
     assert.ok(!committed.includes(chain2!), 'the killed layer is not committed');
     assert.ok(
       committed.every((c) => c === chain1),
@@ -190,15 +190,15 @@ test('SIGKILL while layers apply in parallel (overlayfs): nothing partial is com
       await store.ok('image', 'unmount', mnt);
     }
     await store.ok('system', 'prune');
-    const final = JSON.parse(
+    const final = jsonLines<SnapJson>(
       await store.ok('snapshot', '--snapshotter', 'overlayfs', 'ls', '--format', 'json'),
-    ) as SnapJson[];
+    );
     assert.deepEqual(
-      final.filter((s) => s.kind !== 'committed'),
+      final.filter((s) => s.Kind !== 'committed'),
       [],
       'no active snapshot left after prune',
     );
-    assert.deepEqual(final.map((s) => s.name).sort(), [chain1, chain2].sort());
+    assert.deepEqual(final.map((s) => s.Name).sort(), [chain1, chain2].sort());
   } finally {
     await store.cleanup();
   }

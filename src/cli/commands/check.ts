@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { shortId } from '../../core/digest.ts';
 import type { CheckRow } from '../../images/check.ts';
+import { FORMAT_HELP, formatListing } from '../output/format.ts';
 import { renderTable } from '../output/tabwriter.ts';
 import { humanSize } from '../output/units.ts';
 import { type PlatformFlags, platformChoice, platformOptions } from '../platform-flags.ts';
@@ -21,9 +22,33 @@ function status(r: CheckRow): string {
   return r.complete ? 'complete' : `incomplete (${r.present}/${r.required})`;
 }
 
+/** A row as `--format` sees it, in docker's key style (whole digests, as docker's Digest). */
+function checkRecord(r: CheckRow) {
+  return {
+    Name: r.name,
+    MediaType: r.mediaType,
+    Digest: r.digest,
+    Status: status(r),
+    Complete: r.complete,
+    Unavailable: r.unavailable,
+    Present: r.present,
+    Required: r.required,
+    Size: `${humanSize(r.presentBytes)}/${humanSize(r.requiredBytes)}`,
+    PresentBytes: r.presentBytes,
+    RequiredBytes: r.requiredBytes,
+    Unpacked: r.unpacked,
+    Missing: r.missing.map((m) => ({ Digest: m.digest, MediaType: m.mediaType, Size: m.size })),
+    Sources: r.sources,
+  };
+}
+
 function print(rows: CheckRow[], flags: CheckFlags): void {
-  if (flags.format === 'json') {
-    process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+  const format = flags.format?.trim();
+  if (format && format !== 'table') {
+    const records = rows.map(checkRecord);
+    process.stdout.write(
+      formatListing(format, { rows: records, headers: { Name: 'REF', MediaType: 'TYPE' }, table: () => '' }),
+    );
     return;
   }
   const sns = [...new Set(rows.flatMap((r) => Object.keys(r.unpacked)))].sort();
@@ -59,7 +84,7 @@ export function registerCheckCommand(image: Command): void {
       .option('-v, --verbose', 'list every missing blob and where it can be fetched from')
       .option('--strict', 'exit non-zero when an image is incomplete')
       .option('--no-trunc', 'full digests')
-      .option('--format <format>', 'table or json', 'table'),
+      .option('--format <format>', FORMAT_HELP),
   ).action(async (names: string[], flags: CheckFlags, command: Command) => {
     const hoist = await session(command).hoist();
     const rows = await hoist.checkImages(names, platformChoice(flags));

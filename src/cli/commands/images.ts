@@ -1,11 +1,12 @@
 // Image commands: images/image ls, tag, rmi, image inspect.
 import type { Command } from 'commander';
 import { shortId } from '../../core/digest.ts';
-import { invalidArgument } from '../../core/errors.ts';
 import type { ImageRow } from '../../images/list.ts';
+import { FORMAT_HELP, formatInspect, formatListing, goTime } from '../output/format.ts';
 import { renderTable } from '../output/tabwriter.ts';
 import { humanSize, timeAgo } from '../output/units.ts';
 import { session } from '../session.ts';
+import { registerHistoryCommand } from './history.ts';
 import { registerPruneCommand } from './prune.ts';
 
 interface LsFlags {
@@ -22,6 +23,40 @@ function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
+/**
+ * A row as docker's `images --format '{{json .}}'` prints it (the same keys, sizes as text, N/A for the
+ * container counts hoist does not keep), plus hoist's Name, Platform and SizeBytes.
+ */
+export function imageRecord(r: ImageRow, trunc: boolean) {
+  return {
+    Containers: 'N/A',
+    CreatedAt: goTime(r.createdAt),
+    CreatedSince: timeAgo(r.createdAt),
+    Digest: r.kind === 'digest' || r.kind === 'tag' ? r.digest : '<none>',
+    ID: trunc ? shortId(r.id) : r.id,
+    Repository: r.repository,
+    SharedSize: 'N/A',
+    Size: humanSize(r.size),
+    Tag: r.tag,
+    UniqueSize: 'N/A',
+    VirtualSize: humanSize(r.size),
+    Name: r.name,
+    Platform: r.platform,
+    SizeBytes: r.size,
+    Labels: r.labels,
+  };
+}
+
+/** docker's column names for the image fields (`table {{.ID}}` prints IMAGE ID). */
+const IMAGE_HEADERS: Record<string, string> = {
+  ID: 'IMAGE ID',
+  CreatedSince: 'CREATED',
+  CreatedAt: 'CREATED AT',
+  SharedSize: 'SHARED SIZE',
+  UniqueSize: 'UNIQUE SIZE',
+  VirtualSize: 'VIRTUAL SIZE',
+};
+
 function printRows(rows: ImageRow[], flags: LsFlags): void {
   const id = (d: string) => (flags.trunc === false ? d : shortId(d));
   if (flags.quiet) {
@@ -34,47 +69,34 @@ function printRows(rows: ImageRow[], flags: LsFlags): void {
     }
     return;
   }
-  const format = flags.format ?? 'table';
-  if (format === 'json') {
-    for (const r of rows) {
-      process.stdout.write(
-        `${JSON.stringify({
-          Repository: r.repository,
-          Tag: r.tag,
-          ID: id(r.id),
-          Digest: r.digest,
-          Name: r.name,
-          CreatedAt: r.createdAt.toISOString(),
-          CreatedSince: timeAgo(r.createdAt),
-          Platform: r.platform,
-          Size: humanSize(r.size),
-          SizeBytes: r.size,
-        })}\n`,
-      );
-    }
-    return;
-  }
-  if (format !== 'table')
-    throw invalidArgument(`invalid --format ${JSON.stringify(format)}: use table or json`);
-  const header = [
-    'REPOSITORY',
-    'TAG',
-    ...(flags.digests ? ['DIGEST'] : []),
-    'IMAGE ID',
-    'CREATED',
-    'PLATFORM',
-    'SIZE',
-  ];
-  const body = rows.map((r) => [
-    r.repository,
-    r.tag,
-    ...(flags.digests ? [r.kind === 'digest' || r.kind === 'tag' ? r.digest : '<none>'] : []),
-    id(r.id),
-    timeAgo(r.createdAt),
-    r.platform,
-    humanSize(r.size),
-  ]);
-  process.stdout.write(renderTable([header, ...body]));
+  const table = () => {
+    const header = [
+      'REPOSITORY',
+      'TAG',
+      ...(flags.digests ? ['DIGEST'] : []),
+      'IMAGE ID',
+      'CREATED',
+      'PLATFORM',
+      'SIZE',
+    ];
+    const body = rows.map((r) => [
+      r.repository,
+      r.tag,
+      ...(flags.digests ? [r.kind === 'digest' || r.kind === 'tag' ? r.digest : '<none>'] : []),
+      id(r.id),
+      timeAgo(r.createdAt),
+      r.platform,
+      humanSize(r.size),
+    ]);
+    return renderTable([header, ...body]);
+  };
+  process.stdout.write(
+    formatListing(flags.format, {
+      rows: rows.map((r) => imageRecord(r, flags.trunc !== false)),
+      headers: IMAGE_HEADERS,
+      table,
+    }),
+  );
 }
 
 function addLsOptions(cmd: Command): Command {
@@ -84,7 +106,7 @@ function addLsOptions(cmd: Command): Command {
     .option('-q, --quiet', 'only image IDs')
     .option('--no-trunc', 'do not truncate IDs')
     .option('--digests', 'show digests')
-    .option('--format <format>', 'table or json', 'table')
+    .option('--format <format>', FORMAT_HELP)
     .option(
       '-f, --filter <filter>',
       'reference=…, dangling=true|false, label=k[=v], before=…, since=…',
@@ -142,12 +164,15 @@ export function registerImageCommands(program: Command): Command {
     .command('inspect')
     .description('Show an image as JSON')
     .argument('<image...>', 'names or IDs')
-    .action(async (args: string[], _o: unknown, command: Command) => {
+    .option('-f, --format <format>', "'json' (default) or a Go TEMPLATE run per image, e.g. '{{.Id}}'")
+    .action(async (args: string[], flags: { format?: string }, command: Command) => {
       const hoist = await session(command).hoist();
       const out = [];
       for (const a of args) out.push(await hoist.inspect(a));
-      process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+      process.stdout.write(formatInspect(flags.format, out));
     });
+  registerHistoryCommand(program);
+  registerHistoryCommand(image);
   registerPruneCommand(image);
   return image;
 }

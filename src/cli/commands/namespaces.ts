@@ -1,5 +1,6 @@
 // `hoist namespace ls|create|rm`.
 import type { Command } from 'commander';
+import { FORMAT_HELP, formatListing } from '../output/format.ts';
 import { renderTable } from '../output/tabwriter.ts';
 import { session } from '../session.ts';
 
@@ -16,15 +17,18 @@ export function registerNamespaceCommands(program: Command): void {
     .alias('list')
     .description('List namespaces')
     .option('-q, --quiet', 'only names')
-    .action(async (flags: { quiet?: boolean }, command: Command) => {
+    .option('--format <format>', FORMAT_HELP)
+    .action(async (flags: { quiet?: boolean; format?: string }, command: Command) => {
       const list = await (await session(command).hoist()).namespaces();
       if (flags.quiet) {
         for (const n of list) process.stdout.write(`${n.name}\n`);
         return;
       }
-      process.stdout.write(
-        renderTable([['NAME', 'LABELS'], ...list.map((n) => [n.name, labelString(n.labels)])]),
-      );
+      const table = () =>
+        renderTable([['NAME', 'LABELS'], ...list.map((n) => [n.name, labelString(n.labels)])]);
+      // Labels as docker's listings print them (k=v,...), and the map itself as LabelMap.
+      const rows = list.map((n) => ({ Name: n.name, Labels: labelString(n.labels), LabelMap: n.labels }));
+      process.stdout.write(formatListing(flags.format, { rows, table }));
     });
   ns.command('create')
     .description('Create a namespace')

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import type { SnapshotInfo } from '../../api/snapshots.ts';
 import { HoistError } from '../../core/errors.ts';
 import type { Hoist } from '../../hoist/hoist.ts';
+import { FORMAT_HELP, formatInspect, formatListing, goTime } from '../output/format.ts';
 import { renderTable } from '../output/tabwriter.ts';
 import { humanSize, timeAgo } from '../output/units.ts';
 import { session } from '../session.ts';
@@ -24,6 +25,21 @@ async function open(
   await hoist.snapshotter(flags.snapshotter); // an unknown name fails here, naming the ones there are
   return { hoist, sn };
 }
+
+/** A snapshot as `--format` sees it: ctr's fields, in docker's key style. */
+function snapshotRecord(i: SnapshotInfo) {
+  return {
+    Name: i.name,
+    Parent: i.parent ?? '',
+    Kind: i.kind,
+    CreatedAt: goTime(i.created),
+    CreatedSince: timeAgo(i.created),
+    UpdatedAt: goTime(i.updated),
+    Labels: i.labels,
+  };
+}
+
+const SNAPSHOT_HEADERS: Record<string, string> = { Name: 'KEY', CreatedSince: 'CREATED' };
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
@@ -52,19 +68,20 @@ export function registerSnapshotCommands(program: Command): void {
     .alias('list')
     .description('List snapshots')
     .option('-f, --filter <filter>', 'containerd filter, e.g. kind==committed or labels."k"==v', collect)
-    .option('--format <format>', 'table or json', 'table')
+    .option('--format <format>', FORMAT_HELP)
     .action(async (_o: unknown, command: Command) => {
       const flags = flagsOf(command);
       const { hoist, sn } = await open(command, flags);
       const list = await hoist.snapshots({ ...sn, filters: flags.filter ?? [] });
       list.sort((a, b) => a.name.localeCompare(b.name));
-      if (flags.format === 'json') {
-        process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
-        return;
-      }
-      const rows = [['KEY', 'PARENT', 'KIND', 'CREATED']];
-      for (const i of list) rows.push([i.name, i.parent ?? '', i.kind, timeAgo(i.created)]);
-      process.stdout.write(renderTable(rows));
+      const table = () => {
+        const rows = [['KEY', 'PARENT', 'KIND', 'CREATED']];
+        for (const i of list) rows.push([i.name, i.parent ?? '', i.kind, timeAgo(i.created)]);
+        return renderTable(rows);
+      };
+      process.stdout.write(
+        formatListing(flags.format, { rows: list.map(snapshotRecord), headers: SNAPSHOT_HEADERS, table }),
+      );
     });
 
   snap
@@ -111,10 +128,17 @@ export function registerSnapshotCommands(program: Command): void {
     .command('info')
     .description('Show a snapshot as JSON')
     .argument('<key>', 'snapshot key')
+    .option('-f, --format <format>', "'json' (default) or a Go TEMPLATE, e.g. '{{.Parent}}'")
     .action(async (key: string, _o: unknown, command: Command) => {
       const flags = flagsOf(command);
       const { hoist, sn } = await open(command, flags);
-      process.stdout.write(`${JSON.stringify(await hoist.snapshotInfo(key, sn), null, 2)}\n`);
+      const info = snapshotRecord(await hoist.snapshotInfo(key, sn));
+      // One object (as `ctr snapshots info`), or the template's text.
+      process.stdout.write(
+        flags.format && flags.format !== 'json'
+          ? formatInspect(flags.format, [info])
+          : `${JSON.stringify(info, null, 2)}\n`,
+      );
     });
 
   snap

@@ -1,6 +1,8 @@
 // `hoist system df` and `hoist system prune`: where the disk goes, and getting it back.
 import type { Command } from 'commander';
 import type { ConsistencyReport } from '../../api/maintenance.ts';
+import type { Hoist } from '../../hoist/hoist.ts';
+import { FORMAT_HELP, formatListing } from '../output/format.ts';
 import { renderTable } from '../output/tabwriter.ts';
 import { humanSize } from '../output/units.ts';
 import { session } from '../session.ts';
@@ -10,12 +12,13 @@ export function registerSystemCommands(program: Command): void {
   system
     .command('df')
     .description('Show disk usage: images, content, shared, reclaimable, snapshots, partial pulls, leases')
-    .option('--format <format>', 'table or json', 'table')
-    .action(async (flags: { format: string }, command: Command) => {
+    .option('--format <format>', FORMAT_HELP)
+    .option('-v, --verbose', "with --format json: the whole report as one object (the library's diskUsage())")
+    .action(async (flags: { format?: string; verbose?: boolean }, command: Command) => {
       const u = await (await session(command).hoist()).diskUsage();
       const liveLeases = u.leases.filter((l) => l.alive);
       const partialAbandoned = u.ingests.items.filter((i) => i.ownerAlive !== true);
-      if (flags.format === 'json') {
+      if (flags.verbose && flags.format?.trim() === 'json') {
         process.stdout.write(`${JSON.stringify(u, null, 2)}\n`);
         return;
       }
@@ -43,6 +46,10 @@ export function registerSystemCommands(program: Command): void {
           '',
         ],
       ];
+      if (flags.format && flags.format.trim() !== 'table') {
+        process.stdout.write(formatListing(flags.format, { rows: dfRecords(u), table: () => '' }));
+        return;
+      }
       process.stdout.write(renderTable(rows));
       if (u.ingests.count > 0) {
         process.stdout.write('\nPartial pulls:\n');
@@ -88,6 +95,54 @@ export function registerSystemCommands(program: Command): void {
       else process.stdout.write(renderConsistency(r));
       if (!r.ok) process.exitCode = 1;
     });
+}
+
+/**
+ * `system df`'s rows as docker's `system df --format json` prints them (Type, TotalCount, Active, Size,
+ * Reclaimable, all text; Reclaimable with its percentage), one per kind of data hoist keeps.
+ */
+function dfRecords(u: Awaited<ReturnType<Hoist['diskUsage']>>) {
+  const pct = (part: number, whole: number) =>
+    `${humanSize(part)} (${whole > 0 ? Math.round((part / whole) * 100) : 0}%)`;
+  const abandoned = u.ingests.items.filter((i) => i.ownerAlive !== true).reduce((a, i) => a + i.offset, 0);
+  const leaseBytes = u.leases.reduce((a, l) => a + l.bytes, 0);
+  return [
+    {
+      Type: 'Images',
+      TotalCount: String(u.images),
+      Active: String(u.names),
+      Size: humanSize(u.imageBytes),
+      Reclaimable: pct(0, u.imageBytes),
+    },
+    {
+      Type: 'Content',
+      TotalCount: String(u.blobs.files),
+      Active: '',
+      Size: humanSize(u.blobs.fileBytes),
+      Reclaimable: pct(u.reclaimableBytes, u.blobs.fileBytes),
+    },
+    {
+      Type: 'Partial pulls',
+      TotalCount: String(u.ingests.count),
+      Active: String(u.ingests.items.filter((i) => i.ownerAlive === true).length),
+      Size: humanSize(u.ingests.bytes),
+      Reclaimable: pct(abandoned, u.ingests.bytes),
+    },
+    ...u.snapshots.bySnapshotter.map((sn) => ({
+      Type: `Snapshots (${sn.snapshotter})`,
+      TotalCount: String(sn.count),
+      Active: String(sn.active),
+      Size: humanSize(sn.bytes),
+      Reclaimable: pct(sn.reclaimableBytes, sn.bytes),
+    })),
+    {
+      Type: 'Leases',
+      TotalCount: String(u.leases.length),
+      Active: String(u.leases.filter((l) => l.alive).length),
+      Size: humanSize(leaseBytes),
+      Reclaimable: '',
+    },
+  ];
 }
 
 function renderConsistency(r: ConsistencyReport): string {

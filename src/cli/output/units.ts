@@ -3,15 +3,18 @@
 const DECIMAL = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB'];
 const BINARY = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'];
 
-/** Like go-units HumanSize: decimal units, 4 significant digits (`211.5MB`, `1.234kB`, `0B`). */
-export function humanSize(bytes: number): string {
+/**
+ * Like go-units HumanSize: decimal units, 4 significant digits (`211.5MB`, `1.234kB`, `0B`);
+ * `precision` as HumanSizeWithPrecision (docker history uses 3).
+ */
+export function humanSize(bytes: number, precision = 4): string {
   let v = bytes;
   let i = 0;
   while (v >= 1000 && i < DECIMAL.length - 1) {
     v /= 1000;
     i++;
   }
-  return `${Number(v.toPrecision(4))}${DECIMAL[i]}`;
+  return `${Number(v.toPrecision(precision))}${DECIMAL[i]}`;
 }
 
 /** Like ctr's progress.Bytes: binary units with one decimal (`1.2 KiB`, `284.0 B`). */

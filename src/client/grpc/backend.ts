@@ -5,6 +5,7 @@
 // Unpack goes as ctr's does (Snapshots.Prepare, Diff.Apply on the daemon, Commit); disk usage and prune
 // go to hoist serve's maintenance service (a containerd has none: refused with a clear error).
 import type { Backend } from '../../api/backend.ts';
+import { Version } from '../../api/gen/containerd/services/version/v1/version_pb.ts';
 import { GrpcChannel } from './channel.ts';
 import { GrpcMaintenance } from './maintenance.ts';
 import { GrpcSnapshotter, remoteApply, remoteDiff } from './snapshots.ts';
@@ -30,6 +31,12 @@ export async function openGrpc(address: string): Promise<Backend> {
     // synchronous deletes and has nothing to report.
     collectGarbage: () => maintenance.collectGarbage(),
     maintenance,
+    address,
+    serverVersion: async () => {
+      // Version takes no namespace; the header is sent anyway, as every call through the channel does.
+      const r = await ch.unary(Version, Version.method.version, { namespace: 'default' }, {});
+      return { version: r.version, revision: r.revision };
+    },
     close: () => ch.close(),
   };
 }

@@ -1,0 +1,72 @@
+// `hoist history` / `hoist image history`: an image's build steps, in docker's columns (IMAGE, CREATED,
+// CREATED BY, SIZE, COMMENT) and --format fields (ID, CreatedSince, CreatedAt, CreatedBy, Size, Comment).
+import type { Command } from 'commander';
+import { shortId } from '../../core/digest.ts';
+import type { HistoryEntry } from '../../images/history.ts';
+import { FORMAT_HELP, formatListing } from '../output/format.ts';
+import { humanSize, timeAgo } from '../output/units.ts';
+import { session } from '../session.ts';
+
+interface HistoryFlags {
+  quiet?: boolean;
+  /** `--no-trunc` (commander stores a negated flag under its positive name). */
+  trunc?: boolean;
+  format?: string;
+  human?: boolean;
+}
+
+/** docker's default for `history`, printed through its table writer. */
+const DEFAULT_TABLE = 'table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}';
+
+const HEADERS: Record<string, string> = {
+  ID: 'IMAGE',
+  CreatedSince: 'CREATED',
+  CreatedAt: 'CREATED AT',
+  CreatedBy: 'CREATED BY',
+};
+
+/** docker's Ellipsis: at most `max` characters, the last one `…` when cut. */
+function ellipsis(s: string, max: number): string {
+  const chars = [...s];
+  return chars.length <= max ? s : `${chars.slice(0, max - 1).join('')}…`;
+}
+
+function record(e: HistoryEntry, flags: HistoryFlags) {
+  const trunc = flags.trunc !== false;
+  const createdBy = e.createdBy.replaceAll('\t', ' ');
+  const since = e.created ? (flags.human === false ? e.created.toISOString() : timeAgo(e.created)) : 'N/A';
+  return {
+    Comment: e.comment,
+    CreatedAt: e.created ? e.created.toISOString().replace(/\.\d{3}Z$/, 'Z') : '',
+    CreatedBy: trunc ? ellipsis(createdBy, 45) : createdBy,
+    CreatedSince: since,
+    ID: e.id ? (trunc ? shortId(e.id) : e.id) : '<missing>',
+    Size: humanSize(e.layer?.size ?? 0, 3),
+    // hoist's additions: the layer itself.
+    SizeBytes: e.layer?.size ?? 0,
+    Layer: e.layer?.digest ?? '',
+    EmptyLayer: e.emptyLayer,
+  };
+}
+
+export function registerHistoryCommand(parent: Command, name = 'history'): void {
+  parent
+    .command(name)
+    .description("Show an image's history (its config's build steps and their layers, newest first)")
+    .argument('<image>', 'name or ID')
+    .option('-q, --quiet', 'only image IDs')
+    .option('--no-trunc', 'do not truncate output')
+    .option(
+      '-H, --human [bool]',
+      'sizes and dates in human-readable form (default true)',
+      (v) => v !== 'false',
+    )
+    .option('--format <format>', FORMAT_HELP)
+    .action(async (name: string, flags: HistoryFlags, command: Command) => {
+      const entries = await (await session(command).hoist()).history(name);
+      const rows = entries.map((e) => record(e, flags));
+      const format = flags.quiet ? '{{.ID}}' : flags.format?.trim() || 'table';
+      const listing = { rows, headers: HEADERS, table: () => formatListing(DEFAULT_TABLE, listing) };
+      process.stdout.write(formatListing(format, listing));
+    });
+}
