@@ -129,6 +129,15 @@ test('a peer killed mid-blob: the pull completes from the upstream at the same o
   assert.equal(up[0]!.bytes, big.size - offset, 'the upstream sent only the rest');
   const stored = await storedBlob(dRoot, big.digest);
   assert.equal(`sha256:${createHash('sha256').update(stored).digest('hex')}`, big.digest);
+
+  // With the peer gone for good (its port refuses), a pull goes straight to the upstream: one try each.
+  frontB.proxy.server.close();
+  reg.resetStats();
+  const started = Date.now();
+  const pf = await pullVia(join(work, 'f'), hostsD, ref);
+  assert.equal(pf.code, 0, pf.stderr);
+  assert.equal(blobBytes(reg.stats().requests) >= layerBytes(), true);
+  assert.ok(Date.now() - started < 20_000, `no retry wait for the dead peer (${Date.now() - started} ms)`);
 });
 
 test('a peer serving tampered bytes: refused by digest, fetched from the upstream', {
