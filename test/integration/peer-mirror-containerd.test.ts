@@ -12,6 +12,7 @@ import { type Containerd, startContainerd } from '../helpers/containerd.ts';
 import { type BuiltEntry, pushLayout, writeOciLayout } from '../helpers/image-builder.ts';
 import { type PeerNode, startPeerNode, writeHostsDir } from '../helpers/peer-nodes.ts';
 import { freePort, startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { startServe } from '../helpers/serve.ts';
 
 const skip = process.getuid?.() === 0 ? false : 'needs root (containerd)';
 let reg: TestRegistry;
@@ -84,4 +85,27 @@ test('with "resolve" too, ctr pulls from hoist with the upstream down', {
   const r = await d.ctr('images', 'pull', '--hosts-dir', dir, ref);
   assert.equal(r.code, 0, r.stderr);
   assert.ok((await d.ctrOk('images', 'ls', '-q')).split('\n').includes(ref));
+});
+
+test('hoist serve --containerd serves the store of that containerd to peers', {
+  skip,
+  timeout: 120_000,
+}, async () => {
+  // The image ctr pulled above is in containerd's default namespace.
+  const front = await startServe({ args: ['--containerd', d.socket, '--registry-address', '127.0.0.1:0'] });
+  try {
+    const at = /"registry":"(127\.0\.0\.1:\d+)"/.exec(front.log())?.[1];
+    assert.ok(at, front.log());
+    const head = await fetch(`http://${at}/v2/team/app/manifests/1?ns=${reg.host}`, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('docker-content-digest'), image.images[0]!.manifest.digest);
+    const layer = image.images[0]!.layers[0]!;
+    const blob = await fetch(`http://${at}/v2/team/app/blobs/${layer.digest}`, {
+      headers: { range: 'bytes=10-' },
+    });
+    assert.equal(blob.status, 206);
+    assert.equal((await blob.arrayBuffer()).byteLength, layer.size - 10);
+  } finally {
+    await front.cleanup();
+  }
 });
