@@ -88,6 +88,9 @@ test('404s and 400s carry the spec error codes', async () => {
   assert.deepEqual(await errorCode(`/v2/library/app/blobs/${sha256('absent')}`), [404, 'BLOB_UNKNOWN']);
   assert.deepEqual(await errorCode('/v2/library/app/blobs/sha256:xyz'), [400, 'DIGEST_INVALID']);
   assert.deepEqual(await errorCode('/v2/Bad..Name/manifests/1'), [400, 'NAME_INVALID']);
+  assert.deepEqual(await errorCode('/v2/library/app/blobs/sha256%3Zz'), [400, 'DIGEST_INVALID']);
+  // An escaped colon is the same digest.
+  assert.equal((await call(`/v2/library/app/blobs/${app.layerDigest.replace(':', '%3A')}`)).res.status, 200);
   // HEAD: the status alone (no body), as the spec has it.
   const head = await call(`/v2/library/app/blobs/${sha256('absent')}`, { method: 'HEAD' });
   assert.equal(head.res.status, 404);

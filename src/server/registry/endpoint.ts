@@ -31,6 +31,15 @@ export interface RegistryEndpointOptions {
 const API_VERSION = { 'docker-distribution-api-version': 'registry/2.0' };
 const ROUTE = /^\/v2\/(.+)\/(manifests|blobs|tags)\/([^/]+)$/;
 
+/** A path segment with its escapes undone (`sha256%3A…`); a broken escape is a bad reference, not a 500. */
+function decoded(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new DistributionError('DIGEST_INVALID', `invalid reference ${JSON.stringify(segment)}`);
+  }
+}
+
 async function handle(req: IncomingMessage, res: ServerResponse, lookup: StoreLookup, backend: Backend) {
   const url = new URL(req.url ?? '/', 'http://peer');
   const method = req.method ?? 'GET';
@@ -52,7 +61,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, lookup: StoreLo
     return tagsList(res, method, lookup, name, ns);
   }
   if (kind === 'manifests') {
-    const found = await lookup.manifest(name, decodeURIComponent(reference), ns);
+    const found = await lookup.manifest(name, decoded(reference), ns);
     const headers = {
       ...API_VERSION,
       'content-type': found.mediaType,
@@ -69,7 +78,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, lookup: StoreLo
     await pipeline(body, res);
     return;
   }
-  const digest = checkDigest(decodeURIComponent(reference));
+  const digest = checkDigest(decoded(reference));
   const found = await lookup.blob(digest);
   if (!found) throw new DistributionError('BLOB_UNKNOWN', `blob ${digest} is not known here`, { digest });
   const size = found.info.size;
@@ -135,6 +144,20 @@ export async function serveRegistry(
       throw invalidArgument(`registry namespace ${JSON.stringify(ns)} is not a namespace name`);
   const lookup = new StoreLookup(backend, opts.namespaces);
   const server: Server = createServer((req, res) => {
+    if (log.enabled('debug')) {
+      const started = performance.now();
+      res.once('close', () =>
+        log.debug('registry request', {
+          method: req.method,
+          url: req.url,
+          status: res.statusCode,
+          range: req.headers.range,
+          peer: req.socket.remoteAddress,
+          ms: Math.round(performance.now() - started),
+          complete: res.writableFinished,
+        }),
+      );
+    }
     handle(req, res, lookup, backend).catch((err: unknown) => {
       if (res.headersSent) {
         // Mid-body (the peer went away, or the file did): the peer sees a short body and moves on.
