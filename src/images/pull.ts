@@ -155,6 +155,22 @@ export async function pullImage(
     unpacks.push(job);
   };
 
+  // Like Promise.all, but the first failure aborts the pull's other work and waits for it to stop, and
+  // is the one reported: no download of a failed pull goes on writing after pullImage returns.
+  let firstError: { err: unknown } | undefined;
+  const allOrNothing = async (jobs: Promise<void>[]): Promise<void> => {
+    const settled = await Promise.allSettled(
+      jobs.map((j) =>
+        j.catch((err: unknown) => {
+          firstError ??= { err };
+          inner.abort(err);
+          throw err;
+        }),
+      ),
+    );
+    if (settled.some((r) => r.status === 'rejected')) throw firstError!.err;
+  };
+
   const fetchNode = async (desc: Descriptor, unpackThis: boolean): Promise<void> => {
     await fetchOne(desc);
     const bytes = await backend.content.readBlob(lctx, desc.digest, MAX_MANIFEST_BYTES);
@@ -182,14 +198,14 @@ export async function pullImage(
       const toUnpack = new Set(
         opts.unpack ? selectManifests(parsed.index, opts.unpack.platforms).map((c) => c.digest) : [],
       );
-      await Promise.all(children.map((c) => fetchNode(c, unpackThis && toUnpack.has(c.digest))));
+      await allOrNothing(children.map((c) => fetchNode(c, unpackThis && toUnpack.has(c.digest))));
       return;
     }
     const m = parsed.manifest;
     await applyRefLabels(backend.content, lctx, desc.digest, manifestRefLabels(m));
     configs.push(m.config.digest);
     if (unpackThis) startUnpack(desc, m);
-    await Promise.all([m.config, ...m.layers].map((d) => limit(() => fetchOne(d))));
+    await allOrNothing([m.config, ...m.layers].map((d) => limit(() => fetchOne(d))));
   };
 
   try {
