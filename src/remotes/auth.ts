@@ -6,6 +6,7 @@ import { HoistError } from '../core/errors.ts';
 import { type Challenge, challengeScopes, parseChallenges } from './challenge.ts';
 import type { RegistryHost } from './hosts.ts';
 import { discard, type HttpResponse, headerValues, readSmallBody, send } from './http.ts';
+import { sendTo } from './send-to.ts';
 import type { RegistryTimeouts } from './timeouts.ts';
 import type { Credentials, CredentialsProvider } from './types.ts';
 
@@ -246,7 +247,8 @@ export async function verifyCredentials(
     baseDelayMs: opts.baseDelayMs,
     timeouts: opts.timeouts,
   };
-  const ping = await send({ ...base, method: 'GET', url, headers });
+  // Through sendTo: a loopback registry's switch to plain HTTP, hosts.toml's proxy and dial_timeout.
+  const ping = await sendTo(host, { ...base, method: 'GET', url, headers });
   if (ping.status === 200) {
     await discard(ping);
     return; // the registry needs no authentication; docker saves the credentials anyway
@@ -267,7 +269,7 @@ export async function verifyCredentials(
   }
   if (creds.username === undefined || creds.password === undefined)
     throw unauthorizedError(host.host, host.registry, 'the registry needs a username and password');
-  const retry = await send({
+  const retry = await sendTo(host, {
     ...base,
     method: 'GET',
     url,

@@ -31,7 +31,7 @@ export interface RegistryHost {
   proxy?: URL;
   /**
    * A loopback registry with no scheme configured: tried over HTTPS (unverified, as docker treats
-   * loopback as insecure) and switched to HTTP for good when that fails (transport.ts sendTo); false
+   * loopback as insecure) and switched to HTTP for good when that fails (send-to.ts); false
    * once switched.
    */
   httpFallback?: boolean;

@@ -18,7 +18,8 @@ import {
   header,
   isRetryableNetworkError,
 } from './http.ts';
-import { requestUrl, sendTo, statusError, type TransportOptions } from './transport.ts';
+import { sendTo } from './send-to.ts';
+import { requestUrl, statusError, type TransportOptions } from './transport.ts';
 import type { BlobOpener, MountResult, PushBlobOptions, Pusher, UploadSession } from './types.ts';
 
 /** Blobs smaller than this go up in one PUT; larger ones in PATCH chunks. */

@@ -3,9 +3,9 @@
 import { HoistError } from '../core/errors.ts';
 import { type Authorizer, errorDetail, unauthorizedError } from './auth.ts';
 import type { RegistryHost } from './hosts.ts';
-import { discard, type HttpMethod, type HttpRequest, type HttpResponse, send } from './http.ts';
+import { discard, type HttpMethod, type HttpResponse } from './http.ts';
+import { sendTo } from './send-to.ts';
 import type { RegistryTimeouts } from './timeouts.ts';
-import { DEFAULT_TIMEOUTS, RegistryTimeout } from './timeouts.ts';
 
 export interface TransportOptions {
   authorizer: Authorizer;
@@ -32,51 +32,6 @@ export function requestUrl(host: RegistryHost, repository: string, path: string)
   // containerd tells a mirror which registry the request is for.
   if (host.mirror) url.searchParams.set('ns', host.registry);
   return url;
-}
-
-/**
- * Send a request to a registry host. A loopback host without a configured scheme (`httpFallback`) that
- * fails over HTTPS — most often a plain-HTTP registry answering a TLS handshake — is asked again over
- * HTTP, and the host (the resolver's cached one) stays on HTTP for every later request. A deadline is not
- * a reason to switch: a registry that did not answer will not answer over HTTP either.
- */
-export async function sendTo(host: RegistryHost, request: HttpRequest): Promise<HttpResponse> {
-  const req = withHostSettings(host, request);
-  const loopback =
-    host.httpFallback !== undefined && req.url.protocol === 'https:' && req.url.host === host.host;
-  if (!loopback) return send(req);
-  const overHttp = () => {
-    const url = new URL(req.url);
-    url.protocol = 'http:';
-    return send({ ...req, url });
-  };
-  // A request built before a parallel one switched the host.
-  if (host.scheme === 'http') return overHttp();
-  try {
-    return await send(req);
-  } catch (err) {
-    if (!(err instanceof HoistError) || err.code !== 'HOIST_NETWORK') throw err;
-    if (err.cause instanceof RegistryTimeout) throw err;
-    let res: HttpResponse;
-    try {
-      res = await overHttp();
-    } catch {
-      throw err; // neither scheme works: the HTTPS failure says more
-    }
-    host.scheme = 'http';
-    host.httpFallback = false;
-    return res;
-  }
-}
-
-/** hosts.toml's per-host `dial_timeout` and `proxy`, for requests to the host itself. */
-function withHostSettings(host: RegistryHost, req: HttpRequest): HttpRequest {
-  if ((host.dialTimeoutMs === undefined && !host.proxy) || req.url.host !== host.host) return req;
-  const out = { ...req };
-  if (host.proxy) out.proxy = host.proxy;
-  if (host.dialTimeoutMs !== undefined)
-    out.timeouts = { ...(req.timeouts ?? DEFAULT_TIMEOUTS), connectMs: host.dialTimeoutMs };
-  return out;
 }
 
 /** Send a registry request, authorizing as the host asks; non-2xx answers are returned to the caller. */

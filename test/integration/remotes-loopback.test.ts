@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { pushLayout, writeOciLayout } from '../helpers/image-builder.ts';
-import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { DEFAULT_USERS, startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { type HoistStore, tempStore } from '../helpers/run-hoist.ts';
 
 let reg: TestRegistry;
@@ -76,4 +76,18 @@ test('a pull with --plain-http is remembered: save re-fetches discarded layers o
   reg.resetStats();
   await h.ok('--config', config, 'save', '-q', '-o', join(work, 'app.tar'), name);
   assert.ok(reg.stats().requests.some((r) => r.method === 'GET' && /\/blobs\//.test(r.path)));
+});
+
+test('login to a loopback registry needs no --plain-http either', async () => {
+  const secured = await startRegistry({ auth: 'basic' });
+  try {
+    const [[user, password]] = Object.entries(DEFAULT_USERS) as [[string, string]];
+    const bad = await h.run('login', secured.host, '-u', user, '-p', 'wrong');
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /authentication failed/);
+    await h.ok('login', secured.host, '-u', user, '-p', password);
+    await h.ok('logout', secured.host);
+  } finally {
+    await secured.stop();
+  }
 });
