@@ -56,3 +56,28 @@ export class Limiter {
     }
   }
 }
+
+/**
+ * Run `fn` over `items`, `limit` at a time. The first failure stops new work; the ones running are
+ * waited for (none is left writing after this returns) and the first failure is what is thrown.
+ */
+export async function forEachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  let failed: { err: unknown } | undefined;
+  const worker = async () => {
+    while (!failed && next < items.length) {
+      const item = items[next++]!;
+      try {
+        await fn(item);
+      } catch (err) {
+        failed ??= { err };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  if (failed) throw failed.err;
+}

@@ -8,6 +8,7 @@ import type { Context } from '../core/context.ts';
 import type { Descriptor } from '../core/descriptor.ts';
 import { HoistError, isNotFound } from '../core/errors.ts';
 import { Labels } from '../core/labels.ts';
+import { forEachLimited } from '../core/limiter.ts';
 import { isIndex, isManifest } from '../core/mediatypes.ts';
 import { type Reference, repository } from '../core/reference.ts';
 import { holdLease } from '../leases/keeper.ts';
@@ -127,7 +128,7 @@ export async function ensureContent(
         for (const child of [m.manifest.config, ...m.manifest.layers])
           if (!parents.has(child.digest)) parents.set(child.digest, [m.desc, ...[...m.parents].reverse()]);
       const failures: Failure[] = [];
-      await inParallel(presence.missing, opts.concurrency ?? 3, async (desc) => {
+      await forEachLimited(presence.missing, opts.concurrency ?? 3, async (desc) => {
         const above = parents.get(desc.digest) ?? presence.required.filter((d) => isIndex(d.mediaType));
         const labels = [await labelsOf(backend, lctx, desc)];
         for (const p of above) labels.push(await labelsOf(backend, lctx, p));
@@ -224,12 +225,4 @@ function fetchError(target: Descriptor, failures: Failure[]): HoistError {
           : 'check that the source registry is reachable and still has the image, or pull the image again',
     },
   );
-}
-
-async function inParallel<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
 }

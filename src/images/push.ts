@@ -8,6 +8,7 @@ import type { Context } from '../core/context.ts';
 import type { Descriptor } from '../core/descriptor.ts';
 import { HoistError, isNotFound } from '../core/errors.ts';
 import { Labels } from '../core/labels.ts';
+import { forEachLimited } from '../core/limiter.ts';
 import { isIndex, isManifest } from '../core/mediatypes.ts';
 import { formatPlatform } from '../core/platform.ts';
 import { formatReference, nameKind, parseDockerRef, type Reference } from '../core/reference.ts';
@@ -109,24 +110,6 @@ async function pickManifest(
     root = withoutExtras(child);
   }
   return root;
-}
-
-/** Run `fn` over items, `limit` at a time; the first failure stops new work and is what is thrown. */
-async function inParallel<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed: { err: unknown } | undefined;
-  const worker = async () => {
-    while (!failed && next < items.length) {
-      const item = items[next++]!;
-      try {
-        await fn(item);
-      } catch (err) {
-        failed ??= { err };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  if (failed) throw failed.err;
 }
 
 export async function pushImage(
@@ -233,7 +216,7 @@ async function pushTree(
   ctx.signal?.addEventListener('abort', onAbort, { once: true });
   const signal = stop.signal;
   try {
-    await inParallel(blobs, opts.concurrency ?? 3, async (desc) => {
+    await forEachLimited(blobs, opts.concurrency ?? 3, async (desc) => {
       const key = refKey(desc);
       try {
         const result = await pushBlob(backend, ctx, pusher, ref, desc, signal, (current) =>
