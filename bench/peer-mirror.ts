@@ -2,9 +2,10 @@
 // counting proxy and a shared token bucket (the site's uplink, BENCH_UPLINK_MIB_S, default 16 MiB/s), and
 // three stores on loopback. "upstream only": A, B and C each pull from the upstream. "through peers": A
 // pulls from the upstream, B with A's registry endpoint as a pull-only hosts.toml mirror, C with A and B.
-// Prints each pull's wall time and the blob bytes the upstream sent; BENCH_RUNS rounds (default 3) of
-// both, interleaved, medians reported.
-import { mkdtemp, rm } from 'node:fs/promises';
+// Then a rollout: BENCH_FANOUT (default 4) more stores pull at once, from the upstream or through A and B,
+// while A's RSS is sampled. Prints each pull's wall time and the blob bytes the upstream sent; BENCH_RUNS
+// rounds (default 3) of both, interleaved, medians reported.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +18,12 @@ const MiB = 1024 * 1024;
 const UPLINK = Number(process.env.BENCH_UPLINK_MIB_S ?? 16) * MiB;
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const LAYERS = [24 * MiB, 16 * MiB, 8 * MiB];
+const FANOUT = Number(process.env.BENCH_FANOUT ?? 4);
+
+async function vmRssKiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0);
+}
 
 /** A TCP proxy whose connections share one byte budget per second, downstream: the site's uplink. */
 async function throttledUplink(target: number): Promise<{ port: number; close(): void }> {
@@ -85,13 +92,20 @@ try {
     times[key] = [...(times[key] ?? []), ms];
     bytes[key] = [...(bytes[key] ?? []), b];
   };
-  const timed = async (key: string, root: string, hosts: string) => {
+  /** Pull into each root at once; the time is the slowest pull's, the bytes all of theirs. */
+  const timedAll = async (key: string, roots: string[], hosts: string) => {
     const before = upstreamBlobBytes();
     const t0 = performance.now();
-    const r = await pullVia(root, hosts, ref);
-    if (r.code !== 0) throw new Error(`${key}: ${r.stderr}`);
+    const results = await Promise.all(roots.map((root) => pullVia(root, hosts, ref)));
+    const failed = results.find((r) => r.code !== 0);
+    if (failed) throw new Error(`${key}: ${failed.stderr}`);
     record(key, performance.now() - t0, upstreamBlobBytes() - before);
   };
+  const timed = (key: string, root: string, hosts: string) => timedAll(key, [root], hosts);
+  const fanRoots = (dir: string, tag: string) =>
+    Array.from({ length: FANOUT }, (_, i) => join(dir, `${tag}-${i}`));
+  const peakRss: number[] = [];
+  const idleRss: number[] = [];
   for (let round = 0; round < RUNS; round++) {
     const dir = join(work, `round-${round}`);
     // Upstream only: three stores, no mirrors.
@@ -112,6 +126,23 @@ try {
       join(dir, 'peer-C'),
       await writeHostsDir(join(dir, 'hosts-c'), upstream, [a.registry, b.registry]),
     );
+    // A rollout: FANOUT more stores at once, through A and B, or all from the upstream.
+    await timedAll(`upstream only: ${FANOUT} at once (slowest)`, fanRoots(dir, 'fan-plain'), none);
+    const pid = a.served.child.pid!;
+    idleRss.push(await vmRssKiB(pid));
+    let peak = 0;
+    const sampler = setInterval(() => {
+      vmRssKiB(pid).then(
+        (kib) => {
+          peak = Math.max(peak, kib);
+        },
+        () => undefined,
+      );
+    }, 100);
+    const hostsAB = join(dir, 'hosts-c');
+    await timedAll(`through peers: ${FANOUT} at once via A, B (slowest)`, fanRoots(dir, 'fan-peer'), hostsAB);
+    clearInterval(sampler);
+    peakRss.push(peak);
     await a.served.cleanup();
     await b.served.cleanup();
   }
@@ -126,11 +157,11 @@ try {
     rows.push([key, (median(times[key]!) / 1000).toFixed(2), (median(bytes[key]!) / MiB).toFixed(1)]);
   const sum = (prefix: string) =>
     Object.keys(times)
-      .filter((k) => k.startsWith(prefix))
+      .filter((k) => k.startsWith(prefix) && !k.includes('at once'))
       .reduce((n, k) => n + median(times[k]!), 0);
   const sumBytes = (prefix: string) =>
     Object.keys(bytes)
-      .filter((k) => k.startsWith(prefix))
+      .filter((k) => k.startsWith(prefix) && !k.includes('at once'))
       .reduce((n, k) => n + median(bytes[k]!), 0);
   rows.push([
     'upstream only: all three',
@@ -143,6 +174,9 @@ try {
     (sumBytes('through peers') / MiB).toFixed(1),
   ]);
   process.stdout.write(`${markdownTable(rows)}\n`);
+  process.stdout.write(
+    `\nA's daemon while ${FANOUT} peers pulled from it at once: RSS ${(median(idleRss) / 1024).toFixed(0)} MiB before, peak ${(median(peakRss) / 1024).toFixed(0)} MiB (medians)\n`,
+  );
 } finally {
   for (const n of nodes) await n.served.cleanup();
   await reg.stop();
