@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { sha256 } from '../../src/core/digest.ts';
 import { MediaType } from '../../src/core/mediatypes.ts';
 import { type PeerStore, type StoredImage, startPeerStore } from '../helpers/peer-store.ts';
+import { startServe } from '../helpers/serve.ts';
 
 const run = promisify(execFile);
 let peer: PeerStore;
@@ -183,6 +184,23 @@ test('skopeo inspect and skopeo copy read the endpoint', {
     const layer = await readFile(join(dir, app.layerDigest.slice(7)));
     assert.deepEqual(layer, app.layer);
   } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('hoist serve takes the endpoint from the [serve] table of its config', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'hoist-registry-cfg-'));
+  const config = join(dir, 'config.toml');
+  await writeFile(config, '[serve]\nregistry_address = "127.0.0.1:0"\nregistry_namespaces = ["default"]\n');
+  const served = await startServe({ dir, args: ['--config', config] });
+  try {
+    const at = /"registry":"(127\.0\.0\.1:\d+)"/.exec(served.log())?.[1];
+    assert.ok(at, served.log());
+    const res = await fetch(`http://${at}/v2/`);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('docker-distribution-api-version'), 'registry/2.0');
+  } finally {
+    await served.cleanup();
     await rm(dir, { recursive: true, force: true });
   }
 });
