@@ -106,7 +106,12 @@ const hoistPull = (ref: string, sn: Sn, layers: number) => async (): Promise<Sam
     const ls = await store.hoist(['snapshot', '--snapshotter', sn, 'ls', '--format', 'json'], {
       keepStdout: true,
     });
-    const committed = (JSON.parse(ls.stdout) as { kind: string }[]).filter((s) => s.kind === 'committed');
+    // One JSON object per line, as docker's --format json.
+    const committed = ls.stdout
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as { Kind: string })
+      .filter((s) => s.Kind === 'committed');
     if (committed.length !== layers)
       throw new Error(`hoist: ${committed.length} committed snapshots, expected ${layers}`);
     return sampleOf(r);

@@ -96,8 +96,8 @@ async function assertRefused(s: HoistStore, file: string, message: RegExp): Prom
   assert.equal((await s.ok('images', '--all', '-q')).trim(), '', 'no image names');
   await s.ok('system', 'prune');
   const df = JSON.parse(await s.ok('system', 'df', '-v', '--format', 'json'));
-  assert.equal(df.blobs.files, 0, `no content left: ${JSON.stringify(df.blobs)}`);
-  assert.equal(df.ingests.count, 0, 'no partial ingests left');
+  assert.equal(df.Blobs.Files, 0, `no content left: ${JSON.stringify(df.Blobs)}`);
+  assert.equal(df.Ingests.Count, 0, 'no partial ingests left');
 }
 
 test('hostile, corrupt, truncated and incomplete archives: clear error, exit 1, nothing half-loaded', async () => {

@@ -195,6 +195,10 @@ test("image history: docker's columns, newest first, --no-trunc, -q, --format", 
     '<missing>',
   ]);
   assert.equal(
+    await h.ok('history', '--human=false', '--format', '{{.CreatedSince}}', `${repo}:1`),
+    '2024-01-03T00:00:00Z\n2024-01-02T00:00:00Z\n2024-01-01T00:00:00Z\n',
+  );
+  assert.equal(
     await h.ok('history', '--no-trunc', '--format', '{{.CreatedBy}}|{{.Comment}}', `${repo}:2`),
     `RUN make|built\n/bin/sh -c #(nop)  ENV A=1|\n${ADD_STEP}|\n`,
   );

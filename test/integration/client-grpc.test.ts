@@ -184,18 +184,18 @@ test('on a store a live hoist serve owns, the CLI goes through the daemon (df, c
     const usage = async () => {
       const r = await srv.hoist('system', 'df', '-v', '--format', 'json');
       assert.equal(r.code, 0, r.stderr);
-      return JSON.parse(r.stdout) as { images: number; blobs: { files: number } };
+      return JSON.parse(r.stdout) as { Images: number; Blobs: { Files: number } };
     };
     const before = await usage();
-    assert.equal(before.images, 1);
-    assert.ok(before.blobs.files >= 3, JSON.stringify(before));
+    assert.equal(before.Images, 1);
+    assert.ok(before.Blobs.Files >= 3, JSON.stringify(before));
     const check = await srv.hoist('system', 'check');
     assert.equal(check.code, 0, check.stdout + check.stderr);
     assert.match(check.stdout, /Checked 1 images, .*The store is consistent\./s);
     const pruned = await srv.hoist('system', 'prune', '--all');
     assert.equal(pruned.code, 0, pruned.stderr);
     assert.ok(pruned.stdout.includes(`Untagged: ${ref}`), pruned.stdout);
-    assert.equal((await usage()).blobs.files, 0, 'the daemon collected the pruned image');
+    assert.equal((await usage()).Blobs.Files, 0, 'the daemon collected the pruned image');
     assert.equal((await srv.ctrOk('content', 'ls', '-q')).trim(), '');
     assert.equal(await srv.stop(), 0);
     const after = await srv.hoist('system', 'df');

@@ -38,9 +38,9 @@ test('lease ls: running, orphaned (owner dead, unexpired), expired and held; pru
     });
     // The same states in system df's JSON, and GC's view: only the expired one roots nothing.
     const df = JSON.parse(await h.ok('system', 'df', '-v', '--format', 'json')) as {
-      leases: { id: string; state: string; alive: boolean }[];
+      Leases: { ID: string; State: string; Alive: boolean }[];
     };
-    assert.deepEqual(Object.fromEntries(df.leases.map((l) => [l.id, [l.state, l.alive]])), {
+    assert.deepEqual(Object.fromEntries(df.Leases.map((l) => [l.ID, [l.State, l.Alive]])), {
       running: ['running', true],
       orphaned: ['orphaned', true],
       expired: ['expired', false],

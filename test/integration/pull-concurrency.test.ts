@@ -59,11 +59,11 @@ async function assertCleanStore(h: HoistStore): Promise<void> {
   for (const b of [...blobs(), image.top])
     assert.equal(await fileDigest(blobPath(h.root, b.digest)), b.digest);
   const df = JSON.parse(await h.ok('system', 'df', '-v', '--format', 'json')) as {
-    ingests: { count: number };
-    leases: unknown[];
+    Ingests: { Count: number };
+    Leases: unknown[];
   };
-  assert.equal(df.ingests.count, 0, 'no partial ingest');
-  assert.deepEqual(df.leases, [], 'both pulls released their leases');
+  assert.equal(df.Ingests.Count, 0, 'no partial ingest');
+  assert.deepEqual(df.Leases, [], 'both pulls released their leases');
   assert.deepEqual(await readdir(join(h.root, 'content', 'ingest')), [], 'no ingest directory');
   // Writer locks are not shown by any command; read the table directly.
   const db = new DatabaseSync(join(h.root, 'metadata.db'), { readOnly: true });

@@ -72,17 +72,17 @@ test('a corrupt blob from the registry: the pull fails naming the digest, nothin
     }
     await assertNoImages(h);
     const df = JSON.parse(await h.ok('system', 'df', '-v', '--format', 'json')) as {
-      ingests: { count: number };
+      Ingests: { Count: number };
     };
-    assert.equal(df.ingests.count, 0, 'the bad bytes are not kept for a resume');
+    assert.equal(df.Ingests.Count, 0, 'the bad bytes are not kept for a resume');
 
     await reg.corruptBlob(layer.digest); // flips the same byte back
     await h.ok('pull', '--plain-http', '-q', name);
     assert.equal(await fileDigest(blobPath(h.root, layer.digest)), layer.digest);
     const img = JSON.parse(await h.ok('image', 'inspect', name))[0] as { Id: string };
     assert.equal(img.Id, image.top.digest);
-    const after = JSON.parse(await h.ok('system', 'df', '-v', '--format', 'json')) as { leases: unknown[] };
-    assert.deepEqual(after.leases, [], 'the failed pull’s lease went with the pull that finished it');
+    const after = JSON.parse(await h.ok('system', 'df', '-v', '--format', 'json')) as { Leases: unknown[] };
+    assert.deepEqual(after.Leases, [], 'the failed pull’s lease went with the pull that finished it');
   } finally {
     await h.cleanup();
   }

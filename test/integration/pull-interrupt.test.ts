@@ -47,9 +47,9 @@ after(async () => {
 });
 
 interface Df {
-  ingests: { count: number; bytes: number; items: { ref: string; offset: number; ownerAlive?: boolean }[] };
-  leases: { id: string; owner?: string; ownerAlive?: boolean; alive: boolean; bytes: number }[];
-  blobs: { files: number; fileBytes: number };
+  Ingests: { Count: number; Bytes: number; Items: { Ref: string; Offset: number; OwnerAlive?: boolean }[] };
+  Leases: { ID: string; Owner?: string; OwnerAlive?: boolean; Alive: boolean; Bytes: number }[];
+  Blobs: { Files: number; FileBytes: number };
 }
 
 async function df(h: HoistStore, ...args: string[]): Promise<Df> {
@@ -92,8 +92,8 @@ async function assertPulledAndVerified(h: HoistStore, ns = 'default'): Promise<v
   for (const d of [layer().digest, image.images[0]!.config.digest, image.top.digest])
     assert.equal(await fileDigest(blobPath(h.root, d)), d, `blob ${d} verifies`);
   const after = await df(h, '-n', ns);
-  assert.equal(after.ingests.count, 0, 'no partial pulls left');
-  assert.deepEqual(after.leases, [], 'the finished pull superseded the interrupted pull’s lease');
+  assert.equal(after.Ingests.Count, 0, 'no partial pulls left');
+  assert.deepEqual(after.Leases, [], 'the finished pull superseded the interrupted pull’s lease');
 }
 
 async function expectResume(h: HoistStore, offset: number): Promise<void> {
@@ -121,19 +121,19 @@ test('SIGINT: exit 130 with a resume hint; df and lease ls show the partial pull
     assert.doesNotMatch(p.stderr(), /\n\s+at /, 'no stack trace');
 
     const u = await df(h);
-    assert.equal(u.ingests.count, 1);
-    assert.equal(u.ingests.bytes, HOLD_AT, 'df counts the partial bytes');
-    assert.equal(u.leases.length, 1);
-    assert.match(u.leases[0]!.owner ?? '', new RegExp(`/${p.pid}/`), 'the lease names its owner process');
-    assert.equal(u.leases[0]!.ownerAlive, false);
-    assert.ok(u.leases[0]!.bytes >= HOLD_AT, 'the lease holds the partial bytes');
+    assert.equal(u.Ingests.Count, 1);
+    assert.equal(u.Ingests.Bytes, HOLD_AT, 'df counts the partial bytes');
+    assert.equal(u.Leases.length, 1);
+    assert.match(u.Leases[0]!.Owner ?? '', new RegExp(`/${p.pid}/`), 'the lease names its owner process');
+    assert.equal(u.Leases[0]!.OwnerAlive, false);
+    assert.ok(u.Leases[0]!.Bytes >= HOLD_AT, 'the lease holds the partial bytes');
     const table = await h.ok('system', 'df');
     assert.match(table, /Partial pulls\s+1\s+12\.58MB/, 'decimal units, as docker prints them');
     assert.match(table, /abandoned/);
 
     const leases = tableRows(await h.ok('lease', 'ls'));
     assert.equal(leases.length, 1);
-    assert.equal(leases[0]![0], u.leases[0]!.id);
+    assert.equal(leases[0]![0], u.Leases[0]!.ID);
     assert.equal(leases[0]![3], `pid ${p.pid}`);
     assert.match(leases[0]!.join(' '), new RegExp(`pull ${name.replace(/[.]/g, '\\.')}`));
 
@@ -152,22 +152,22 @@ test('SIGKILL: no cleanup ran, the next pull still resumes; prune reclaims a dea
     assert.equal((await a.p.exited).signal, 'SIGKILL');
     a.release();
     const u = await df(resumed);
-    assert.equal(u.ingests.bytes, HOLD_AT);
-    assert.equal(u.ingests.items[0]!.ownerAlive, false, 'the writer lock of a dead process is not live');
+    assert.equal(u.Ingests.Bytes, HOLD_AT);
+    assert.equal(u.Ingests.Items[0]!.OwnerAlive, false, 'the writer lock of a dead process is not live');
     await expectResume(resumed, HOLD_AT);
 
     const b = await heldPull(pruned);
     b.p.child.kill('SIGKILL');
     await b.p.exited;
     b.release();
-    assert.equal((await df(pruned)).ingests.bytes, HOLD_AT);
+    assert.equal((await df(pruned)).Ingests.Bytes, HOLD_AT);
     const out = await pruned.ok('system', 'prune');
     assert.match(out, /Deleted lease: default\/\S+ \(owner-dead\)/);
     assert.match(out, /Total reclaimed space: 12\.58MB/);
     const after = await df(pruned);
-    assert.equal(after.ingests.count, 0);
-    assert.equal(after.ingests.bytes, 0);
-    assert.equal(after.leases.length, 0);
+    assert.equal(after.Ingests.Count, 0);
+    assert.equal(after.Ingests.Bytes, 0);
+    assert.equal(after.Leases.length, 0);
     assert.deepEqual(await readdir(join(pruned.root, 'content', 'ingest')), [], 'no ingest left on disk');
     assert.equal(tableRows(await pruned.ok('lease', 'ls')).length, 0);
   } finally {
@@ -187,13 +187,13 @@ test('system prune while a pull runs: the live pull keeps its data and completes
 
     const live = await heldPull(h);
     const before = await df(h);
-    assert.equal(before.ingests.count, 2);
-    const running = before.leases.find((l) => l.ownerAlive === true);
+    assert.equal(before.Ingests.Count, 2);
+    const running = before.Leases.find((l) => l.OwnerAlive === true);
     assert.ok(running, 'the running pull’s lease is live');
 
     const out = await h.ok('system', 'prune', '--all');
     assert.match(out, /Deleted lease: other\//);
-    assert.doesNotMatch(out, new RegExp(running.id), 'the running pull’s lease is kept');
+    assert.doesNotMatch(out, new RegExp(running.ID), 'the running pull’s lease is kept');
     assert.equal(await layerIngestBytes(h.root, 'other', layer().digest), 0, 'abandoned data reclaimed');
     assert.equal(await layerIngestBytes(h.root, 'default', layer().digest), HOLD_AT, 'live data kept');
     assert.equal(live.p.child.exitCode, null, 'the pull is still running');
@@ -223,10 +223,10 @@ test('lease expiry: a dead pull’s data survives GC until pull_lease_expiry pas
     const exited = Date.now();
     release();
     const u = await df(h);
-    const lease = u.leases[0] as Df['leases'][number] & { expires: string };
-    const expires = Date.parse(lease.expires);
+    const lease = u.Leases[0] as Df['Leases'][number] & { Expires: string };
+    const expires = Date.parse(lease.Expires);
     // Renewed once more as the pull stopped; the label has second precision (rounded down).
-    assert.ok(expires >= signalled + EXPIRY_MS - 1000 && expires <= exited + EXPIRY_MS, lease.expires);
+    assert.ok(expires >= signalled + EXPIRY_MS - 1000 && expires <= exited + EXPIRY_MS, lease.Expires);
 
     // GC alone (image prune does not prune leases) keeps an unexpired lease's partial data. Asserted only
     // when the command provably finished before the expiry, so a slow machine cannot make this flaky.
@@ -235,13 +235,13 @@ test('lease expiry: a dead pull’s data survives GC until pull_lease_expiry pas
       assert.equal(await layerIngestBytes(h.root, 'default', layer().digest), HOLD_AT, 'kept until expiry');
 
     await waitFor(() => Date.now() > expires, 'the lease to expire', EXPIRY_MS + 5000);
-    assert.equal((await df(h)).leases[0]!.alive, false, 'an expired lease roots nothing');
+    assert.equal((await df(h)).Leases[0]!.Alive, false, 'an expired lease roots nothing');
     await h.ok('image', 'prune');
     assert.equal(await layerIngestBytes(h.root, 'default', layer().digest), 0, 'GC reclaimed the data');
 
     const out = await h.ok('system', 'prune');
-    assert.match(out, new RegExp(`Deleted lease: default/${lease.id} \\(expired\\)`));
-    assert.equal((await df(h)).leases.length, 0);
+    assert.match(out, new RegExp(`Deleted lease: default/${lease.ID} \\(expired\\)`));
+    assert.equal((await df(h)).Leases.length, 0);
     assert.ok(!existsSync(blobPath(h.root, layer().digest)));
   } finally {
     await h.cleanup();

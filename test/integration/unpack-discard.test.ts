@@ -17,10 +17,10 @@ import { type HoistStore, jsonLines, tableRows, tempStore } from '../helpers/run
 const isRoot = process.getuid?.() === 0;
 
 interface DfJson {
-  blobs: { fileBytes: number };
-  snapshots: {
-    count: number;
-    bySnapshotter: { snapshotter: string; count: number; bytes: number; reclaimableBytes: number }[];
+  Blobs: { FileBytes: number };
+  Snapshots: {
+    Count: number;
+    BySnapshotter: { Snapshotter: string; Count: number; Bytes: number; ReclaimableBytes: number }[];
   };
 }
 let reg: TestRegistry;
@@ -81,11 +81,11 @@ test('pull --discard-unpacked-layers: unpacked, layers collected, check names wh
 
     // system df shows the saving: only the manifest and config are stored, the files live in snapshots.
     const df = JSON.parse(await store.ok('system', 'df', '-v', '--format', 'json')) as DfJson;
-    assert.equal(df.blobs.fileBytes, img.manifest.size + img.config.size);
-    const native = df.snapshots.bySnapshotter.find((x) => x.snapshotter === 'native')!;
-    assert.equal(native.count, 2);
-    assert.ok(native.bytes > 512 * 1024, `snapshots hold the files (${native.bytes} bytes)`);
-    assert.equal(native.reclaimableBytes, 0, 'the image keeps its snapshots');
+    assert.equal(df.Blobs.FileBytes, img.manifest.size + img.config.size);
+    const native = df.Snapshots.BySnapshotter.find((x) => x.Snapshotter === 'native')!;
+    assert.equal(native.Count, 2);
+    assert.ok(native.Bytes > 512 * 1024, `snapshots hold the files (${native.Bytes} bytes)`);
+    assert.equal(native.ReclaimableBytes, 0, 'the image keeps its snapshots');
     assert.match(await store.ok('system', 'df'), /Snapshots \(native\)\s+2\s/);
 
     // Snapshots survive GC and prune: the config's gc.ref.snapshot label keeps the chain.
@@ -119,7 +119,7 @@ test('pull --discard-unpacked-layers: unpacked, layers collected, check names wh
       assert.deepEqual(left, [], `${sn}: no snapshot left after rmi`);
     }
     const after = JSON.parse(await store.ok('system', 'df', '-v', '--format', 'json')) as DfJson;
-    assert.equal(after.snapshots.count, 0);
+    assert.equal(after.Snapshots.Count, 0);
   } finally {
     await store.cleanup();
   }

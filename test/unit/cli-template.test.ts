@@ -2,7 +2,7 @@
 // position of a mistake in the error.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatInspect, formatListing, renderTemplate } from '../../src/cli/output/format.ts';
+import { formatInspect, formatListing, pascalKeys, renderTemplate } from '../../src/cli/output/format.ts';
 import { isHoistError } from '../../src/core/errors.ts';
 
 const one = (t: string, row: object) => renderTemplate(t, [row])[0];
@@ -94,4 +94,16 @@ test("table TEMPLATE: docker's headers and column widths; json: one object per l
   assert.equal(formatListing('{{json .}}', listing), formatListing('json', listing));
   assert.equal(formatListing('{{.ID}}: {{.Size}}', listing), '0123456789ab: 4.26MB\nba9876543210: 1GB\n');
   assert.equal(formatInspect('{{.Id}}', [{ Id: 'a' }, { Id: 'b' }]), 'a\nb\n');
+});
+
+test("pascalKeys: the library's objects in --format's key style, label keys kept", () => {
+  assert.deepEqual(
+    pascalKeys({
+      id: 'l1',
+      ownerAlive: true,
+      labels: { 'hoist.io/x': '1' },
+      items: [{ ref: 'r', bySnapshotter: [] }],
+    }),
+    { ID: 'l1', OwnerAlive: true, Labels: { 'hoist.io/x': '1' }, Items: [{ Ref: 'r', BySnapshotter: [] }] },
+  );
 });

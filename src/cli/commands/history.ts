@@ -2,6 +2,7 @@
 // CREATED BY, SIZE, COMMENT) and --format fields (ID, CreatedSince, CreatedAt, CreatedBy, Size, Comment).
 import type { Command } from 'commander';
 import { shortId } from '../../core/digest.ts';
+import { invalidArgument } from '../../core/errors.ts';
 import type { HistoryEntry } from '../../images/history.ts';
 import { FORMAT_HELP, formatListing } from '../output/format.ts';
 import { humanSize, timeAgo } from '../output/units.ts';
@@ -34,7 +35,11 @@ function ellipsis(s: string, max: number): string {
 function record(e: HistoryEntry, flags: HistoryFlags) {
   const trunc = flags.trunc !== false;
   const createdBy = e.createdBy.replaceAll('\t', ' ');
-  const since = e.created ? (flags.human === false ? e.created.toISOString() : timeAgo(e.created)) : 'N/A';
+  const since = e.created
+    ? flags.human === false
+      ? e.created.toISOString().replace(/\.\d{3}Z$/, 'Z')
+      : timeAgo(e.created)
+    : 'N/A';
   return {
     Comment: e.comment,
     CreatedAt: e.created ? e.created.toISOString().replace(/\.\d{3}Z$/, 'Z') : '',
@@ -56,11 +61,12 @@ export function registerHistoryCommand(parent: Command, name = 'history'): void 
     .argument('<image>', 'name or ID')
     .option('-q, --quiet', 'only image IDs')
     .option('--no-trunc', 'do not truncate output')
-    .option(
-      '-H, --human [bool]',
-      'sizes and dates in human-readable form (default true)',
-      (v) => v !== 'false',
-    )
+    // Always with a value (`--human=false`, as docker's): an optional one would take the image name.
+    .option('--human <bool>', 'dates in human-readable form: true (default) or false (RFC 3339)', (v) => {
+      if (v !== 'true' && v !== 'false')
+        throw invalidArgument(`invalid --human ${JSON.stringify(v)}: use true or false`);
+      return v === 'true';
+    })
     .option('--format <format>', FORMAT_HELP)
     .action(async (name: string, flags: HistoryFlags, command: Command) => {
       const entries = await (await session(command).hoist()).history(name);

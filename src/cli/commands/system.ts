@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import type { ConsistencyReport } from '../../api/maintenance.ts';
 import type { Hoist } from '../../hoist/hoist.ts';
-import { FORMAT_HELP, formatListing } from '../output/format.ts';
+import { FORMAT_HELP, formatListing, pascalKeys } from '../output/format.ts';
 import { renderTable } from '../output/tabwriter.ts';
 import { humanSize } from '../output/units.ts';
 import { session } from '../session.ts';
@@ -13,13 +13,19 @@ export function registerSystemCommands(program: Command): void {
     .command('df')
     .description('Show disk usage: images, content, shared, reclaimable, snapshots, partial pulls, leases')
     .option('--format <format>', FORMAT_HELP)
-    .option('-v, --verbose', "with --format json: the whole report as one object (the library's diskUsage())")
+    .option(
+      '-v, --verbose',
+      "with --format: the whole report as one object (the library's diskUsage(), keys PascalCase)",
+    )
     .action(async (flags: { format?: string; verbose?: boolean }, command: Command) => {
       const u = await (await session(command).hoist()).diskUsage();
       const liveLeases = u.leases.filter((l) => l.alive);
       const partialAbandoned = u.ingests.items.filter((i) => i.ownerAlive !== true);
-      if (flags.verbose && flags.format?.trim() === 'json') {
-        process.stdout.write(`${JSON.stringify(u, null, 2)}\n`);
+      if (flags.verbose && flags.format && flags.format.trim() !== 'table') {
+        // The whole report, one object in the key style of the listings (Ingests.Count, Leases[].ID, …).
+        process.stdout.write(
+          formatListing(flags.format, { rows: [pascalKeys(u) as object], table: () => '' }),
+        );
         return;
       }
       const rows = [

@@ -76,6 +76,21 @@ export function formatInspect(format: string | undefined, items: object[]): stri
     .join('');
 }
 
+/**
+ * A library object in `--format`'s key style: each key PascalCase (`id` as docker's `ID`), recursively;
+ * the values of `labels` (and other maps named in `maps`) keep their keys, which are data.
+ */
+export function pascalKeys(value: unknown, maps: ReadonlySet<string> = new Set(['labels'])): unknown {
+  if (Array.isArray(value)) return value.map((v) => pascalKeys(v, maps));
+  if (value === null || typeof value !== 'object' || value instanceof Date) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    const key = k === 'id' ? 'ID' : k.charAt(0).toUpperCase() + k.slice(1);
+    out[key] = maps.has(k) ? v : pascalKeys(v, maps);
+  }
+  return out;
+}
+
 /** docker's `CreatedAt` text: Go's time.String in UTC, `2024-01-02 15:04:05 +0000 UTC`. */
 export function goTime(d: Date): string {
   return `${d.toISOString().slice(0, 19).replace('T', ' ')} +0000 UTC`;
