@@ -77,6 +77,19 @@ async function committed(sn: Snapshotter, ctx: Context, key: string): Promise<bo
   }
 }
 
+/**
+ * Is `chain` committed already (another image's layers)? Then the unpack's lease takes it too: until the
+ * layer above is prepared on it, another client may remove that image and GC take the chain ("parent
+ * snapshot … does not exist"). Stat again once it is held: a collection that ran in between left nothing
+ * to hold, and the layer is applied as if it had never been there.
+ */
+async function heldIfCommitted(backend: Backend, sn: Snapshotter, ctx: Context, chain: Digest) {
+  if (!(await committed(sn, ctx, chain))) return false;
+  if (ctx.lease === undefined) return true;
+  await backend.leases.addResource(ctx, ctx.lease, { type: `snapshots/${sn.name}`, id: chain });
+  return committed(sn, ctx, chain);
+}
+
 /** Unpack one platform manifest (pull calls this per manifest, pipelined behind its downloads). */
 export async function unpackManifest(
   backend: Backend,
@@ -166,7 +179,7 @@ async function unpackLayers(j: LayersJob): Promise<void> {
     const parentDone = below;
     const event = { layer, index: i, count };
     const job = (async () => {
-      if (await committed(sn, ctx, chain)) {
+      if (await heldIfCommitted(backend, sn, ctx, chain)) {
         result.existed++;
         opts.progress?.({ ...event, state: 'exists' });
       } else {
