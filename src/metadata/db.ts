@@ -99,6 +99,9 @@ export class MetadataDb {
 
   async #migrate(migrations: readonly Migration[]): Promise<void> {
     const latest = migrations.length > 0 ? migrations[migrations.length - 1]!.version : 0;
+    // A store at the latest schema needs no write: reading the version first spares every command that
+    // only reads (`hoist images`) a turn in the write queue and its transaction. Checked again inside it.
+    if (this.schemaVersion === latest) return;
     await this.transaction(() => {
       const current = Number(this.get<{ user_version: number }>('PRAGMA user_version')?.user_version ?? 0);
       if (current > latest) {

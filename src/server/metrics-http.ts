@@ -2,7 +2,7 @@
 // TCP address, plain HTTP, nothing else. It listens apart from the unix socket because Prometheus scrapes
 // over TCP; bind it to loopback (or a node-local address) as it has no authentication, as containerd's
 // own metrics address has none.
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { TcpAddress } from '../config/config.ts';
 import type { Logger } from './log.ts';
 import { CONTENT_TYPE } from './metrics.ts';
@@ -18,6 +18,9 @@ export async function serveMetrics(
   scrape: () => Promise<string>,
   log: Logger,
 ): Promise<MetricsEndpoint> {
+  // getBuiltinModule, not a static import: the bundle hoists imports, and the ESM facade of node:http
+  // loads Node's bundled undici (~30 ms and 9 MiB for every command, `hoist images` included).
+  const { createServer } = process.getBuiltinModule('node:http');
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
     if (path !== '/metrics') {
