@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -98,6 +98,25 @@ test('the packed package installs with npm install -g and ships bundled JavaScri
   assert.ok(existsSync(join(pkg, 'dist', 'apply-worker.js')), 'the applier worker is bundled beside it');
   assert.ok(!existsSync(join(pkg, 'src')), 'no TypeScript sources in the package');
   assert.match((await run(bin, ['--version'])).stdout, /^\d+\.\d+\.\d+/);
+});
+
+test("the installed hoist images loads no HTTP stack: Node's bundled undici, http2 and tls stay unloaded", async () => {
+  // The bundle hoists every static import to the top of one file: a static `node:http` (whose ESM facade
+  // loads undici) or gRPC code reached at load time costs every command its start-up. Which built-in
+  // modules a listing loaded is read from the process itself.
+  const report = join(work, 'modules.txt');
+  const probe = join(work, 'probe.mjs');
+  await writeFile(
+    probe,
+    `process.on('exit', () => process.getBuiltinModule('node:fs').writeFileSync(${JSON.stringify(report)}, process.moduleLoadList.join('\\n')));\n`,
+  );
+  await run(bin, ['--root', join(work, 'store-empty'), 'images'], {
+    env: { ...env(), NODE_OPTIONS: `--import=${probe}` },
+  });
+  const loaded = (await readFile(report, 'utf8')).split('\n');
+  for (const m of ['internal/deps/undici/undici', 'http2', 'tls'])
+    assert.ok(!loaded.includes(`NativeModule ${m}`), `hoist images loaded ${m}`);
+  assert.ok(loaded.includes('NativeModule sqlite'), 'the probe saw the listing open the store');
 });
 
 test('the installed hoist pulls, lists, removes and serves', async () => {
