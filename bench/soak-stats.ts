@@ -82,6 +82,7 @@ function messageKind(m: string): string {
     .replace(/sha256:[0-9a-f]{64}/g, 'sha256:…')
     .replace(/[0-9a-f]{64}/g, '…')
     .replace(/127\.0\.0\.1:\d+/g, '<registry>')
+    .replace(/extract-\d+-\S+/g, 'extract-…')
     .replace(/app\d:v\d/g, 'appN:vN')
     .replace(/\b\d{4}-\d\d-\d\dT[\d:.]+Z?\b/g, '<time>')
     .slice(0, 300);

@@ -76,7 +76,7 @@ function recordOf(op: string, ms: number, r: unknown, thrown: boolean): CallReco
 /** Run `op` until the deadline; a failure that is not NotFound is recorded (and the loop goes on). */
 async function loop(name: string, deadline: number, op: () => Promise<CommandResult | undefined>) {
   const log: ClientLog = { name, ops: 0, unexpected: [] };
-  while (Date.now() < deadline) {
+  while (performance.now() < deadline) {
     let r: CommandResult | undefined;
     try {
       r = await op();
@@ -126,7 +126,8 @@ export function serveLoad(o: ServeLoadOptions): Promise<ClientLog[]> {
     timed(`cri ${method[0]!.toUpperCase()}${method.slice(1)}`, () =>
       unary<T>(cri, method, req, new Metadata()),
     );
-  const deadline = Date.now() + o.seconds * 1000;
+  // Monotonic: a wall clock stepped mid-run (a VM's time sync) would shorten or stretch the load.
+  const deadline = performance.now() + o.seconds * 1000;
   return Promise.all([
     loop('ctr pull (overlayfs)', deadline, () =>
       ctr('ctr pull (overlayfs)', 'images', 'pull', '--plain-http', pick(refs)),
