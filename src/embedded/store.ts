@@ -14,6 +14,7 @@ import { SqliteImageStore } from '../metadata/images.ts';
 import { SqliteLeaseManager } from '../metadata/leases.ts';
 import { SqliteNamespaceStore } from '../metadata/namespaces.ts';
 import { snapshotUsageCheck } from '../metadata/snapshots.ts';
+import type { WriteQueueOptions } from '../metadata/write-queue.ts';
 import { openSnapshotters } from '../snapshots/index.ts';
 import { snapshotsRoot } from '../snapshots/storage.ts';
 
@@ -40,16 +41,18 @@ export interface OpenStoreOptions {
   owner?: string;
   isOwnerAlive?: (owner: string) => boolean;
   busyTimeoutMs?: number;
+  /** The metadata write queue's options (tests: hooks). */
+  writeQueue?: WriteQueueOptions;
 }
 
 export async function openLocalStore(root: string, opts: OpenStoreOptions = {}): Promise<LocalStore> {
   await mkdir(root, { recursive: true });
   const backend = new LocalContentBackend(join(root, 'content'));
   await backend.init();
-  const db = await MetadataDb.open(
-    join(root, 'metadata.db'),
-    opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs },
-  );
+  const db = await MetadataDb.open(join(root, 'metadata.db'), {
+    ...(opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs }),
+    ...(opts.writeQueue === undefined ? {} : { writeQueue: opts.writeQueue }),
+  });
   const owner = opts.owner ?? currentOwner();
   const alive = opts.isOwnerAlive ?? isOwnerAlive;
   const namespaces = new SqliteNamespaceStore(db);

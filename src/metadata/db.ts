@@ -10,7 +10,7 @@ import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlit
 import { diskFull, HoistError, isDiskFull } from '../core/errors.ts';
 import { sleep } from '../core/sleep.ts';
 import { MIGRATIONS, type Migration, SCHEMA_VERSION } from './migrations.ts';
-import { WriteQueue } from './write-queue.ts';
+import { WriteQueue, type WriteQueueOptions } from './write-queue.ts';
 
 export type SqlValue = SQLInputValue;
 export type Row = Record<string, unknown>;
@@ -22,6 +22,8 @@ export interface MetadataDbOptions {
   migrations?: readonly Migration[];
   /** Take turns with other processes' writers through the queue beside the file (default true). */
   fairQueue?: boolean;
+  /** Options of that queue (tests: hooks). */
+  writeQueue?: WriteQueueOptions;
 }
 
 const SQLITE_BUSY = 5;
@@ -91,7 +93,9 @@ export class MetadataDb {
     const db = new MetadataDb(
       path,
       raw,
-      opts.fairQueue === false || path === ':memory:' ? undefined : new WriteQueue(`${path}-writers`),
+      opts.fairQueue === false || path === ':memory:'
+        ? undefined
+        : new WriteQueue(`${path}-writers`, opts.writeQueue),
     );
     await db.#migrate(opts.migrations ?? MIGRATIONS);
     return db;

@@ -9,10 +9,19 @@
 // symbolic link `<queue dir>/<n>` whose target is the owner's identity (`<boot-id>/<pid>/<start>`):
 // symlink() creates it atomically and fails if `n` is taken, and a short target lives in the inode (no data
 // block, so taking a ticket works on a full disk too). A writer takes one more than the highest ticket it
-// sees and goes when no lower ticket is left, so a newcomer queues behind everyone already waiting. A ticket
+// sees and goes when no lower ticket is left, so a newcomer queues behind everyone already waiting. The
+// listing a writer numbers its ticket from can be stale by the time its symlink lands: a writer that read
+// the queue while a ticket was still there, then slept before taking its own, gets a number ABOVE a
+// newcomer that read the emptied queue after it and takes a LOWER one later; each then sees no lower ticket
+// at its own check and both went (GC deleting files in its turn while a writer recorded one of them: a
+// record without its file). So, as in Lamport's bakery, a writer choosing its number says so first (a
+// `choosing-…` symlink, also naming its owner, from before it reads the queue until its ticket is taken),
+// and a waiter goes only once every writer that was choosing when it first looked has taken its ticket: one
+// whose listing predates our ticket either shows a lower ticket by then or never had one. A ticket or mark
 // whose owner died (kill -9 between BEGIN and COMMIT) is removed by the writer behind it. Waiters wake on an
 // inotify watch of the directory, with a slow poll as a fallback. Where the queue cannot be used (read-only
 // or missing directory), writers fall back to SQLite's own waiting.
+import { randomBytes } from 'node:crypto';
 import { type FSWatcher, watch } from 'node:fs';
 import { mkdir, readdir, readlink, symlink, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -28,6 +37,8 @@ export interface WriteQueueOptions {
   stallLimitMs?: number;
   /** Liveness of a ticket's owner (tests); defaults to the process-identity check. */
   isOwnerAlive?: (owner: string) => boolean;
+  /** Tests: called once the queue was read and ticket `n` chosen, before it is taken. */
+  beforeTicket?: (n: number) => void | Promise<void>;
 }
 
 /** A held ticket; release() gives the turn to the next writer. */
@@ -39,6 +50,8 @@ export interface WriteTurn {
 
 const NO_TURN: WriteTurn = { held: false, release: async () => undefined };
 
+const CHOOSING = 'choosing-';
+
 export class WriteQueue {
   readonly dir: string;
   #owner = currentOwner();
@@ -47,11 +60,13 @@ export class WriteQueue {
   #watcher: FSWatcher | undefined;
   #wake: (() => void) | undefined;
   #usable = true;
+  #beforeTicket: ((n: number) => void | Promise<void>) | undefined;
 
   constructor(dir: string, opts: WriteQueueOptions = {}) {
     this.dir = dir;
     this.#stallLimitMs = opts.stallLimitMs ?? 5 * 60_000;
     this.#isOwnerAlive = opts.isOwnerAlive ?? isOwnerAlive;
+    this.#beforeTicket = opts.beforeTicket;
   }
 
   /** Wait for this process's turn to write. */
@@ -79,11 +94,23 @@ export class WriteQueue {
     this.#watcher = undefined;
   }
 
-  async #tickets(): Promise<number[]> {
+  /** The tickets, lowest first, and the marks of writers choosing theirs. */
+  async #read(): Promise<{ tickets: number[]; choosing: string[] }> {
     const names = await readdir(this.dir);
-    const out: number[] = [];
-    for (const n of names) if (/^[0-9]+$/.test(n)) out.push(Number(n));
-    return out.sort((a, b) => a - b);
+    const tickets: number[] = [];
+    const choosing: string[] = [];
+    for (const n of names)
+      if (/^[0-9]+$/.test(n)) tickets.push(Number(n));
+      else if (n.startsWith(CHOOSING)) choosing.push(n);
+    return { tickets: tickets.sort((a, b) => a - b), choosing };
+  }
+
+  /** True (after removing it) when the entry's owner is another process, provably dead. */
+  async #removeIfDead(name: string): Promise<boolean> {
+    const owner = await readlink(join(this.dir, name)).catch(() => undefined);
+    if (owner === undefined || owner === this.#owner || this.#isOwnerAlive(owner)) return false;
+    await unlink(join(this.dir, name)).catch(() => undefined);
+    return true;
   }
 
   /** Take a ticket one above the highest present; undefined when the queue cannot be used here. */
@@ -91,15 +118,23 @@ export class WriteQueue {
     try {
       await mkdir(this.dir, { recursive: true });
       this.#watch();
-      let n = ((await this.#tickets()).at(-1) ?? 0) + 1;
-      for (;;) {
-        try {
-          await symlink(this.#owner, join(this.dir, String(n)));
-          return n;
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-          n++;
+      // Choosing, from before the listing is read until the ticket is there (see the top of the file).
+      const mark = join(this.dir, `${CHOOSING}${process.pid}-${randomBytes(6).toString('hex')}`);
+      await symlink(this.#owner, mark);
+      try {
+        let n = ((await this.#read()).tickets.at(-1) ?? 0) + 1;
+        await this.#beforeTicket?.(n);
+        for (;;) {
+          try {
+            await symlink(this.#owner, join(this.dir, String(n)));
+            return n;
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+            n++;
+          }
         }
+      } finally {
+        await unlink(mark).catch(() => undefined);
       }
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
@@ -132,23 +167,29 @@ export class WriteQueue {
   async #waitFor(mine: number): Promise<void> {
     let ahead = Number.POSITIVE_INFINITY;
     let movedAt = Date.now();
+    // Writers choosing a ticket when we first look, after ours was taken: their listing may not show ours,
+    // so they may still take a lower one. Writers that start choosing later see ours and queue behind it.
+    let choosers: Set<string> | undefined;
     for (;;) {
       const changed = new Promise<void>((resolve) => {
         this.#wake = resolve;
       });
-      const before = (await this.#tickets()).filter((t) => t < mine);
-      if (before.length === 0) return;
-      if (before.length < ahead) {
-        ahead = before.length;
+      const { tickets, choosing } = await this.#read();
+      if (choosers === undefined) choosers = new Set(choosing);
+      else for (const c of choosers) if (!choosing.includes(c)) choosers.delete(c);
+      const before = tickets.filter((t) => t < mine);
+      if (before.length === 0 && choosers.size === 0) return;
+      if (before.length + choosers.size < ahead) {
+        ahead = before.length + choosers.size;
         movedAt = Date.now();
       }
-      const head = before[0]!;
-      const owner = await readlink(join(this.dir, String(head))).catch(() => undefined);
-      if (owner !== undefined && owner !== this.#owner && !this.#isOwnerAlive(owner)) {
-        // Its owner died holding (or waiting for) the turn: SQLite rolled its transaction back already.
-        await unlink(join(this.dir, String(head))).catch(() => undefined);
-        continue;
-      }
+      // Its owner died holding (or waiting for) the turn: SQLite rolled its transaction back already.
+      if (before.length > 0 && (await this.#removeIfDead(String(before[0])))) continue;
+      let removed = false;
+      if (before.length === 0) for (const c of choosers) if (await this.#removeIfDead(c)) removed = true;
+      if (removed) continue;
+      const head = before.length > 0 ? String(before[0]) : [...choosers][0]!;
+      const owner = await readlink(join(this.dir, head)).catch(() => undefined);
       if (Date.now() - movedAt > this.#stallLimitMs)
         throw new HoistError(
           'HOIST_LOCKED',

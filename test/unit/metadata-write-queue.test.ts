@@ -115,3 +115,73 @@ test('a live holder that never lets go: HOIST_LOCKED naming it, once the queue s
   }
   assert.ok(currentOwner().includes(`/${process.pid}/`));
 });
+
+test('a writer that read the queue before a newcomer but takes its ticket after it: still one turn at a time', async () => {
+  // C reads the queue while A holds ticket 1 and chooses 2; A lets go; B reads the emptied queue and
+  // chooses 1; C takes 2 and (seeing no lower ticket) went; B takes 1 and (seeing no lower ticket) went
+  // too. In the store: GC deleting the files of records it had removed, in its turn, while the convert
+  // process committed a blob whose file was there (publish found it, recorded it) and GC then deleted it.
+  const dir = join(await tempDir(), 'q');
+  const gate = () => {
+    let open!: () => void;
+    const opened = new Promise<void>((r) => {
+      open = r;
+    });
+    return { open, opened };
+  };
+  const cChose = gate();
+  const cGo = gate();
+  const bChose = gate();
+  const bGo = gate();
+  const a = new WriteQueue(dir);
+  const c = new WriteQueue(dir, {
+    beforeTicket: async (n) => {
+      assert.equal(n, 2, 'C read the queue while A held ticket 1');
+      cChose.open();
+      await cGo.opened;
+    },
+  });
+  const b = new WriteQueue(dir, {
+    beforeTicket: async (n) => {
+      assert.equal(n, 1, 'B read the queue after A let go');
+      bChose.open();
+      await bGo.opened;
+    },
+  });
+  try {
+    const heldA = await a.turn();
+    const cTurn = c.turn().then((t) => ({ who: 'C', t }));
+    await cChose.opened;
+    await heldA.release();
+    const bTurn = b.turn().then((t) => ({ who: 'B', t }));
+    await bChose.opened;
+    cGo.open();
+    // C has taken its ticket and looked at the queue (without the fix, it holds the turn by now).
+    await new Promise((r) => setTimeout(r, 200));
+    bGo.open();
+    const first = await Promise.race([cTurn, bTurn]);
+    assert.equal(first.who, 'B', 'B holds the lower ticket');
+    const other = await Promise.race([
+      cTurn.then(() => 'C holds the turn too'),
+      new Promise((r) => setTimeout(() => r('C waits'), 300)),
+    ]);
+    assert.equal(other, 'C waits', 'only one writer holds the turn');
+    await first.t.release();
+    await (await cTurn).t.release();
+    assert.deepEqual(await readdir(dir), [], 'every ticket and mark was given back');
+  } finally {
+    for (const q of [a, b, c]) q.close();
+  }
+});
+
+test('a writer that died choosing its ticket does not block the queue', async () => {
+  const dir = await tempDir();
+  const path = join(dir, 'm.db');
+  await mkdir(`${path}-writers`);
+  await symlink('00000000-dead-boot/12345/1', join(`${path}-writers`, 'choosing-12345-0123456789ab'));
+  const db = await MetadataDb.open(path, { migrations });
+  await db.transaction(() => db.run("INSERT INTO t (w, n) VALUES ('x', 1)"));
+  assert.equal(db.all('SELECT * FROM t').length, 1);
+  assert.deepEqual(await readdir(`${path}-writers`), [], 'the dead mark was removed');
+  db.close();
+});
