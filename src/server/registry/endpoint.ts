@@ -4,22 +4,19 @@
 // Committed content only, streamed from its file (a peer's pull holds one read buffer per connection).
 // Plain HTTP and no authentication, as the metrics endpoint: bind it to a node-internal address; what a
 // peer gets is checked against digests by the puller, so a peer can at worst be slow or refuse.
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import type { Backend } from '../../api/backend.ts';
 import type { TcpAddress } from '../../config/config.ts';
 import { isIdentifier } from '../../core/context.ts';
 import { invalidArgument } from '../../core/errors.ts';
+import { type HttpEndpoint, listenHttp } from '../http-endpoint.ts';
 import type { Logger } from '../log.ts';
 import { DistributionError, sendError } from './errors.ts';
 import { checkDigest, checkName, imageNames, StoreLookup } from './lookup.ts';
 import { parseRange } from './range.ts';
 
-export interface RegistryEndpoint {
-  /** Where it listens (the port the kernel chose when asked for 0). */
-  readonly address: { host: string; port: number };
-  close(): Promise<void>;
-}
+export type RegistryEndpoint = HttpEndpoint;
 
 export interface RegistryEndpointOptions {
   backend: Backend;
@@ -143,10 +140,7 @@ export async function serveRegistry(
     if (!isIdentifier(ns))
       throw invalidArgument(`registry namespace ${JSON.stringify(ns)} is not a namespace name`);
   const lookup = new StoreLookup(backend, opts.namespaces);
-  // getBuiltinModule, not a static import: the bundle hoists imports, and the ESM facade of node:http
-  // loads Node's bundled undici (~30 ms and 9 MiB for every command, `hoist images` included).
-  const { createServer } = process.getBuiltinModule('node:http');
-  const server: Server = createServer((req, res) => {
+  return listenHttp(at, log, 'registry endpoint', (req, res) => {
     if (log.enabled('debug')) {
       const started = performance.now();
       res.once('close', () =>
@@ -173,26 +167,4 @@ export async function serveRegistry(
       sendError(res, req.method, new DistributionError('UNKNOWN', 'internal error'));
     });
   });
-  server.keepAliveTimeout = 30_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: at.host, port: at.port }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  server.on('error', (err) => log.error('registry endpoint failed', { error: err }));
-  const bound = server.address();
-  const address =
-    bound && typeof bound === 'object'
-      ? { host: bound.address, port: bound.port }
-      : { host: at.host, port: at.port };
-  return {
-    address,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
 }
