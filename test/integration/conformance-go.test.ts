@@ -107,75 +107,59 @@ describe('containerd conformance suites (Go)', { skip, timeout: 600_000 }, () =>
     });
   });
 
-  describe('containerd 1.6 (baseline)', () => {
-    let socket: string;
-    let stop: () => Promise<void>;
-    before(async () => {
-      const d = await startContainerd();
-      socket = d.socket;
-      stop = () => d.stop();
-    });
-    after(async () => stop?.());
-
-    test('content suites', async () => {
-      assertSuite(await runHarness(socket, '^TestContent$'), 'TestContent', CONTENT_TESTS);
-    });
-    test('snapshot suite: overlayfs, native', {
-      skip: !isRoot && 'snapshot suites mount: needs root',
-    }, async () => {
-      const r = await runHarness(socket, '^TestSnapshots$', {
-        HOIST_CONFORMANCE_SNAPSHOTTERS: 'overlayfs,native',
+  /** The content and snapshot suites against one daemon, started before and stopped after them. */
+  const suites = (name: string, start: () => Promise<{ socket: string; stop(): Promise<void> }>) =>
+    describe(name, () => {
+      let daemon: { socket: string; stop(): Promise<void> } | undefined;
+      before(async () => {
+        daemon = await start();
       });
-      assertSuite(r, 'TestSnapshots/overlayfs', SNAPSHOT_TESTS);
-      assertSuite(r, 'TestSnapshots/native', SNAPSHOT_TESTS);
-    });
-  });
+      after(async () => daemon?.stop());
 
-  describe('hoist serve', () => {
-    let socket: string;
-    let stop: () => Promise<void>;
-    before(async () => {
-      const served = await startServe();
-      socket = served.socket;
-      stop = async () => {
+      test('content suites', async () => {
+        assertSuite(await runHarness(daemon!.socket, '^TestContent$'), 'TestContent', CONTENT_TESTS);
+      });
+      test('snapshot suite: overlayfs, native', {
+        skip: !isRoot && 'snapshot suites mount: needs root',
+      }, async () => {
+        const r = await runHarness(daemon!.socket, '^TestSnapshots$', {
+          HOIST_CONFORMANCE_SNAPSHOTTERS: 'overlayfs,native',
+        });
+        assertSuite(r, 'TestSnapshots/overlayfs', SNAPSHOT_TESTS);
+        assertSuite(r, 'TestSnapshots/native', SNAPSHOT_TESTS);
+      });
+    });
+
+  /** A fresh hoist serve on a store of its own. */
+  const hoistServe = async () => {
+    const served = await startServe();
+    return {
+      socket: served.socket,
+      stop: async () => {
         await served.stop();
         await served.cleanup();
-      };
-    });
-    after(async () => stop?.());
+      },
+    };
+  };
 
-    test('content suites', async () => {
-      assertSuite(await runHarness(socket, '^TestContent$'), 'TestContent', CONTENT_TESTS);
-    });
-    test('snapshot suite: overlayfs, native', {
-      skip: !isRoot && 'snapshot suites mount: needs root',
-    }, async () => {
-      const r = await runHarness(socket, '^TestSnapshots$', {
-        HOIST_CONFORMANCE_SNAPSHOTTERS: 'overlayfs,native',
-      });
-      assertSuite(r, 'TestSnapshots/overlayfs', SNAPSHOT_TESTS);
-      assertSuite(r, 'TestSnapshots/native', SNAPSHOT_TESTS);
-    });
+  suites('containerd 1.6 (baseline)', async () => {
+    const d = await startContainerd();
+    return { socket: d.socket, stop: () => d.stop() };
   });
+  suites('hoist serve', hoistServe);
 
   // A client that dials the socket path itself sends it as the HTTP/2 :authority, which Node's HTTP/2
   // server refuses and hoist rewrites on the way in (src/server/h2-authority-filter.ts). The content
   // suites only (a few seconds), on a fresh daemon of their own.
   describe('hoist serve, dialled by the socket path', () => {
-    let socket: string;
-    let stop: () => Promise<void>;
+    let daemon: { socket: string; stop(): Promise<void> } | undefined;
     before(async () => {
-      const served = await startServe();
-      socket = served.socket;
-      stop = async () => {
-        await served.stop();
-        await served.cleanup();
-      };
+      daemon = await hoistServe();
     });
-    after(async () => stop?.());
+    after(async () => daemon?.stop());
 
     test('content suites', async () => {
-      const r = await runHarness(socket, '^TestContent$', { HOIST_CONFORMANCE_DIAL: 'path' });
+      const r = await runHarness(daemon!.socket, '^TestContent$', { HOIST_CONFORMANCE_DIAL: 'path' });
       assertSuite(r, 'TestContent', CONTENT_TESTS);
     });
   });
