@@ -30,9 +30,9 @@ export interface Backend {
   /** Run garbage collection and wait for it (containerd: a synchronous delete). */
   collectGarbage(): Promise<GcStats | undefined>;
   maintenance: Maintenance;
-  /** The daemon's socket when working through one (containerd's API); absent for the embedded store. */
-  address?: string;
-  /** A daemon's own version (containerd's Version service); absent for the embedded store. */
-  serverVersion?(): Promise<{ version: string; revision: string }>;
+  /** The daemon's socket when working through one (containerd's API); undefined for the embedded store. */
+  readonly address: string | undefined;
+  /** A daemon's own version (containerd's Version service); undefined for the embedded store. */
+  serverVersion(): Promise<{ version: string; revision: string } | undefined>;
   close(): Promise<void> | void;
 }

@@ -38,6 +38,9 @@ export async function openEmbedded(root: string): Promise<Backend & { store: Loc
       pruneLeases: () => store.gc.pruneLeases(),
       check: async (opts) => (await import('./consistency.ts')).checkConsistency(store, opts),
     },
+    // No daemon: the store is this process's own.
+    address: undefined,
+    serverVersion: async () => undefined,
     close: () => store.close(),
   };
 }

@@ -54,7 +54,7 @@ export abstract class StoreView {
 
   /** The daemon's version (containerd's Version service) when working through one; else undefined. */
   async serverVersion(): Promise<{ version: string; revision: string } | undefined> {
-    return this.backend.serverVersion?.();
+    return this.backend.serverVersion();
   }
 
   /** Give the image `source` names another name. */
