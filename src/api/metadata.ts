@@ -30,9 +30,9 @@ export interface ImageStore {
   delete(ctx: Context, name: string, opts?: { target?: Digest }): Promise<void>;
   /**
    * A token that changes whenever the namespace's images may have changed, for callers that cache what
-   * they derive from list(); absent or undefined when the store cannot tell (then do not cache).
+   * they derive from list(); undefined when the store cannot tell (then do not cache).
    */
-  version?(ctx: Context): string | undefined;
+  version(ctx: Context): string | undefined;
 }
 
 export interface Lease {

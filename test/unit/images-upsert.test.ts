@@ -38,6 +38,7 @@ test('a name removed between create and update is created again', async () => {
         listByTarget: images.listByTarget.bind(images),
         create: images.create.bind(images),
         delete: images.delete.bind(images),
+        version: images.version.bind(images),
         update: async (...args: Parameters<typeof images.update>) => {
           if (raced++ === 0) await images.delete(ctx, name);
           return images.update(...args);

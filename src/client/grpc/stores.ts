@@ -52,6 +52,11 @@ export class GrpcImageStore implements ImageStore {
     this.#ch = ch;
   }
 
+  /** Another process's store changes behind this client's back: no token to cache on. */
+  version(_ctx: Context): undefined {
+    return undefined;
+  }
+
   async get(ctx: Context, name: string): Promise<ImageRecord> {
     const r = await this.#ch.unary(Images, Images.method.get, ctx, { name });
     if (!r.image) throw new HoistError('HOIST_NOT_FOUND', `image "${name}": not found`);

@@ -62,7 +62,7 @@ interface CriCache {
 }
 
 async function criImages(deps: ServerDeps, ctx: Context, cache: CriCache): Promise<Grouped[]> {
-  const version = deps.backend.images.version?.(ctx);
+  const version = deps.backend.images.version(ctx);
   if (version !== undefined && cache.listed?.version === version) return cache.listed.images;
   const images = groupCriImages(deps, ctx, cache.summaries);
   if (version === undefined) cache.listed = undefined;
