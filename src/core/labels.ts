@@ -31,6 +31,17 @@ export const Labels = {
    * (--plain-http or `registry.plain_http`), so a later re-fetch of its discarded layers does too.
    */
   registryScheme: 'hoist.io/registry.scheme',
+  /**
+   * hoist: on a committed layer snapshot, the bytes of the layer's uncompressed tar (decimal). The
+   * snapshot, not the blob, carries it: a discarded layer blob has no record left to label.
+   */
+  snapshotTarSize: 'hoist.io/uncompressed-size',
+  /**
+   * hoist: on an image config blob, the sum of its layers' uncompressed tar bytes once unpacked: the
+   * SIZE `images` shows, as docker's (kept on the config, which is never discarded, so listing reads
+   * one record per image).
+   */
+  unpackedSize: 'hoist.io/unpacked-size',
 } as const;
 
 /** Is this label a reference that GC follows to content? (suffix must start with `.` or `/`) */

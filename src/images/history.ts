@@ -2,9 +2,12 @@
 // first), each step that made a layer paired with that layer of the manifest in order.
 import type { Backend } from '../api/backend.ts';
 import type { Context } from '../core/context.ts';
+import type { Digest } from '../core/digest.ts';
 import { invalidArgument } from '../core/errors.ts';
+import { Labels } from '../core/labels.ts';
 import { resolveImage } from './resolve.ts';
-import { summarize } from './summary.ts';
+import { chainIds } from './rootfs.ts';
+import { type PlatformSummary, summarize } from './summary.ts';
 
 export interface HistoryEntry {
   /** The image's ID on the newest step, as docker; undefined (`<missing>`) on the steps below it. */
@@ -12,8 +15,11 @@ export interface HistoryEntry {
   created?: Date;
   createdBy: string;
   comment: string;
-  /** The step's layer, when it made one. */
-  layer?: { digest: string; size: number; mediaType: string };
+  /**
+   * The step's layer, when it made one: `size` its blob's, `unpackedSize` its uncompressed tar's (docker's
+   * SIZE) when the image is unpacked here.
+   */
+  layer?: { digest: string; size: number; mediaType: string; unpackedSize?: number };
   emptyLayer: boolean;
 }
 
@@ -29,7 +35,13 @@ export async function imageHistory(backend: Backend, ctx: Context, input: string
   const s = await summarize(backend.content, ctx, group.names[0]!.record.target);
   const p = s.primary;
   if (!p?.imageConfig) throw invalidArgument(`${input}: the image's config is not in the store`);
-  const layers = [...p.layers];
+  const tarSizes = await layerTarSizes(backend, ctx, p);
+  const layers = p.layers.map((l, i) => ({
+    digest: l.digest,
+    size: l.size,
+    mediaType: l.mediaType,
+    ...(tarSizes[i] !== undefined ? { unpackedSize: tarSizes[i] } : {}),
+  }));
   const raw = Array.isArray(p.imageConfig.history) ? (p.imageConfig.history as RawStep[]) : [];
   const entries: HistoryEntry[] = [];
   for (const h of raw) {
@@ -40,19 +52,37 @@ export async function imageHistory(backend: Backend, ctx: Context, input: string
       ...(created && !Number.isNaN(created.getTime()) ? { created } : {}),
       createdBy: typeof h.created_by === 'string' ? h.created_by : '',
       comment: typeof h.comment === 'string' ? h.comment : '',
-      ...(layer ? { layer: { digest: layer.digest, size: layer.size, mediaType: layer.mediaType } } : {}),
+      ...(layer ? { layer } : {}),
       emptyLayer: empty,
     });
   }
   // Layers the history does not account for (no history at all, or a short one) still show, one step each.
-  for (const layer of layers)
-    entries.push({
-      createdBy: '',
-      comment: '',
-      layer: { digest: layer.digest, size: layer.size, mediaType: layer.mediaType },
-      emptyLayer: false,
-    });
+  for (const layer of layers) entries.push({ createdBy: '', comment: '', layer, emptyLayer: false });
   entries.reverse();
   if (entries[0]) entries[0].id = group.target;
   return entries;
+}
+
+/**
+ * Each layer's uncompressed size, from the label its committed snapshot carries (unpack sets it), in the
+ * snapshotter the image's config says it is unpacked in; none when the image is not unpacked here.
+ */
+async function layerTarSizes(
+  backend: Backend,
+  ctx: Context,
+  p: PlatformSummary,
+): Promise<(number | undefined)[]> {
+  const diffIds = (p.imageConfig?.rootfs?.diff_ids ?? []) as Digest[];
+  if (diffIds.length !== p.layers.length) return [];
+  const labels = (await backend.content.info(ctx, p.config.digest).catch(() => undefined))?.labels ?? {};
+  const key = Object.keys(labels).find((k) => k.startsWith(Labels.gcRefSnapshot));
+  const sn = key === undefined ? undefined : backend.snapshotters.get(key.slice(Labels.gcRefSnapshot.length));
+  if (!sn) return [];
+  return Promise.all(
+    chainIds(diffIds).map(async (chain) => {
+      const v = (await sn.stat(ctx, chain).catch(() => undefined))?.labels[Labels.snapshotTarSize];
+      const n = v === undefined ? Number.NaN : Number(v);
+      return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+    }),
+  );
 }

@@ -35,12 +35,15 @@ export async function inspectImage(
     Os: cfg?.os,
     Architecture: cfg?.architecture,
     Variant: cfg?.variant,
-    Size: p?.size,
+    // docker's Size: the unpacked layers' bytes (null when not unpacked here); BlobSize: the blobs'.
+    Size: p?.unpackedSize ?? null,
+    BlobSize: p?.size,
     Platforms: s.platforms.map((x) => ({
       Platform: formatPlatform(x.platform),
       Manifest: x.manifest.digest,
       Config: x.config.digest,
-      Size: x.size,
+      Size: x.unpackedSize ?? null,
+      BlobSize: x.size,
       Layers: x.layers.map((l) => ({ MediaType: l.mediaType, Digest: l.digest, Size: l.size })),
     })),
     Config: cfg?.config,

@@ -23,7 +23,10 @@ export interface ImageRow {
   kind: ImageName['kind'] | 'none';
   createdAt: Date;
   platform: string;
+  /** The blobs' size (manifest, config, layers as declared): what the registry and the store hold. */
   size: number;
+  /** The layers' uncompressed bytes (docker's SIZE); undefined when the image was never unpacked here. */
+  unpackedSize?: number;
   labels: Record<string, string>;
 }
 
@@ -103,7 +106,9 @@ async function parseFilters(
 }
 
 /** A row before its content-derived columns, with the record it shows (no lookup by name later). */
-type PartialRow = Omit<ImageRow, 'createdAt' | 'platform' | 'size' | 'labels'> & { record: ImageRecord };
+type PartialRow = Omit<ImageRow, 'createdAt' | 'platform' | 'size' | 'unpackedSize' | 'labels'> & {
+  record: ImageRecord;
+};
 
 function rowsFor(group: ImageGroup, all: boolean): PartialRow[] {
   const rowOf = (n: ImageName): PartialRow => {
@@ -148,6 +153,7 @@ export async function listImages(
         size: s?.primary?.size ?? rec.target.size,
         labels: rec.labels,
       };
+      if (s?.primary?.unpackedSize !== undefined) row.unpackedSize = s.primary.unpackedSize;
       if (filters.every((f) => f(g, s, row))) rows.push(row);
     }
   }

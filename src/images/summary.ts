@@ -4,6 +4,7 @@ import type { ContentStore } from '../api/content.ts';
 import type { Context } from '../core/context.ts';
 import { type Descriptor, type ImageConfig, parseImageConfig } from '../core/descriptor.ts';
 import type { Digest } from '../core/digest.ts';
+import { Labels } from '../core/labels.ts';
 import { hostPlatform, normalizePlatform, type Platform, platformRank } from '../core/platform.ts';
 import { ALL_PLATFORMS, walkImage } from './walk.ts';
 
@@ -12,8 +13,13 @@ export interface PlatformSummary {
   manifest: Descriptor;
   config: Descriptor;
   layers: Descriptor[];
-  /** Manifest + config + layers, as the descriptors declare (present or not). */
+  /** Manifest + config + layers, as the descriptors declare (present or not): the blob size. */
   size: number;
+  /**
+   * The layers' uncompressed bytes, as docker's SIZE (recorded on the config when the image was
+   * unpacked); undefined for an image never unpacked in this store.
+   */
+  unpackedSize?: number;
   created?: Date;
   imageConfig?: ImageConfig;
 }
@@ -84,7 +90,13 @@ export async function summarize(
       size: pm.desc.size + m.config.size + m.layers.reduce((a, l) => a + l.size, 0),
     };
     try {
-      const cfg = parseImageConfig(await content.readBlob(ctx, m.config.digest, MAX_CONFIG_BYTES));
+      const [bytes, info] = await Promise.all([
+        content.readBlob(ctx, m.config.digest, MAX_CONFIG_BYTES),
+        content.info(ctx, m.config.digest),
+      ]);
+      const unpacked = Number(info.labels[Labels.unpackedSize] ?? Number.NaN);
+      if (Number.isSafeInteger(unpacked) && unpacked >= 0) s.unpackedSize = unpacked;
+      const cfg = parseImageConfig(bytes);
       s.imageConfig = cfg;
       if (!pm.desc.platform && cfg.os && cfg.architecture) {
         const p: Platform = { os: cfg.os, architecture: cfg.architecture };

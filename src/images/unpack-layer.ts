@@ -15,6 +15,7 @@ import type { Context } from '../core/context.ts';
 import type { Descriptor } from '../core/descriptor.ts';
 import type { Digest } from '../core/digest.ts';
 import { HoistError, isAlreadyExists } from '../core/errors.ts';
+import { Labels } from '../core/labels.ts';
 import { applyLayer, settleLayer } from '../diff/apply.ts';
 
 export interface LayerStep {
@@ -34,6 +35,11 @@ export type LayerOutcome = 'applied' | 'exists';
 /** containerd's key shape (`extract-<time>-<random> <chainID>`), so its tools read our snapshots alike. */
 function extractKey(chain: Digest): string {
   return `extract-${Date.now()}-${randomBytes(4).toString('hex')} ${chain}`;
+}
+
+/** The committed layer's labels: the size of its uncompressed tar, for the image's unpacked SIZE. */
+function tarSizeLabels(bytes: number): Record<string, string> {
+  return { [Labels.snapshotTarSize]: String(bytes) };
 }
 
 /** Commit the active `key` as `chain`; another unpack that committed the same chain first wins. */
@@ -89,7 +95,7 @@ export async function applyOnParent(s: LayerStep): Promise<LayerOutcome> {
         `layer diffID mismatch: expected ${s.diffId}, got ${applied.digest}; the unpacked snapshot is discarded`,
         { hint: 'the layer does not match the image config (a corrupt or tampered image); pull it again' },
       );
-    const r = await commitChain(s, key, { labels: {} });
+    const r = await commitChain(s, key, { labels: tarSizeLabels(applied.size) });
     ok = r === 'applied'; // 'exists': ours is redundant, removed below
     return r;
   } finally {
@@ -139,7 +145,7 @@ export async function applyAhead(s: LayerStep & { sn: DirectorySnapshotter }): P
         const lowers = await s.sn.dirs(s.ctx, parent);
         const settled = settleLayer(dir, [lowers.dir, ...lowers.parents], created);
         if (!settled) return applyOnParent(s);
-        const r = await commitChain(s, key, { labels: {}, parent });
+        const r = await commitChain(s, key, { labels: tarSizeLabels(applied.size), parent });
         ok = r === 'applied';
         return r;
       } finally {

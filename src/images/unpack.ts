@@ -68,13 +68,27 @@ export function snapshotterFor(backend: Backend, name: string): Snapshotter {
 }
 
 async function committed(sn: Snapshotter, ctx: Context, key: string): Promise<boolean> {
+  return (await committedInfo(sn, ctx, key)) !== undefined;
+}
+
+async function committedInfo(sn: Snapshotter, ctx: Context, key: string) {
   try {
     const info = await sn.stat(ctx, key);
-    return info.kind === 'committed';
+    return info.kind === 'committed' ? info : undefined;
   } catch (err) {
-    if (isNotFound(err)) return false;
+    if (isNotFound(err)) return undefined;
     throw err;
   }
+}
+
+/**
+ * The bytes of a committed layer's uncompressed tar, from its snapshot's label; undefined for a chain
+ * committed before hoist kept it, or by another tool.
+ */
+async function tarSizeOf(sn: Snapshotter, ctx: Context, chain: Digest): Promise<number | undefined> {
+  const v = (await committedInfo(sn, ctx, chain))?.labels[Labels.snapshotTarSize];
+  const n = v === undefined ? Number.NaN : Number(v);
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }
 
 /**
@@ -122,9 +136,15 @@ export async function unpackManifest(
   await unpackLayers({ backend, sn, ctx, desc, manifest, diffIds, chains, opts, result });
   if (chains.length > 0) {
     const key = `${Labels.gcRefSnapshot}${sn.name}`;
-    await backend.content.update(ctx, { digest: manifest.config.digest, labels: { [key]: result.chainId } }, [
-      `labels.${key}`,
-    ]);
+    const labels: Record<string, string> = { [key]: result.chainId };
+    const sizes = await Promise.all(chains.map((c) => tarSizeOf(sn, ctx, c)));
+    if (sizes.every((n) => n !== undefined))
+      labels[Labels.unpackedSize] = String(sizes.reduce((a, n) => a + n, 0));
+    await backend.content.update(
+      ctx,
+      { digest: manifest.config.digest, labels },
+      Object.keys(labels).map((k) => `labels.${k}`),
+    );
   }
   if (opts.discardLayers) await discardLayerRefs(backend, ctx, desc.digest);
   // Layers fetched again for this unpack (after an earlier discard) are kept unless discard is asked for.

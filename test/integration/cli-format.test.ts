@@ -6,6 +6,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { gunzipSync } from 'node:zlib';
+import { humanSize } from '../../src/cli/output/units.ts';
 import { type BuiltEntry, pushLayout, writeOciLayout } from '../helpers/image-builder.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { type HoistStore, jsonLines, tempStore } from '../helpers/run-hoist.ts';
@@ -163,6 +165,45 @@ test('snapshot ls, image check, lease ls, namespace ls, system df: JSON lines in
   assert.match(table.split('\n')[0]!, /^TYPE {3,}TOTAL COUNT$/);
 });
 
+/** The bytes of a built layer's uncompressed tar (its blob in the layout, gunzipped). */
+async function tarBytes(digest: string): Promise<number> {
+  return gunzipSync(await readFile(join(work, 'layout', 'blobs', 'sha256', digest.slice('sha256:'.length))))
+    .length;
+}
+
+test('SIZE is the unpacked size as docker shows it, BLOB SIZE beside it as nerdctl; N/A when never unpacked', async () => {
+  const img = built[0]!.images[0]!;
+  const unpacked = (await tarBytes(img.layers[0]!.digest)) + (await tarBytes(img.layers[1]!.digest));
+  const blobs = img.manifest.size + img.config.size + img.layers.reduce((a, l) => a + l.size, 0);
+  assert.ok(unpacked > blobs - 2000, 'the fixture unpacks to more than it is compressed');
+  const [row] = jsonLines(await h.ok('images', '--format', 'json', `${repo}:1`));
+  assert.equal(row!.SizeBytes, unpacked);
+  assert.equal(row!.BlobSizeBytes, blobs);
+  assert.equal(row!.Size, humanSize(unpacked, 3));
+  assert.equal(row!.VirtualSize, row!.Size);
+  assert.equal(row!.BlobSize, humanSize(blobs, 3));
+  const table = (await h.ok('images', `${repo}:1`)).split('\n');
+  assert.match(table[0]!, /\sSIZE\s+BLOB SIZE$/);
+  assert.match(table[1]!, new RegExp(` ${humanSize(unpacked, 3)}\\s+${humanSize(blobs, 3)}$`));
+  const inspect = JSON.parse(await h.ok('image', 'inspect', `${repo}:1`))[0];
+  assert.equal(inspect.Size, unpacked);
+  assert.equal(inspect.BlobSize, blobs);
+
+  const lazy = await tempStore();
+  try {
+    await lazy.ok('pull', '-q', '--plain-http', '--no-unpack', `${repo}:1`);
+    const [r] = jsonLines(await lazy.ok('images', '--format', 'json'));
+    assert.equal(r!.Size, 'N/A');
+    assert.equal(r!.SizeBytes, null);
+    assert.equal(r!.BlobSizeBytes, blobs);
+    await lazy.ok('image', 'unpack', `${repo}:1`);
+    const [u] = jsonLines(await lazy.ok('images', '--format', 'json'));
+    assert.equal(u!.SizeBytes, unpacked, 'an unpack afterwards records it');
+  } finally {
+    await lazy.cleanup();
+  }
+});
+
 test("image history: docker's columns, newest first, --no-trunc, -q, --format", async () => {
   const out = await h.ok('image', 'history', `${repo}:1`);
   const lines = out.trimEnd().split('\n');
@@ -188,7 +229,12 @@ test("image history: docker's columns, newest first, --no-trunc, -q, --format", 
   assert.equal(rows[0]!.ID, built[0]!.top.digest);
   assert.equal(rows[2]!.CreatedBy, ADD_STEP);
   assert.equal(rows[2]!.CreatedAt, '2024-01-01T00:00:00Z');
-  assert.equal(rows[0]!.SizeBytes, built[0]!.images[0]!.layers[1]!.size);
+  assert.equal(
+    rows[0]!.SizeBytes,
+    await tarBytes(built[0]!.images[0]!.layers[1]!.digest),
+    'the unpacked size',
+  );
+  assert.equal(rows[0]!.BlobSizeBytes, built[0]!.images[0]!.layers[1]!.size);
   assert.deepEqual((await h.ok('history', '-q', `${repo}:1`)).trim().split('\n'), [
     id,
     '<missing>',

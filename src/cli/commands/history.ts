@@ -35,6 +35,7 @@ function ellipsis(s: string, max: number): string {
 function record(e: HistoryEntry, flags: HistoryFlags) {
   const trunc = flags.trunc !== false;
   const createdBy = e.createdBy.replaceAll('\t', ' ');
+  const unpacked = e.layer ? e.layer.unpackedSize : 0;
   const since = e.created
     ? flags.human === false
       ? e.created.toISOString().replace(/\.\d{3}Z$/, 'Z')
@@ -46,9 +47,13 @@ function record(e: HistoryEntry, flags: HistoryFlags) {
     CreatedBy: trunc ? ellipsis(createdBy, 45) : createdBy,
     CreatedSince: since,
     ID: e.id ? (trunc ? shortId(e.id) : e.id) : '<missing>',
-    Size: humanSize(e.layer?.size ?? 0, 3),
+    // docker's SIZE is the layer's unpacked size: N/A (SizeBytes null) when the image is not unpacked
+    // here, as in `images`; 0B for a step that made no layer.
+    Size: unpacked === undefined ? 'N/A' : humanSize(unpacked, 3),
     // hoist's additions: the layer itself.
-    SizeBytes: e.layer?.size ?? 0,
+    SizeBytes: unpacked ?? null,
+    BlobSize: humanSize(e.layer?.size ?? 0, 3),
+    BlobSizeBytes: e.layer?.size ?? 0,
     Layer: e.layer?.digest ?? '',
     EmptyLayer: e.emptyLayer,
   };

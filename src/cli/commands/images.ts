@@ -23,9 +23,15 @@ function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
+/** docker's image SIZE: three significant digits; N/A for an image never unpacked in this store. */
+function unpackedSizeText(r: ImageRow): string {
+  return r.unpackedSize === undefined ? 'N/A' : humanSize(r.unpackedSize, 3);
+}
+
 /**
- * A row as docker's `images --format '{{json .}}'` prints it (the same keys, sizes as text, N/A for the
- * container counts hoist does not keep), plus hoist's Name, Platform and SizeBytes.
+ * A row as docker's `images --format '{{json .}}'` prints it (the same keys, Size the unpacked size as
+ * text, N/A for the container counts hoist does not keep), plus hoist's Name, Platform, BlobSize (the
+ * blobs' size, nerdctl's BLOB SIZE) and both sizes in bytes (SizeBytes null when never unpacked).
  */
 export function imageRecord(r: ImageRow, trunc: boolean) {
   return {
@@ -36,13 +42,15 @@ export function imageRecord(r: ImageRow, trunc: boolean) {
     ID: trunc ? shortId(r.id) : r.id,
     Repository: r.repository,
     SharedSize: 'N/A',
-    Size: humanSize(r.size),
+    Size: unpackedSizeText(r),
     Tag: r.tag,
     UniqueSize: 'N/A',
-    VirtualSize: humanSize(r.size),
+    VirtualSize: unpackedSizeText(r),
     Name: r.name,
     Platform: r.platform,
-    SizeBytes: r.size,
+    BlobSize: humanSize(r.size, 3),
+    SizeBytes: r.unpackedSize ?? null,
+    BlobSizeBytes: r.size,
     Labels: r.labels,
   };
 }
@@ -55,6 +63,7 @@ const IMAGE_HEADERS: Record<string, string> = {
   SharedSize: 'SHARED SIZE',
   UniqueSize: 'UNIQUE SIZE',
   VirtualSize: 'VIRTUAL SIZE',
+  BlobSize: 'BLOB SIZE',
 };
 
 function printRows(rows: ImageRow[], flags: LsFlags): void {
@@ -78,6 +87,7 @@ function printRows(rows: ImageRow[], flags: LsFlags): void {
       'CREATED',
       'PLATFORM',
       'SIZE',
+      'BLOB SIZE',
     ];
     const body = rows.map((r) => [
       r.repository,
@@ -86,7 +96,8 @@ function printRows(rows: ImageRow[], flags: LsFlags): void {
       id(r.id),
       timeAgo(r.createdAt),
       r.platform,
-      humanSize(r.size),
+      unpackedSizeText(r),
+      humanSize(r.size, 3),
     ]);
     return renderTable([header, ...body]);
   };
