@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { parse } from 'smol-toml';
 import { parseDuration } from '../core/duration.ts';
 import { HoistError } from '../core/errors.ts';
+import { type PeersConfig, peersDefaults, peersProblem } from './peers.ts';
 import {
   parseSocketMode,
   parseTcpAddress,
@@ -15,6 +16,7 @@ import {
 } from './serve.ts';
 
 export { formatDuration, parseDuration } from '../core/duration.ts';
+export { kubernetesService, type PeersConfig, peersEnabled } from './peers.ts';
 export {
   formatMode,
   parseSocketMode,
@@ -46,6 +48,8 @@ export interface HoistConfig {
   gc: { schedule: string };
   /** `hoist serve`: its socket, log and metrics endpoint (each flag of the command overrides its key). */
   serve: ServeConfig;
+  /** Where the peers whose registry endpoints pulls go through are found (docs/peer-mirror.md). */
+  peers: PeersConfig;
   /**
    * A containerd socket whose store hoist works on (a Kubernetes node: hoist serve's CRI image service and
    * the CLI act on containerd's images in `k8s.io`); unset: hoist's own store.
@@ -101,6 +105,21 @@ const SCHEMA: Record<string, Kind> = {
   'serve.shutdown_timeout': 'duration',
   'serve.registry_address': 'tcp_address',
   'serve.registry_namespaces': 'string[]',
+  peers: 'table',
+  'peers.static': 'string[]',
+  'peers.dns': 'string',
+  'peers.dns_server': 'string',
+  'peers.port': 'number',
+  'peers.port_name': 'string',
+  'peers.kubernetes_service': 'string',
+  'peers.kubernetes_api': 'string',
+  'peers.kubernetes_token_file': 'string',
+  'peers.kubernetes_ca_file': 'string',
+  'peers.node_name': 'string',
+  'peers.registries': 'string[]',
+  'peers.refresh': 'duration',
+  'peers.max_per_blob': 'number',
+  'peers.dial_timeout': 'duration',
   containerd_address: 'string',
 };
 
@@ -139,6 +158,7 @@ export function defaults(env: NodeJS.ProcessEnv, isRoot: boolean): HoistConfig {
     },
     gc: { schedule: '1h' },
     serve: serveDefaults(),
+    peers: peersDefaults(),
   };
 }
 
@@ -308,6 +328,8 @@ export function loadConfig(opts: LoadOptions = {}): HoistConfig {
         `registry.${key} must be longer than 0 (a registry that never answers would hang)`,
       );
   }
+  const peers = peersProblem(config.peers);
+  if (peers) throw configError(file, peers);
   config.source = file;
   return withEnvRoot(config, env);
 }

@@ -11,9 +11,11 @@ import { ensureContent } from '../images/ensure-content.ts';
 import type { PlatformSelector } from '../images/walk.ts';
 import { dockerCredentials } from '../remotes/credentials.ts';
 import { hostMatches } from '../remotes/hosts.ts';
+import type { PeerDiscovery } from '../remotes/peers/discovery.ts';
 import { createResolver } from '../remotes/resolver.ts';
 import type { Resolver } from '../remotes/types.ts';
 import type { FetchOptions, RegistryOptions } from './options.ts';
+import { peersFor } from './peers.ts';
 
 /** Parallel transfers for a call: its option, else the config's. */
 export function downloadsOf(config: HoistConfig, opts: RegistryOptions): number {
@@ -32,7 +34,14 @@ export function resolverFor(config: HoistConfig, opts: RegistryOptions): Resolve
     credentials: dockerCredentials(),
     concurrency: downloadsOf(config, opts),
     timeouts: registryTimeouts(config),
+    ...peerOption(config),
   });
+}
+
+/** The resolver option for the config's discovered peers, when it has any. */
+function peerOption(config: HoistConfig): { peers?: PeerDiscovery } {
+  const peers = peersFor(config);
+  return peers ? { peers } : {};
 }
 
 /** The label a pull of `ref` gives its image records: the scheme, when the registry was asked over HTTP. */

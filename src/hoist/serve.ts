@@ -8,6 +8,7 @@ import type { Context } from '../core/context.ts';
 import { invalidArgument } from '../core/errors.ts';
 import type { Logger } from '../server/log.ts';
 import type { RunningServer } from '../server/server.ts';
+import { createPeerDiscovery } from './peers.ts';
 
 export interface ServeOptions {
   /** The store directory (default: the config's `root`). */
@@ -63,6 +64,13 @@ export async function serve(opts: ServeOptions = {}): Promise<RunningServer> {
   const group = opts.group ?? settings.group;
   const metricsAddress = opts.metricsAddress ?? settings.metrics_address;
   const registryAddress = opts.registryAddress ?? settings.registry_address;
+  const log = opts.log ?? createLogger(settings.log_level, undefined, {}, settings.log_format);
+  // One discovery for the daemon's life: every CRI pull uses the list it keeps fresh.
+  const peers = createPeerDiscovery(config, {
+    registryAddress,
+    onWarning: (message) => log.warn(message),
+    onChange: (found) => log.info('peers', { peers: found }),
+  });
   return startServer({
     root: opts.root ?? config.root,
     ...(front ? { backend: front.backend, storeApi: false } : {}),
@@ -74,7 +82,7 @@ export async function serve(opts: ServeOptions = {}): Promise<RunningServer> {
     ...(registryAddress === undefined
       ? {}
       : { registryAddress, registryNamespaces: settings.registry_namespaces }),
-    log: opts.log ?? createLogger(settings.log_level, undefined, {}, settings.log_format),
+    log,
     gcIntervalMs: parseDuration(config.gc.schedule),
     shutdownTimeoutMs: opts.shutdownTimeoutMs ?? parseDuration(settings.shutdown_timeout),
     extraServices: (deps) => [
@@ -91,6 +99,7 @@ export async function serve(opts: ServeOptions = {}): Promise<RunningServer> {
             credentials: async (h) => (auth && h === auth.host ? auth.creds : fromDockerConfig(h)),
             concurrency: config.max_concurrent_downloads,
             timeouts: registryTimeouts(config),
+            ...(peers ? { peers } : {}),
           });
         },
         ...(front ? { imageFs: front.imageFs } : {}),

@@ -32,6 +32,8 @@ import type { Fetcher, FetchOptions } from './types.ts';
 export interface FetcherContext {
   transport: TransportOptions;
   hosts: () => RegistryHost[];
+  /** Discovered peers for a blob, tried before `hosts` (pull-only mirrors). */
+  peers?: ((digest: string) => Promise<RegistryHost[]>) | undefined;
   limiter: Limiter;
   attempts: number;
   signal?: AbortSignal | undefined;
@@ -309,9 +311,12 @@ export function createFetcher(ctx: FetcherContext, ref: Reference): Fetcher {
       if (size !== undefined && offset === size) return Readable.from([]);
       checkDocumentSize(desc, repository(ref));
       const manifestLike = isManifest(desc.mediaType) || isIndex(desc.mediaType);
-      const hosts = ctx
+      const peers = opts.skipMirrors || !ctx.peers ? [] : await ctx.peers(desc.digest);
+      const configured = ctx
         .hosts()
-        .filter((h) => h.capabilities.includes('pull') && !(opts.skipMirrors && h.mirror));
+        .filter((h) => h.capabilities.includes('pull') && !(opts.skipMirrors && h.mirror))
+        .filter((h) => !peers.some((p) => p.host === h.host));
+      const hosts = [...peers, ...configured];
       const label = manifestLike ? `manifest ${desc.digest}` : `blob ${desc.digest}`;
       const release = manifestLike ? () => {} : await ctx.limiter.acquire(signal);
       try {

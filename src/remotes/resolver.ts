@@ -85,6 +85,7 @@ export function createResolver(opts: CreateResolverOptions = {}): Resolver {
   const transport: TransportOptions = { authorizer, userAgent, attempts, baseDelayMs, timeouts };
   const limiter = new Limiter(opts.concurrency ?? 3);
   const hostCache = new Map<string, RegistryHost[]>();
+  const peers = opts.peers;
 
   const hosts = (ref: Reference): RegistryHost[] => {
     let list = hostCache.get(ref.domain);
@@ -160,7 +161,14 @@ export function createResolver(opts: CreateResolverOptions = {}): Resolver {
     },
     fetcher(ref: Reference) {
       return createFetcher(
-        { transport, hosts: () => hosts(ref), limiter, attempts, signal: opts.signal },
+        {
+          transport,
+          hosts: () => hosts(ref),
+          peers: peers && ((digest: string) => peers.forBlob(ref.domain, digest)),
+          limiter,
+          attempts,
+          signal: opts.signal,
+        },
         ref,
       );
     },

@@ -3,6 +3,7 @@
 import type { Readable } from 'node:stream';
 import type { Descriptor } from '../core/descriptor.ts';
 import type { Reference } from '../core/reference.ts';
+import type { RegistryHost } from './hosts.ts';
 import type { RegistryTimeouts } from './timeouts.ts';
 
 export interface Credentials {
@@ -32,6 +33,14 @@ export interface ResolverOptions {
   signal?: AbortSignal;
   /** Connect, response-header and idle deadlines (default 30 s each; config `registry.*_timeout`). */
   timeouts?: RegistryTimeouts;
+  /** Discovered peers, tried as pull-only mirrors before hosts.toml's hosts (config `[peers]`). */
+  peers?: PeerMirrors;
+}
+
+/** Peers' registry endpoints (peers/discovery.ts): where to look for a blob before the configured hosts. */
+export interface PeerMirrors {
+  /** The peers to try for `digest` of an image on `registry`, best first; none when it is not mirrored. */
+  forBlob(registry: string, digest: string): Promise<RegistryHost[]>;
 }
 
 export interface Resolved {
