@@ -7,7 +7,7 @@
 import type { ConsistencyReport } from '../../src/api/maintenance.ts';
 import { sleep } from '../../src/core/sleep.ts';
 import { spawnHoist } from './hoist-process.ts';
-import { type HoistStore, tempStore } from './run-hoist.ts';
+import { checkReport, type HoistStore, tempStore } from './run-hoist.ts';
 
 export interface CampaignOp {
   name: string;
@@ -60,7 +60,7 @@ export async function assertConsistent(s: HoistStore, when: string): Promise<Con
   const r = await s.run('system', 'check', '--verify', '--format', 'json');
   let report: ConsistencyReport | undefined;
   try {
-    report = JSON.parse(r.stdout) as ConsistencyReport;
+    report = checkReport<ConsistencyReport>(r.stdout);
   } catch {
     throw new Error(`${when}: system check printed no report (exit ${r.code}): ${r.stderr}`);
   }

@@ -82,3 +82,21 @@ export function tableRows(out: string): string[][] {
     .filter((l) => l.trim() !== '')
     .map((l) => l.trim().split(/\s{2,}/));
 }
+
+/**
+ * `system check --format json`'s report (PascalCase keys, as every --format) as the library's
+ * ConsistencyReport (camelCase): keys are turned back, so a report in any other key style reads as empty.
+ */
+export function checkReport<T>(stdout: string): T {
+  const camel = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(camel);
+    if (v === null || typeof v !== 'object') return v;
+    return Object.fromEntries(
+      Object.entries(v).map(([k, x]) => [
+        /^[A-Z]/.test(k) ? k[0]!.toLowerCase() + k.slice(1) : `!${k}`,
+        camel(x),
+      ]),
+    );
+  };
+  return camel(JSON.parse(stdout)) as T;
+}

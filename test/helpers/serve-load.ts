@@ -11,7 +11,7 @@ import type { ConsistencyReport } from '../../src/api/maintenance.ts';
 import { type AnyClient, unary } from './grpc-client.ts';
 import { pushLayout, writeOciLayout } from './image-builder.ts';
 import type { TestRegistry } from './registry.ts';
-import { tableRows } from './run-hoist.ts';
+import { checkReport, tableRows } from './run-hoist.ts';
 import type { CommandResult, ServedStore } from './serve.ts';
 
 export const SERVE_LOAD_IMAGES = 4;
@@ -187,7 +187,7 @@ export async function assertServeLoadSettles(
   assert.equal(rows.length, SERVE_LOAD_IMAGES, `one row per image:\n${rows.join('\n')}`);
 
   const through = await hoist('system', 'check', '--format', 'json');
-  const report = JSON.parse(through.stdout) as ConsistencyReport;
+  const report = checkReport<ConsistencyReport>(through.stdout);
   assert.equal(through.code, 0, JSON.stringify(report.problems, null, 2));
   assert.equal(report.checked.images, SERVE_LOAD_IMAGES);
 }

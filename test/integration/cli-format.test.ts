@@ -138,7 +138,7 @@ test('image inspect -f, RepoTags and RepoDigests as docker shows them', async ()
   assert.equal(two, `${target}\n${target}\n`, 'one line per image, as docker');
 });
 
-test('snapshot ls, image check, lease ls, namespace ls, system df: JSON lines in the same key style', async () => {
+test('snapshot ls, image check, lease ls, namespace ls, system df, system check: JSON lines in the same key style', async () => {
   const snaps = jsonLines(await h.ok('snapshot', 'ls', '--format', 'json'));
   assert.ok(snaps.length >= 2);
   for (const s of snaps) assert.deepEqual(Object.keys(s).slice(0, 3), ['Name', 'Parent', 'Kind']);
@@ -163,6 +163,11 @@ test('snapshot ls, image check, lease ls, namespace ls, system df: JSON lines in
   assert.equal(df[0]!.TotalCount, '1');
   const table = await h.ok('system', 'df', '--format', 'table {{.Type}}\\t{{.TotalCount}}');
   assert.match(table.split('\n')[0]!, /^TYPE {3,}TOTAL COUNT$/);
+  const checkJson = jsonLines(await h.ok('system', 'check', '--format', 'json'));
+  assert.equal(checkJson.length, 1, 'one report, one line');
+  assert.deepEqual(Object.keys(checkJson[0]!), ['Ok', 'Checked', 'Problems', 'Notes']);
+  assert.equal((checkJson[0]!.Checked as Record<string, number>).Images, 1);
+  assert.equal((await h.ok('system', 'check', '--format', '{{.Ok}} {{len .Problems}}')).trim(), 'true 0');
 });
 
 /** The bytes of a built layer's uncompressed tar (its blob in the layout, gunzipped). */

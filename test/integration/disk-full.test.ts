@@ -13,7 +13,7 @@ import type { ConsistencyReport } from '../../src/api/maintenance.ts';
 import { type BuiltEntry, pushLayout, writeOciLayout } from '../helpers/image-builder.ts';
 import { type LoopFs, loopFsUnavailable, mountLoopFs } from '../helpers/loop-fs.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { type HoistStore, jsonLines, type RunResult, tempStore } from '../helpers/run-hoist.ts';
+import { checkReport, type HoistStore, jsonLines, type RunResult, tempStore } from '../helpers/run-hoist.ts';
 
 const skip = loopFsUnavailable();
 const MiB = 1024 * 1024;
@@ -65,7 +65,7 @@ async function fillTo(room: number): Promise<string> {
 
 async function check(s: HoistStore): Promise<ConsistencyReport> {
   const r = await s.run('system', 'check', '--verify', '--format', 'json');
-  const report = JSON.parse(r.stdout) as ConsistencyReport;
+  const report = checkReport<ConsistencyReport>(r.stdout);
   assert.equal(r.code, 0, `system check: ${JSON.stringify(report.problems)} ${r.stderr}`);
   return report;
 }

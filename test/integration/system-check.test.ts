@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import type { ConsistencyReport } from '../../src/api/maintenance.ts';
 import { type BuiltEntry, pushLayout, writeOciLayout } from '../helpers/image-builder.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { type HoistStore, tempStore } from '../helpers/run-hoist.ts';
+import { checkReport, type HoistStore, tempStore } from '../helpers/run-hoist.ts';
 
 const isRoot = process.getuid?.() === 0;
 let reg: TestRegistry;
@@ -39,7 +39,7 @@ const blobPath = (s: HoistStore, d: string) => join(s.root, 'content', 'blobs', 
 
 async function check(s: HoistStore, ...args: string[]): Promise<{ code: number; report: ConsistencyReport }> {
   const r = await s.run('system', 'check', '--format', 'json', ...args);
-  return { code: r.code, report: JSON.parse(r.stdout) as ConsistencyReport };
+  return { code: r.code, report: checkReport<ConsistencyReport>(r.stdout) };
 }
 
 test('a freshly pulled store is consistent; damaged blobs are found and fail the check', async () => {

@@ -93,12 +93,14 @@ export function registerSystemCommands(program: Command): void {
       'Check the store is consistent: database intact, every record backed on disk, every image complete or fetchable (exit 1 on a problem)',
     )
     .option('--verify', 'also re-hash every blob (reads every byte)')
-    .option('--format <format>', 'table or json', 'table')
-    .action(async (flags: { verify?: boolean; format: string }, command: Command) => {
+    .option('--format <format>', FORMAT_HELP)
+    .action(async (flags: { verify?: boolean; format?: string }, command: Command) => {
       const hoist = await session(command).hoist();
       const r = await hoist.checkStore({ verify: flags.verify === true });
-      if (flags.format === 'json') process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
-      else process.stdout.write(renderConsistency(r));
+      // The report is one object: `json` prints it on one line, in the key style of every --format.
+      process.stdout.write(
+        formatListing(flags.format, { rows: [pascalKeys(r) as object], table: () => renderConsistency(r) }),
+      );
       if (!r.ok) process.exitCode = 1;
     });
 }
