@@ -104,10 +104,26 @@ export async function copyBetweenRegistries(
       if (session.mounted) return 'mounted';
     }
     const resume = session && !session.mounted && session.session ? { session: session.session } : {};
-    await pusher.pushBlob(desc, (offset) => fetcher.fetch(desc, { offset, ...withSignal }), {
-      ...withSignal,
-      ...resume,
-    });
+    // The bytes pass through unhashed here: the destination checks the digest when the upload commits.
+    // A mirror (a peer) that sent some of them is then the suspect, as in a pull (fetch-blob.ts): the
+    // blob is sent once more in a new upload, from the upstream only.
+    const opened: { mirrored?: boolean }[] = [];
+    const open = (skipMirrors: boolean) => async (offset: number) => {
+      const stream = await fetcher.fetch(desc, {
+        offset,
+        ...withSignal,
+        ...(skipMirrors ? { skipMirrors } : {}),
+      });
+      opened.push(stream as { mirrored?: boolean });
+      return stream;
+    };
+    try {
+      await pusher.pushBlob(desc, open(false), { ...withSignal, ...resume });
+    } catch (err) {
+      // `mirrored` is set as a mirror's bytes are handed on: read it now, after the upload failed.
+      if (!opened.some((o) => o.mirrored) || signal?.aborted) throw err;
+      await pusher.pushBlob(desc, open(true), withSignal);
+    }
     return 'copied';
   };
 

@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
+import { type RequestRecord, startCountingProxy } from '../helpers/counting-proxy.ts';
 import { type BuiltEntry, pushLayout, writeOciLayout } from '../helpers/image-builder.ts';
+import { writeHostsDir } from '../helpers/peer-nodes.ts';
 import { DEFAULT_USERS, startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { type HoistStore, tempStore } from '../helpers/run-hoist.ts';
 
@@ -160,4 +162,41 @@ test('copy to and from docker-archive, oci-archive and an OCI layout', async () 
   // No scratch namespace or image is left in the store.
   assert.doesNotMatch(await h.ok('namespace', 'ls'), /hoist-copy/);
   assert.equal((await h.ok('images', '-q')).trim(), '');
+});
+
+test('copy through a mirror that sends wrong bytes: the destination refuses them, the blob comes again from the upstream', async () => {
+  const layer = built.find((e) => e.tag === 'one')!.images[0]!.layers[1]!;
+  const seen: RequestRecord[] = [];
+  const registryPort = Number(a.registryHost.split(':')[1]);
+  const mirror = await startCountingProxy(registryPort, (r) => seen.push(r));
+  try {
+    mirror.serve(new RegExp(`/blobs/${layer.digest}`), {
+      status: 200,
+      headers: { 'content-type': 'application/octet-stream', 'docker-content-digest': layer.digest },
+      body: Buffer.alloc(layer.size, 0x5a),
+    });
+    const hostsDir = await writeHostsDir(join(work, 'hosts-mirror'), a.host, [`127.0.0.1:${mirror.port}`]);
+    a.resetStats();
+    await h.ok('copy', '--hosts-dir', hostsDir, `${a.host}/src/one:1`, `${b.host}/dst/mirrored:1`);
+    assert.ok(
+      seen.some((r) => r.path.includes(`/blobs/${layer.digest}`) && r.bytes === layer.size),
+      'the mirror was asked and sent its (wrong) bytes',
+    );
+    const upstream = a
+      .stats()
+      .requests.filter((r) => r.method === 'GET' && r.path.includes(`/blobs/${layer.digest}`));
+    assert.equal(upstream.length, 1, 'fetched once more, from the upstream');
+    assert.equal(await digestAt(`${b.host}/dst/mirrored:1`), await digestAt(`${a.host}/src/one:1`));
+    // What the destination holds under the layer's digest is the layer.
+    const blob = await skopeo(
+      'inspect',
+      '--tls-verify=false',
+      '--creds',
+      CREDS,
+      `docker://${b.host}/dst/mirrored:1`,
+    );
+    assert.ok((JSON.parse(blob) as { Layers: string[] }).Layers.includes(layer.digest));
+  } finally {
+    mirror.server.close();
+  }
 });
