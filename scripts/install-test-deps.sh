@@ -21,6 +21,7 @@ declare -A WANT=(
   [systemd]=systemd-analyze
   [runc]=/usr/sbin/runc
   [busybox-static]=/bin/busybox
+  [dnsmasq]=/usr/sbin/dnsmasq
   [golang-go]=/usr/bin/go
   [golang-github-containerd-containerd-dev]=/usr/share/gocode/src/github.com/containerd/containerd/content/testsuite/testsuite.go
   [golang-github-gotestyourself-gotest.tools-dev]=/usr/share/gocode/src/gotest.tools/assert/assert.go

@@ -42,6 +42,8 @@ export interface ServerMetricsOptions {
   log: Logger;
   /** gRPC calls whose handlers are running. */
   callsInFlight: () => number;
+  /** Is the registry (peer mirror) endpoint on? Its series then exist from the start. */
+  registryEndpoint?: boolean;
   usageRefreshMs?: number;
 }
 
@@ -100,20 +102,41 @@ export class ServerMetrics implements Telemetry {
     ['method', 'code'],
   );
   readonly #callsInFlight = this.#r.gauge('hoist_grpc_calls_in_flight', 'gRPC calls being handled.');
+  readonly #registryRequests = this.#r.counter(
+    'hoist_registry_requests_total',
+    'Requests the registry (peer mirror) endpoint answered, by route (base, manifests, blobs, tags, other) and HTTP status code.',
+    ['route', 'code'],
+  );
+  readonly #registrySent = this.#r.counter(
+    'hoist_registry_sent_bytes_total',
+    'Body bytes the registry (peer mirror) endpoint sent to peers, by route.',
+    ['route'],
+  );
   #usageAt = 0;
   /** The last usage report's figures, as corrected since; undefined while the store has reported none. */
   #sizes: { content: number; ingest: number } | undefined;
   #refreshing: Promise<void> | undefined;
 
   constructor(opts: ServerMetricsOptions) {
-    this.#o = { usageRefreshMs: USAGE_REFRESH_MS, ...opts };
+    this.#o = { usageRefreshMs: USAGE_REFRESH_MS, registryEndpoint: false, ...opts };
     // Series that exist from the start, so rate() and increase() see the first event.
     for (const f of [this.#pullsStarted, this.#pullsSucceeded, this.#fetched]) f.touch();
     this.#pullSeconds.touch();
     for (const result of ['success', 'failure']) this.#gcRuns.touch({ result });
     for (const kind of ['content', 'ingest', 'snapshot']) this.#gcReclaimed.touch({ kind });
     this.#pullsInFlight.set(0);
+    if (this.#o.registryEndpoint)
+      for (const route of ['manifests', 'blobs']) {
+        this.#registryRequests.touch({ route, code: '200' });
+        this.#registrySent.touch({ route });
+      }
   }
+
+  /** For the registry endpoint's `observe`. */
+  readonly registryServed = (route: string, status: number, bytes: number): void => {
+    this.#registryRequests.inc({ route, code: String(status) });
+    this.#registrySent.inc({ route }, bytes);
+  };
 
   /** For RpcEnv.onCallEnded. */
   readonly callEnded = (method: string, code: GrpcCode, _ms: number): void => {

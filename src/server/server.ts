@@ -148,6 +148,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     backend,
     log,
     callsInFlight: () => env.calls.size,
+    registryEndpoint: opts.registryAddress !== undefined,
     ...(opts.metricsUsageRefreshMs === undefined ? {} : { usageRefreshMs: opts.metricsUsageRefreshMs }),
   });
   const gc = new GcScheduler({
@@ -220,6 +221,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
           backend,
           namespaces: opts.registryNamespaces ?? ['k8s.io', 'default'],
           log,
+          observe: metrics.registryServed,
         })
       : undefined;
   } catch (err) {

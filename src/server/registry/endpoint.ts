@@ -5,6 +5,7 @@
 // Plain HTTP and no authentication, as the metrics endpoint: bind it to a node-internal address; what a
 // peer gets is checked against digests by the puller, so a peer can at worst be slow or refuse.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Backend } from '../../api/backend.ts';
 import type { TcpAddress } from '../../config/config.ts';
@@ -18,11 +19,36 @@ import { parseRange } from './range.ts';
 
 export type RegistryEndpoint = HttpEndpoint;
 
+/** What a request asked for, as metrics label it: the API root, a manifest, a blob, a tag list, or other. */
+export type RegistryRoute = 'base' | 'manifests' | 'blobs' | 'tags' | 'other';
+
 export interface RegistryEndpointOptions {
   backend: Backend;
   /** The store namespaces whose images are served, searched in this order. */
   namespaces: readonly string[];
   log: Logger;
+  /** Each request once it is over: its route, status and the body bytes sent (the daemon's metrics). */
+  observe?: (route: RegistryRoute, status: number, bytes: number) => void;
+}
+
+/** Body bytes a response has sent so far. */
+interface Sent {
+  bytes: number;
+}
+
+function routeOf(url: string | undefined): RegistryRoute {
+  const path = (url ?? '/').split('?')[0]!;
+  if (path === '/v2/' || path === '/v2') return 'base';
+  const kind = ROUTE.exec(path)?.[2];
+  return kind === 'manifests' || kind === 'blobs' || kind === 'tags' ? kind : 'other';
+}
+
+/** Stream a stored body to the response, counting what is read out to it. */
+async function send(body: Readable, res: ServerResponse, sent: Sent): Promise<void> {
+  body.on('data', (chunk: Buffer) => {
+    sent.bytes += chunk.byteLength;
+  });
+  await pipeline(body, res);
 }
 
 const API_VERSION = { 'docker-distribution-api-version': 'registry/2.0' };
@@ -37,13 +63,20 @@ function decoded(segment: string): string {
   }
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, lookup: StoreLookup, backend: Backend) {
+async function handle(
+  req: IncomingMessage,
+  res: ServerResponse,
+  lookup: StoreLookup,
+  backend: Backend,
+  sent: Sent,
+) {
   const url = new URL(req.url ?? '/', 'http://peer');
   const method = req.method ?? 'GET';
   if (method !== 'GET' && method !== 'HEAD')
     throw new DistributionError('UNSUPPORTED', `${method}: this registry is read-only (a peer mirror)`);
   if (url.pathname === '/v2/' || url.pathname === '/v2') {
     res.writeHead(200, { ...API_VERSION, 'content-type': 'application/json', 'content-length': 2 });
+    if (method !== 'HEAD') sent.bytes += 2;
     res.end(method === 'HEAD' ? undefined : '{}');
     return;
   }
@@ -55,7 +88,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, lookup: StoreLo
   if (kind === 'tags') {
     if (reference !== 'list')
       throw new DistributionError('NAME_UNKNOWN', `no such endpoint: ${url.pathname}`);
-    return tagsList(res, method, lookup, name, ns);
+    return tagsList(res, method, lookup, name, ns, sent);
   }
   if (kind === 'manifests') {
     const found = await lookup.manifest(name, decoded(reference), ns);
@@ -72,7 +105,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, lookup: StoreLo
     }
     const body = await backend.content.reader({ namespace: found.namespace }, found.digest);
     res.writeHead(200, headers);
-    await pipeline(body, res);
+    await send(body, res, sent);
     return;
   }
   const digest = checkDigest(decoded(reference));
@@ -106,7 +139,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, lookup: StoreLo
     length,
   });
   res.writeHead(status, headers);
-  await pipeline(body, res);
+  await send(body, res, sent);
 }
 
 async function tagsList(
@@ -115,6 +148,7 @@ async function tagsList(
   lookup: StoreLookup,
   name: string,
   ns: string | undefined,
+  sent: Sent,
 ): Promise<void> {
   const prefix = imageNames(name, 'x', ns)[0]!.slice(0, -1);
   const tags = await lookup.tags(prefix);
@@ -128,6 +162,7 @@ async function tagsList(
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(body),
   });
+  if (method !== 'HEAD') sent.bytes += Buffer.byteLength(body);
   res.end(method === 'HEAD' ? undefined : body);
 }
 
@@ -141,6 +176,9 @@ export async function serveRegistry(
       throw invalidArgument(`registry namespace ${JSON.stringify(ns)} is not a namespace name`);
   const lookup = new StoreLookup(backend, opts.namespaces);
   return listenHttp(at, log, 'registry endpoint', (req, res) => {
+    const sent: Sent = { bytes: 0 };
+    const { observe } = opts;
+    if (observe) res.once('close', () => observe(routeOf(req.url), res.statusCode, sent.bytes));
     if (log.enabled('debug')) {
       const started = performance.now();
       res.once('close', () =>
@@ -155,7 +193,7 @@ export async function serveRegistry(
         }),
       );
     }
-    handle(req, res, lookup, backend).catch((err: unknown) => {
+    handle(req, res, lookup, backend, sent).catch((err: unknown) => {
       if (res.headersSent) {
         // Mid-body (the peer went away, or the file did): the peer sees a short body and moves on.
         log.debug('registry: response cut short', { url: req.url, error: err });
