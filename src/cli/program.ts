@@ -49,6 +49,7 @@ const STANDALONE: Record<string, Register> = {
   system: registerSystem,
   serve: registerServe,
   images: registerImageBasics,
+  inspect: registerImageBasics,
   rmi: registerImageBasics,
   tag: registerImageBasics,
   history: registerImageBasics,
@@ -144,6 +145,9 @@ export async function buildProgram(): Promise<Command> {
   await registerPull(program);
   await registerPush(program);
   const image = images.registerImageCommands(program);
+  // docker's `image pull` and `image push`: the same commands under the image group.
+  await registerPull(image);
+  await registerPush(image);
   check.registerCheckCommand(image);
   convert.registerConvertCommand(image);
   unpack.registerUnpackCommands(program, image);

@@ -300,3 +300,20 @@ test("version and info: docker's sections, --format json and templates; through 
     await srv.stop();
   }
 });
+
+test("docker's other spellings: image pull, image push, inspect, system info", async () => {
+  const s = await tempStore();
+  try {
+    await s.ok('image', 'pull', '-q', '--plain-http', `${repo}:1`);
+    const id = built[0]!.top.digest;
+    assert.equal((await s.ok('inspect', '-f', '{{.Id}}', `${repo}:1`)).trim(), id);
+    assert.equal(await s.ok('inspect', `${repo}:1`), await s.ok('image', 'inspect', `${repo}:1`));
+    await s.ok('tag', `${repo}:1`, `${repo}:pushed`);
+    await s.ok('image', 'push', '--plain-http', `${repo}:pushed`);
+    assert.ok(reg.stats().requests.some((r) => r.method === 'PUT' && r.path.endsWith('/manifests/pushed')));
+    assert.equal((await s.ok('system', 'info', '--format', '{{.Images}}')).trim(), '1');
+    assert.equal(await s.ok('system', 'info', '--format', 'json'), await s.ok('info', '--format', 'json'));
+  } finally {
+    await s.cleanup();
+  }
+});

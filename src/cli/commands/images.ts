@@ -171,17 +171,19 @@ export function registerImageCommands(program: Command): Command {
   rmi(program.command('rmi').description('Remove images by name or ID'));
   rmi(image.command('rm').alias('remove').description('Remove images by name or ID'));
 
-  image
-    .command('inspect')
-    .description('Show an image as JSON')
-    .argument('<image...>', 'names or IDs')
-    .option('-f, --format <format>', "'json' (default) or a Go TEMPLATE run per image, e.g. '{{.Id}}'")
-    .action(async (args: string[], flags: { format?: string }, command: Command) => {
-      const hoist = await session(command).hoist();
-      const out = [];
-      for (const a of args) out.push(await hoist.inspect(a));
-      process.stdout.write(formatInspect(flags.format, out));
-    });
+  const inspect = (cmd: Command) =>
+    cmd
+      .argument('<image...>', 'names or IDs')
+      .option('-f, --format <format>', "'json' (default) or a Go TEMPLATE run per image, e.g. '{{.Id}}'")
+      .action(async (args: string[], flags: { format?: string }, command: Command) => {
+        const hoist = await session(command).hoist();
+        const out = [];
+        for (const a of args) out.push(await hoist.inspect(a));
+        process.stdout.write(formatInspect(flags.format, out));
+      });
+  inspect(image.command('inspect').description('Show an image as JSON'));
+  // docker's `inspect` reads any object; hoist's objects by name are images.
+  inspect(program.command('inspect').description('Show an image as JSON (as `image inspect`)'));
   registerHistoryCommand(program);
   registerHistoryCommand(image);
   registerPruneCommand(image);

@@ -6,9 +6,11 @@ import { FORMAT_HELP, formatListing, pascalKeys } from '../output/format.ts';
 import { renderTable } from '../output/tabwriter.ts';
 import { humanSize } from '../output/units.ts';
 import { session } from '../session.ts';
+import { registerInfoCommand } from './version.ts';
 
 export function registerSystemCommands(program: Command): void {
   const system = program.command('system').description('Store-wide disk usage and cleanup');
+  registerInfoCommand(system);
   system
     .command('df')
     .description('Show disk usage: images, content, shared, reclaimable, snapshots, partial pulls, leases')

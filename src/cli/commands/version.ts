@@ -102,7 +102,12 @@ export function registerVersionCommands(program: Command): void {
       process.stdout.write(formatListing(flags.format, { rows: [out], table: () => text }));
     });
 
-  program
+  registerInfoCommand(program);
+}
+
+/** `info`, also `system info` as docker's. */
+export function registerInfoCommand(parent: Command): void {
+  parent
     .command('info')
     .description('Show what hoist works on: store, namespace, snapshotter, config, daemon, images, usage')
     .option('-f, --format <format>', "'json' or a Go TEMPLATE, e.g. '{{.Images}}'")
