@@ -81,7 +81,7 @@ export async function serve(opts: ServeOptions = {}): Promise<RunningServer> {
     ...(metricsAddress === undefined ? {} : { metricsAddress }),
     ...(registryAddress === undefined
       ? {}
-      : { registryAddress, registryNamespaces: settings.registry_namespaces }),
+      : { registryAddress, registryNamespaces: settings.registry_namespaces, registryPeers: peers }),
     log,
     gcIntervalMs: parseDuration(config.gc.schedule),
     shutdownTimeoutMs: opts.shutdownTimeoutMs ?? parseDuration(settings.shutdown_timeout),

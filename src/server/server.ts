@@ -9,6 +9,7 @@ import type { Backend } from '../api/backend.ts';
 import { serviceDefinition } from '../api/service-definition.ts';
 import { parseTcpAddress } from '../config/config.ts';
 import { openEmbedded } from '../embedded/backend.ts';
+import type { PeerDiscovery } from '../remotes/peers/discovery.ts';
 import { removeDaemonMarker, writeDaemonMarker } from './daemon-marker.ts';
 import { EventBus } from './events.ts';
 import { GcScheduler } from './gc-scheduler.ts';
@@ -17,6 +18,7 @@ import type { Logger } from './log.ts';
 import { type MetricsEndpoint, serveMetrics } from './metrics-http.ts';
 import { type PluginInfo, PluginType, storePlugins } from './plugins.ts';
 import { type RegistryEndpoint, serveRegistry } from './registry/endpoint.ts';
+import { peerBlobLocator } from './registry/peer-redirect.ts';
 import { CallTracker, type RpcEnv } from './rpc.ts';
 import { ServerMetrics } from './server-metrics.ts';
 import type { RegisteredService, ServerDeps } from './service.ts';
@@ -59,6 +61,8 @@ export interface ServeOptions {
   registryAddress?: string;
   /** The namespaces that endpoint serves (default k8s.io, then default). */
   registryNamespaces?: readonly string[];
+  /** The peers ([peers]): that endpoint redirects a request for a blob it lacks to one that has it. */
+  registryPeers?: PeerDiscovery | undefined;
   /** How old the store usage behind the size metrics may get (default server-metrics.ts USAGE_REFRESH_MS). */
   metricsUsageRefreshMs?: number;
   log: Logger;
@@ -204,6 +208,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   let listener: Listener | undefined;
   let endpoint: MetricsEndpoint | undefined;
   let registry: RegistryEndpoint | undefined;
+  const locator = opts.registryPeers && peerBlobLocator(opts.registryPeers);
   try {
     // Nobody but the owner may connect before the permissions below are in place.
     const umask = process.umask(0o177);
@@ -222,6 +227,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
           namespaces: opts.registryNamespaces ?? ['k8s.io', 'default'],
           log,
           observe: metrics.registryServed,
+          locator,
         })
       : undefined;
   } catch (err) {
@@ -272,6 +278,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     clearTimeout(timer);
     await endpoint?.close();
     await registry?.close();
+    locator?.close();
     await gc.stop();
     if (opts.storeApi !== false) await removeDaemonMarker(opts.root, path);
     await backend.close();

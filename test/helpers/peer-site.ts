@@ -28,6 +28,8 @@ export interface PeerSite {
   /** Node A, at 127.0.0.2:<port>, holding the image. */
   a: ServedStore;
   layerBytes: number;
+  /** The image's layers. */
+  layers: { digest: string; size: number }[];
   /** A hoist serve daemon, stopped with the site. */
   startNode(args: string[]): Promise<ServedStore>;
   /** A config file: snapshotter native, an empty certs.d, then `toml`. */
@@ -93,6 +95,7 @@ export async function startPeerSite(): Promise<PeerSite> {
     port,
     a,
     layerBytes: image.images[0]!.layers.reduce((n, l) => n + l.size, 0),
+    layers: image.images[0]!.layers.map((l) => ({ digest: l.digest, size: l.size })),
     startNode,
     async config(name, toml) {
       const certs = join(work, `${name}-certs.d`);

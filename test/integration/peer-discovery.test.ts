@@ -13,6 +13,7 @@ import { Metadata } from '@grpc/grpc-js';
 import { ImageService } from '../../src/api/gen/k8s/cri/runtime/v1/api_pb.ts';
 import { type DnsServer, startDnsmasq } from '../helpers/dnsmasq.ts';
 import { TestClients, unary } from '../helpers/grpc-client.ts';
+import { pullVia, writeHostsDir } from '../helpers/peer-nodes.ts';
 import { blobBytes, type PeerSite, scrape, startPeerSite } from '../helpers/peer-site.ts';
 import { sampleValue } from '../helpers/prom-text.ts';
 
@@ -108,4 +109,34 @@ test('a name that does not resolve: a warning, and the pull from the upstream', 
   assert.equal(pe.code, 0, pe.stderr);
   assert.match(pe.stderr, /warning: peer discovery: dns nowhere\.test: .*no peers from it for now/);
   assert.ok(blobBytes(site.reg.stats().requests) >= site.layerBytes, 'the layers came from the upstream');
+});
+
+test('an endpoint redirects a blob it lacks to a peer that has it: a pull listing only that endpoint gets peer bytes', {
+  timeout: 120_000,
+}, async () => {
+  const { port, reg } = site;
+  // R knows two peers: A, and an address where nothing listens (its probe fails at once).
+  const cfg = await site.config('r', `[peers]\nstatic = ["127.0.0.2:${port}", "127.0.0.7:${port}"]\n`);
+  await site.startNode(['--config', cfg, '--registry-address', `127.0.0.6:${port}`]);
+  const r = `127.0.0.6:${port}`;
+  const layer = site.layers[0]!;
+  const ns = `ns=${encodeURIComponent(reg.host)}`;
+  const res = await fetch(`http://${r}/v2/team/app/blobs/${layer.digest}?${ns}`, { redirect: 'manual' });
+  assert.equal(res.status, 307);
+  const location = new URL(res.headers.get('location')!);
+  assert.equal(location.host, `127.0.0.2:${port}`);
+  assert.equal(location.pathname, `/v2/team/app/blobs/${layer.digest}`);
+  assert.equal(location.searchParams.get('ns'), reg.host);
+  assert.equal(location.searchParams.get('redirected'), '1', 'A never redirects it again');
+  // A blob no peer has is a 404 at once, with no redirect.
+  const missing = `sha256:${'0'.repeat(64)}`;
+  const none = await fetch(`http://${r}/v2/team/app/blobs/${missing}?${ns}`, { redirect: 'manual' });
+  assert.equal(none.status, 404);
+
+  // A client whose hosts.toml lists only R (a plain containerd and its node-local hoist): no blob upstream.
+  const hostsDir = await writeHostsDir(join(site.work, 'hosts-r'), reg.host, [r]);
+  reg.resetStats();
+  const pulled = await pullVia(join(site.work, 'behind-r'), hostsDir, site.ref);
+  assert.equal(pulled.code, 0, pulled.stderr);
+  site.assertOnlyTagsUpstream('the pull through R');
 });

@@ -109,3 +109,38 @@ test('hoist serve --containerd serves the store of that containerd to peers', {
     await front.cleanup();
   }
 });
+
+test("ctr listing only its node's hoist gets the blobs that hoist lacks from a peer (307)", {
+  skip,
+  timeout: 120_000,
+}, async () => {
+  // The node-local hoist R has an empty store and knows A as a peer ([peers] static).
+  const config = join(work, 'r.toml');
+  await writeFile(config, `[peers]\nstatic = ["${a.registry}"]\n`);
+  const local = await startServe({
+    args: ['--config', config, '--registry-address', '127.0.0.1:0', '--metrics-address', '127.0.0.1:0'],
+  });
+  // containerd holds none of the image's blobs (the tests above pulled it).
+  await d.ctr('images', 'rm', '--sync', ref);
+  const before = await d.ctrOk('content', 'ls', '-q');
+  for (const l of image.images[0]!.layers) assert.ok(!before.includes(l.digest), 'removed first');
+  const undo = reg.serve(/\/blobs\//, { status: 503, body: 'upstream blobs unreachable' });
+  try {
+    const at = /"registry":"(127\.0\.0\.1:\d+)"/.exec(local.log())?.[1];
+    assert.ok(at, local.log());
+    reg.resetStats();
+    const hosts = await writeHostsDir(join(work, 'hosts-local'), reg.host, [at]);
+    const r = await d.ctr('images', 'pull', '--hosts-dir', hosts, ref);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(!reg.stats().requests.some((q) => q.path.includes('/blobs/')), 'no blob asked upstream');
+    const content = await d.ctrOk('content', 'ls', '-q');
+    for (const l of image.images[0]!.layers) assert.ok(content.includes(l.digest));
+    // R answered the blobs with redirects (its store is empty), and A sent them.
+    const metricsAt = /"metrics":"(127\.0\.0\.1:\d+)"/.exec(local.log())?.[1];
+    const metrics = await (await fetch(`http://${metricsAt}/metrics`)).text();
+    assert.match(metrics, /hoist_registry_requests_total\{route="blobs",code="307"\} [1-9]/);
+  } finally {
+    undo();
+    await local.cleanup();
+  }
+});

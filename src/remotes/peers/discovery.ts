@@ -44,7 +44,7 @@ export class PeerDiscovery implements PeerMirrors {
     this.#o = opts;
   }
 
-  /** Do pulls from this registry go through peers? */
+  /** Do pulls from this registry go through peers? (`*` asks: every registry?) */
   mirrors(registry: string): boolean {
     return this.#o.registries.some((r) => r === '*' || r === registry);
   }
@@ -61,10 +61,20 @@ export class PeerDiscovery implements PeerMirrors {
     return this.#peers;
   }
 
-  async forBlob(registry: string, digest: string): Promise<RegistryHost[]> {
+  /** The `host:port` of the peers to ask for `digest` of an image on `registry`, best first (capped). */
+  async rankedFor(registry: string, digest: string): Promise<string[]> {
     if (!this.mirrors(registry)) return [];
-    const ranked = rankPeers(await this.peers(), digest, this.#o.maxPerBlob);
+    return rankPeers(await this.peers(), digest, this.#o.maxPerBlob);
+  }
+
+  async forBlob(registry: string, digest: string): Promise<RegistryHost[]> {
+    const ranked = await this.rankedFor(registry, digest);
     return ranked.map((address) => peerHost(address, registry, this.#o.dialTimeoutMs));
+  }
+
+  /** Connect deadline for a peer, when configured. */
+  get dialTimeoutMs(): number | undefined {
+    return this.#o.dialTimeoutMs;
   }
 
   /** Ask every source now; a failed one keeps its last answer. Never rejects. */

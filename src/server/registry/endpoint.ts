@@ -3,7 +3,8 @@
 // manifests (by tag or digest), blobs (with one Range) and tags/list; every write is 405 UNSUPPORTED.
 // Committed content only, streamed from its file (a peer's pull holds one read buffer per connection).
 // Plain HTTP and no authentication, as the metrics endpoint: bind it to a node-internal address; what a
-// peer gets is checked against digests by the puller, so a peer can at worst be slow or refuse.
+// peer gets is checked against digests by the puller, so a peer can at worst be slow or refuse. With
+// peers configured, a blob the store lacks is redirected (307) to a peer that has it (peer-redirect.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -15,6 +16,7 @@ import { type HttpEndpoint, listenHttp } from '../http-endpoint.ts';
 import type { Logger } from '../log.ts';
 import { DistributionError, sendError } from './errors.ts';
 import { checkDigest, checkName, imageNames, StoreLookup } from './lookup.ts';
+import { type BlobLocator, REDIRECTED } from './peer-redirect.ts';
 import { parseRange } from './range.ts';
 
 export type RegistryEndpoint = HttpEndpoint;
@@ -29,6 +31,8 @@ export interface RegistryEndpointOptions {
   log: Logger;
   /** Each request once it is over: its route, status and the body bytes sent (the daemon's metrics). */
   observe?: (route: RegistryRoute, status: number, bytes: number) => void;
+  /** Where to redirect a request for a blob the store lacks (a peer that has it), when peers are known. */
+  locator?: BlobLocator | undefined;
 }
 
 /** Body bytes a response has sent so far. */
@@ -67,9 +71,10 @@ async function handle(
   req: IncomingMessage,
   res: ServerResponse,
   lookup: StoreLookup,
-  backend: Backend,
+  opts: RegistryEndpointOptions,
   sent: Sent,
 ) {
+  const { backend } = opts;
   const url = new URL(req.url ?? '/', 'http://peer');
   const method = req.method ?? 'GET';
   if (method !== 'GET' && method !== 'HEAD')
@@ -110,7 +115,17 @@ async function handle(
   }
   const digest = checkDigest(decoded(reference));
   const found = await lookup.blob(digest);
-  if (!found) throw new DistributionError('BLOB_UNKNOWN', `blob ${digest} is not known here`, { digest });
+  if (!found) {
+    const peer =
+      opts.locator && url.searchParams.get(REDIRECTED) === null
+        ? await opts.locator.locate(digest, name, ns)
+        : undefined;
+    if (peer) {
+      res.writeHead(307, { ...API_VERSION, location: peer, 'content-length': 0 }).end();
+      return;
+    }
+    throw new DistributionError('BLOB_UNKNOWN', `blob ${digest} is not known here`, { digest });
+  }
   const size = found.info.size;
   const base = {
     ...API_VERSION,
@@ -193,7 +208,7 @@ export async function serveRegistry(
         }),
       );
     }
-    handle(req, res, lookup, backend, sent).catch((err: unknown) => {
+    handle(req, res, lookup, opts, sent).catch((err: unknown) => {
       if (res.headersSent) {
         // Mid-body (the peer went away, or the file did): the peer sees a short body and moves on.
         log.debug('registry: response cut short', { url: req.url, error: err });
