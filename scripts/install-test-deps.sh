@@ -2,7 +2,9 @@
 # Install the programs the integration tests run: the real registry (docker-registry), skopeo, containerd
 # (ctr), umoci, zstd, htpasswd (apache2-utils), openssl and setfattr/getfattr (attr; the layer applier
 # sets xattrs with setfattr), systemd-analyze (systemd: verifies deploy/systemd's units), runc and a
-# static busybox (busybox-static: the images the Kubernetes-node test runs pods from); and for
+# static busybox (busybox-static: the images the Kubernetes-node test runs pods from), the shells and man
+# tools the completion and man page tests drive (zsh, fish, man-db, groff), tmux (the terminal the progress
+# test draws pulls in); and for
 # containerd's own conformance suites (test/conformance/go), Go and the Go sources of containerd 1.6 and
 # gotest.tools, built offline in GOPATH mode. Idempotent and quiet: apt-get runs only when something is
 # missing.
@@ -21,8 +23,13 @@ declare -A WANT=(
   [systemd]=systemd-analyze
   [runc]=/usr/sbin/runc
   [busybox-static]=/bin/busybox
+  [tmux]=tmux
   [dnsmasq]=/usr/sbin/dnsmasq
   [golang-go]=/usr/bin/go
+  [zsh]=zsh
+  [fish]=fish
+  [man-db]=/usr/bin/man
+  [groff]=/usr/bin/groff
   [golang-github-containerd-containerd-dev]=/usr/share/gocode/src/github.com/containerd/containerd/content/testsuite/testsuite.go
   [golang-github-gotestyourself-gotest.tools-dev]=/usr/share/gocode/src/gotest.tools/assert/assert.go
 )

@@ -22,6 +22,9 @@ const registerManifest: Register = async (p) =>
 const registerVersion: Register = async (p) =>
   (await import('./commands/version.ts')).registerVersionCommands(p);
 const registerServe: Register = async (p) => (await import('./commands/serve.ts')).registerServeCommand(p);
+/** `completion` and the hidden `__complete`: they build the whole program themselves when they need it. */
+const registerCompletion: Register = async (p) =>
+  (await import('./commands/completion.ts')).registerCompletionCommands(p, buildProgram);
 /**
  * `images`, `rmi`, `tag`: the image family's own module only. It also makes the `image` parent,
  * which then lacks the subcommands other modules add; that is harmless, since the word run is not `image`.
@@ -60,6 +63,8 @@ const STANDALONE: Record<string, Register> = {
   copy: registerCopy,
   cp: registerCopy,
   manifest: registerManifest,
+  completion: registerCompletion,
+  __complete: registerCompletion,
 };
 
 /** Global options that take a value (the word after them is not the command). */
@@ -162,10 +167,15 @@ export async function buildProgram(): Promise<Command> {
   await registerCopy(program);
   await registerManifest(program);
   await registerServe(program);
+  await registerCompletion(program);
   return program;
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // The completion scripts' call: its words are a command line being typed, not options for commander
+  // (a `--help` or `--root` among them is for completing).
+  if (argv[0] === '__complete')
+    return (await import('./commands/completion.ts')).runComplete(argv.slice(1), buildProgram);
   const args = normalizeBooleanFlags(argv);
   const program = await buildProgramFor(args);
   try {
