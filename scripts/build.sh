@@ -16,3 +16,5 @@ npx esbuild src/cli/main.ts src/index.ts src/diff/apply-worker.ts \
   --minify-syntax --minify-whitespace --legal-comments=linked --log-level=warning \
   "--banner:js=import { createRequire as __hoistRequire } from 'node:module'; const require = __hoistRequire(import.meta.url);"
 npx tsc -p tsconfig.build.json
+# And its man pages, from the commander definitions (package.json "man" lists them; the script checks).
+node_modules/.bin/node scripts/gen-man.ts

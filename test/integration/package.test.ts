@@ -100,6 +100,30 @@ test('the packed package installs with npm install -g and ships bundled JavaScri
   assert.match((await run(bin, ['--version'])).stdout, /^\d+\.\d+\.\d+/);
 });
 
+test('npm install -g links the man pages and the installed hoist completes', async () => {
+  const manDir = join(work, 'prefix', 'share', 'man');
+  assert.ok(existsSync(join(manDir, 'man1', 'hoist.1')), 'hoist(1) linked into {prefix}/share/man/man1');
+  const { stdout } = await run('man', ['-M', manDir, 'hoist-pull'], {
+    env: { ...env(), MANWIDTH: '200', MANPAGER: 'cat' },
+  });
+  assert.match(stdout, /^NAME\n\s+hoist-pull - Pull an image from a registry/m);
+  assert.match(stdout, /--platform os\/arch\[\/variant\]\n\s+pull this platform/);
+  assert.match(stdout, /--all-platforms\n\s+pull every platform of a multi-platform image/);
+  assert.match(stdout, /--progress mode\n\s+auto, tty, plain or quiet \(default: auto\)/);
+  assert.match((await run('man', ['-M', manDir, 'hoist-image-inspect'], { env: env() })).stdout, /--format/);
+  // The bundle carries completion: the script, and the command it calls.
+  assert.match((await run(bin, ['completion', 'bash'])).stdout, /complete -F __hoist_complete hoist/);
+  const completed = await run(bin, ['__complete', 'ima'], { env: env() });
+  assert.deepEqual(
+    completed.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split('\t')[0])
+      .sort(),
+    [':0', 'image', 'images'],
+  );
+});
+
 test("the installed hoist images loads no HTTP stack: Node's bundled undici, http2 and tls stay unloaded", async () => {
   // The bundle hoists every static import to the top of one file: a static `node:http` (whose ESM facade
   // loads undici) or gRPC code reached at load time costs every command its start-up. Which built-in
