@@ -81,7 +81,8 @@ export async function serve(opts: ServeOptions = {}): Promise<RunningServer> {
     ...(metricsAddress === undefined ? {} : { metricsAddress }),
     ...(registryAddress === undefined
       ? {}
-      : { registryAddress, registryNamespaces: settings.registry_namespaces, registryPeers: peers }),
+      : { registryAddress, registryNamespaces: settings.registry_namespaces }),
+    ...(peers ? { peers } : {}),
     log,
     gcIntervalMs: parseDuration(config.gc.schedule),
     shutdownTimeoutMs: opts.shutdownTimeoutMs ?? parseDuration(settings.shutdown_timeout),

@@ -44,11 +44,13 @@ export interface ServerMetricsOptions {
   callsInFlight: () => number;
   /** Is the registry (peer mirror) endpoint on? Its series then exist from the start. */
   registryEndpoint?: boolean;
+  /** Peer discovery ([peers]), when configured: the peers it knows are a gauge. */
+  peers?: { readonly known: readonly string[] };
   usageRefreshMs?: number;
 }
 
 export class ServerMetrics implements Telemetry {
-  readonly #o: Required<ServerMetricsOptions>;
+  readonly #o: Required<Omit<ServerMetricsOptions, 'peers'>> & Pick<ServerMetricsOptions, 'peers'>;
   readonly #r = new Registry();
   readonly #pullsStarted = this.#r.counter(
     'hoist_pulls_started_total',
@@ -106,6 +108,10 @@ export class ServerMetrics implements Telemetry {
     'hoist_registry_requests_total',
     'Requests the registry (peer mirror) endpoint answered, by route (base, manifests, blobs, tags, other) and HTTP status code.',
     ['route', 'code'],
+  );
+  readonly #peers = this.#r.gauge(
+    'hoist_peers',
+    'Peers whose registry endpoints pulls try first, as discovery last found them ([peers]; this node left out).',
   );
   readonly #registrySent = this.#r.counter(
     'hoist_registry_sent_bytes_total',
@@ -181,6 +187,7 @@ export class ServerMetrics implements Telemetry {
   /** The exposition after bringing the gauges up to date (cheaply: see the file's comment). */
   async scrape(): Promise<string> {
     this.#callsInFlight.set(this.#o.callsInFlight());
+    if (this.#o.peers) this.#peers.set(this.#o.peers.known.length);
     await Promise.all([this.#refreshUsage(), this.#countLeases()]);
     return this.#r.expose();
   }

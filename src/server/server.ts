@@ -61,8 +61,11 @@ export interface ServeOptions {
   registryAddress?: string;
   /** The namespaces that endpoint serves (default k8s.io, then default). */
   registryNamespaces?: readonly string[];
-  /** The peers ([peers]): that endpoint redirects a request for a blob it lacks to one that has it. */
-  registryPeers?: PeerDiscovery | undefined;
+  /**
+   * The peers ([peers]) the daemon's pulls use: counted in the metrics, and the registry endpoint
+   * redirects a request for a blob it lacks to one that has it.
+   */
+  peers?: PeerDiscovery | undefined;
   /** How old the store usage behind the size metrics may get (default server-metrics.ts USAGE_REFRESH_MS). */
   metricsUsageRefreshMs?: number;
   log: Logger;
@@ -153,6 +156,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     log,
     callsInFlight: () => env.calls.size,
     registryEndpoint: opts.registryAddress !== undefined,
+    ...(opts.peers ? { peers: opts.peers } : {}),
     ...(opts.metricsUsageRefreshMs === undefined ? {} : { usageRefreshMs: opts.metricsUsageRefreshMs }),
   });
   const gc = new GcScheduler({
@@ -208,7 +212,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   let listener: Listener | undefined;
   let endpoint: MetricsEndpoint | undefined;
   let registry: RegistryEndpoint | undefined;
-  const locator = opts.registryPeers && peerBlobLocator(opts.registryPeers);
+  const locator = opts.registryAddress && opts.peers ? peerBlobLocator(opts.peers) : undefined;
   try {
     // Nobody but the owner may connect before the permissions below are in place.
     const umask = process.umask(0o177);

@@ -139,6 +139,7 @@ test("ctr listing only its node's hoist gets the blobs that hoist lacks from a p
     const metricsAt = /"metrics":"(127\.0\.0\.1:\d+)"/.exec(local.log())?.[1];
     const metrics = await (await fetch(`http://${metricsAt}/metrics`)).text();
     assert.match(metrics, /hoist_registry_requests_total\{route="blobs",code="307"\} [1-9]/);
+    assert.match(metrics, /^hoist_peers 1$/m, 'the one peer it knows');
   } finally {
     undo();
     await local.cleanup();

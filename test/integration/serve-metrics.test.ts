@@ -102,6 +102,7 @@ test('/metrics: text format 0.0.4 that a strict parser accepts, and counters tha
       hoist_grpc_calls_total: 'counter',
       hoist_grpc_calls_in_flight: 'gauge',
       hoist_registry_requests_total: 'counter',
+      hoist_peers: 'gauge',
       hoist_registry_sent_bytes_total: 'counter',
     });
     for (const f of before.values()) assert.ok(f.help, `${f.name} has HELP`);

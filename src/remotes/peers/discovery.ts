@@ -72,6 +72,11 @@ export class PeerDiscovery implements PeerMirrors {
     return ranked.map((address) => peerHost(address, registry, this.#o.dialTimeoutMs));
   }
 
+  /** The peers found so far, without looking them up (for the metrics). */
+  get known(): readonly string[] {
+    return this.#peers;
+  }
+
   /** Connect deadline for a peer, when configured. */
   get dialTimeoutMs(): number | undefined {
     return this.#o.dialTimeoutMs;
