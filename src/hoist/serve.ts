@@ -6,7 +6,7 @@
 import { type HoistConfig, loadConfig, parseDuration, registryTimeouts } from '../config/config.ts';
 import type { Context } from '../core/context.ts';
 import { invalidArgument } from '../core/errors.ts';
-import type { Logger } from '../server/log.ts';
+import type { Logger } from '../core/log.ts';
 import type { RunningServer } from '../server/server.ts';
 import { createPeerDiscovery } from './peers.ts';
 
@@ -55,7 +55,7 @@ export async function serve(opts: ServeOptions = {}): Promise<RunningServer> {
     import('../server/server.ts'),
     import('../server/services/cri-images.ts'),
     import('../remotes/index.ts'),
-    import('../server/log.ts'),
+    import('../core/log.ts'),
     import('../server/socket.ts'),
   ]);
   const containerd = opts.containerd ?? config.containerd_address;

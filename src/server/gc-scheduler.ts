@@ -5,9 +5,9 @@
 import type { Backend } from '../api/backend.ts';
 import type { GcStats } from '../api/metadata.ts';
 import { Labels } from '../core/labels.ts';
+import type { Logger } from '../core/log.ts';
 import { leaseExpiry } from '../gc/graph.ts';
 import { isOwnerAlive } from '../leases/owner.ts';
-import type { Logger } from './log.ts';
 
 /** What services may ask of the collector. */
 export interface GcTrigger {

@@ -17,8 +17,8 @@
 
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
+import type { Logger } from '../core/log.ts';
 import { ClientStreamFilter, EMPTY_SETTINGS } from './h2-authority-filter.ts';
-import type { Logger } from './log.ts';
 
 /** Client bytes held while waiting for the first header block and the acknowledgement. */
 export const PENDING_LIMIT = 64 << 10;

@@ -3,7 +3,7 @@
 // keep-alive connections (scrapers and peers hold theirs open between requests).
 import type { RequestListener, Server } from 'node:http';
 import type { TcpAddress } from '../config/config.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from '../core/log.ts';
 
 export interface HttpEndpoint {
   /** Where it listens (the port the kernel chose when asked for 0). */

@@ -3,8 +3,8 @@
 // over TCP; bind it to loopback (or a node-local address) as it has no authentication, as containerd's
 // own metrics address has none.
 import type { TcpAddress } from '../config/config.ts';
+import type { Logger } from '../core/log.ts';
 import { type HttpEndpoint, listenHttp } from './http-endpoint.ts';
-import type { Logger } from './log.ts';
 import { CONTENT_TYPE } from './metrics.ts';
 
 export type MetricsEndpoint = HttpEndpoint;

@@ -18,8 +18,8 @@ import type {
 } from '@grpc/grpc-js';
 import { UndecodableRequest } from '../api/service-definition.ts';
 import { GrpcCode, HoistError, invalidArgument } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
 import { type CallContext, callContext } from './call-context.ts';
-import type { Logger } from './log.ts';
 import { isServerFault, toServiceError, toStatus } from './status.ts';
 
 export type UnaryHandler<I extends DescMessage, O extends DescMessage> = (

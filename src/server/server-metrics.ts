@@ -5,8 +5,8 @@
 // so a scrape never walks the store.
 import type { Backend } from '../api/backend.ts';
 import { GrpcCode, toHoistError } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
 import type { GcRun } from './gc-scheduler.ts';
-import type { Logger } from './log.ts';
 import { Registry } from './metrics.ts';
 import { FetchedBytes, type PullObserver, type Telemetry } from './telemetry.ts';
 

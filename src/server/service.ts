@@ -5,9 +5,9 @@
 import type { DescService } from '@bufbuild/protobuf';
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Backend } from '../api/backend.ts';
+import type { Logger } from '../core/log.ts';
 import type { EventBus } from './events.ts';
 import type { GcTrigger } from './gc-scheduler.ts';
-import type { Logger } from './log.ts';
 import type { PluginInfo } from './plugins.ts';
 import { implementation, type RpcEnv, type ServiceHandlers } from './rpc.ts';
 import type { Telemetry } from './telemetry.ts';

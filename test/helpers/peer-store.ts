@@ -8,10 +8,10 @@ import { Readable } from 'node:stream';
 import type { Backend } from '../../src/api/backend.ts';
 import type { Digest } from '../../src/core/digest.ts';
 import { sha256 } from '../../src/core/digest.ts';
+import { createLogger } from '../../src/core/log.ts';
 import { MediaType } from '../../src/core/mediatypes.ts';
 import { openEmbedded } from '../../src/embedded/backend.ts';
 import { writeBlob } from '../../src/metadata/write-blob.ts';
-import { createLogger } from '../../src/server/log.ts';
 import { type RegistryEndpoint, serveRegistry } from '../../src/server/registry/endpoint.ts';
 
 export interface StoredImage {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadConfig, parseSocketMode, parseTcpAddress } from '../../src/config/config.ts';
-import { createLogger } from '../../src/server/log.ts';
+import { createLogger } from '../../src/core/log.ts';
 
 async function load(text: string) {
   const dir = await mkdtemp(join(tmpdir(), 'hoist-serve-cfg-'));

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { type ServiceError, status } from '@grpc/grpc-js';
 import { Content, WriteAction } from '../../src/api/gen/containerd/services/content/v1/content_pb.ts';
-import { createLogger } from '../../src/server/log.ts';
+import { createLogger } from '../../src/core/log.ts';
 import { type RunningServer, startServer } from '../../src/server/server.ts';
 import {
   EMPTY_DIGEST,

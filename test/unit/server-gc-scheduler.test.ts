@@ -9,10 +9,10 @@ import { test } from 'node:test';
 import { sha256 } from '../../src/core/digest.ts';
 import { isNotFound } from '../../src/core/errors.ts';
 import { Labels } from '../../src/core/labels.ts';
+import { createLogger } from '../../src/core/log.ts';
 import { openEmbedded } from '../../src/embedded/backend.ts';
 import { writeBlob } from '../../src/metadata/write-blob.ts';
 import { GcScheduler } from '../../src/server/gc-scheduler.ts';
-import { createLogger } from '../../src/server/log.ts';
 
 test('leases are deleted once their gc.expire passes, and the content only they held goes with them', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'hoist-gc-sched-'));

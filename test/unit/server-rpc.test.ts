@@ -19,7 +19,7 @@ import {
 import { Events } from '../../src/api/gen/containerd/services/events/v1/events_pb.ts';
 import { Images } from '../../src/api/gen/containerd/services/images/v1/images_pb.ts';
 import { Leases } from '../../src/api/gen/containerd/services/leases/v1/leases_pb.ts';
-import { createLogger } from '../../src/server/log.ts';
+import { createLogger } from '../../src/core/log.ts';
 import { type RunningServer, startServer } from '../../src/server/server.ts';
 import {
   EMPTY_DIGEST,

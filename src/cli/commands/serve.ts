@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { parseDuration, parseSocketMode, parseTcpAddress } from '../../config/config.ts';
 import { invalidArgument } from '../../core/errors.ts';
-import { createLogger, isLogFormat, isLogLevel, LOG_FORMATS, LOG_LEVELS } from '../../server/log.ts';
+import { createLogger, isLogFormat, isLogLevel, LOG_FORMATS, LOG_LEVELS } from '../../core/log.ts';
 import { pickListenFd, takeListenFds } from '../../server/systemd.ts';
 import { session } from '../session.ts';
 

@@ -3,7 +3,7 @@
 // words). Keyed by command path and flag, so the command modules stay as they are; the completion test
 // checks every path named here still exists.
 import type { Argument, Command, Option } from 'commander';
-import { LOG_FORMATS, LOG_LEVELS } from '../../server/log.ts';
+import { LOG_FORMATS, LOG_LEVELS } from '../../core/log.ts';
 import type { StoreKind } from './complete.ts';
 
 /** The command's path of names from the program down (`image inspect`), the key of the kinds table. */

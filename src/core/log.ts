@@ -1,5 +1,6 @@
-// The daemon's structured log: one line per entry on stderr, as a JSON object ({time, level, msg,
-// …fields}: jq, kubectl logs, log shippers) or as logfmt (`time=… level=info msg=serving address=…`: what
+// hoist's structured log (the daemon's, and the CLI's `--log-level`; the library's parts take one through
+// their options, so it sits at the bottom layer): one line per entry on stderr, as a JSON object ({time,
+// level, msg, …fields}: jq, kubectl logs, log shippers) or as logfmt (`time=… level=info msg=serving address=…`: what
 // journalctl shows people, and what Loki and Grafana parse). Lines below the configured level are dropped
 // cheaply.
 
