@@ -3,7 +3,7 @@
 // `_<port name>._tcp.<name>` (each naming a pod's host name and the port), whose targets are resolved in
 // turn. The lookups go to the given servers, else the system's (node:dns's c-ares resolver, which does not
 // apply resolv.conf's search list: give the fully qualified name).
-import { Resolver } from 'node:dns/promises';
+import type { Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { joinHostPort } from './address.ts';
 import type { PeerSource } from './source.ts';
@@ -35,6 +35,8 @@ export function dnsPeers(opts: DnsPeersOptions): PeerSource {
     description: `dns ${srvName ?? opts.name}`,
     async discover() {
       // A resolver per lookup: its servers are this source's, whatever else the process sets.
+      // node:dns on first use: a static import would load it into every command's start-up (bundle).
+      const { Resolver } = process.getBuiltinModule('node:dns/promises');
       const resolver = new Resolver({ timeout: opts.timeoutMs, tries: 2 });
       if (opts.servers && opts.servers.length > 0) resolver.setServers([...opts.servers]);
       if (srvName) {

@@ -5,7 +5,6 @@
 // whose conditions say it is not ready is left out, as kube-proxy leaves it out; a missing `ready` is
 // "unknown", which the API documents consumers should treat as ready.
 import { readFile } from 'node:fs/promises';
-import { request } from 'node:https';
 import { joinHostPort } from './address.ts';
 import type { PeerSource } from './source.ts';
 
@@ -74,6 +73,9 @@ function apiBase(opts: EndpointSlicePeersOptions): string {
 }
 
 function getJson(url: URL, token: string, ca: string, timeoutMs: number): Promise<unknown> {
+  // Loaded on first use, not imported: the bundle hoists static imports, and every command would then
+  // load Node's TLS stack at start-up (package.test's guard).
+  const { request } = process.getBuiltinModule('node:https');
   return new Promise((resolve, reject) => {
     const req = request(
       url,

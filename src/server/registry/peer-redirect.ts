@@ -3,7 +3,7 @@
 // endpoint redirects the request (307). A plain containerd that lists only its node-local hoist as a
 // mirror then still gets the layer from a peer, not the registry. The redirect and the probes carry
 // `redirected=1`: a peer never redirects such a request again, so a blob nobody has ends in one 404.
-import { Agent, request } from 'node:http';
+import type { Agent } from 'node:http';
 import type { PeerDiscovery } from '../../remotes/peers/discovery.ts';
 
 /** The query parameter marking a request a peer redirected or probed (never redirected again). */
@@ -26,6 +26,7 @@ function blobUrl(peer: string, name: string, digest: string, ns: string | undefi
 }
 
 function has(url: string, agent: Agent, timeoutMs: number): Promise<boolean> {
+  const { request } = process.getBuiltinModule('node:http');
   return new Promise((resolve) => {
     const req = request(url, { method: 'HEAD', agent, timeout: timeoutMs }, (res) => {
       res.resume();
@@ -38,6 +39,8 @@ function has(url: string, agent: Agent, timeoutMs: number): Promise<boolean> {
 }
 
 export function peerBlobLocator(discovery: PeerDiscovery): BlobLocator {
+  // node:http on first use, not imported: the bundle hoists static imports into every command's start-up.
+  const { Agent } = process.getBuiltinModule('node:http');
   const agent = new Agent({ keepAlive: true, maxSockets: 16 });
   const timeoutMs = Math.min(PROBE_TIMEOUT_MS, discovery.dialTimeoutMs ?? PROBE_TIMEOUT_MS);
   return {
