@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { humanMessage, toHoistError } from '../core/errors.ts';
+import { logLevelOption } from './log-flags.ts';
 import { closeSession } from './session.ts';
 import { normalizeBooleanFlags } from './unpack-flags.ts';
 
@@ -68,7 +69,7 @@ const STANDALONE: Record<string, Register> = {
 };
 
 /** Global options that take a value (the word after them is not the command). */
-const VALUE_OPTIONS = new Set(['--root', '--config', '-n', '--namespace', '--address']);
+const VALUE_OPTIONS = new Set(['--root', '--config', '-n', '--namespace', '--address', '--log-level']);
 
 /**
  * The version in hoist's package.json (one place; bin/hoist.js prints it for a bare --version), found by
@@ -129,7 +130,8 @@ function newProgram(): Command {
       '--address <socket>',
       'work through a containerd API socket (a real containerd or `hoist serve`) instead of the embedded store (env HOIST_ADDRESS, then CONTAINERD_ADDRESS)',
     )
-    .option('--debug', 'print stack traces for errors')
+    .option('--debug', 'print stack traces for errors, and log at debug level')
+    .addOption(logLevelOption())
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ outputError: (str, write) => write(str) })
     .exitOverride();

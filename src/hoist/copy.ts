@@ -127,7 +127,7 @@ async function registryTools(hoist: Hoist, opts: CopyOptions | ManifestOptions) 
   ]);
   return {
     rc,
-    resolver: resolverFor(hoist.config, opts),
+    resolver: resolverFor(hoist.config, opts, hoist.log),
     concurrency: downloadsOf(hoist.config, opts),
     platforms: opts.platform ? walk.onePlatform(parsePlatform(opts.platform)) : walk.ALL_PLATFORMS,
   };

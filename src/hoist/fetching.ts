@@ -6,6 +6,7 @@ import type { Context } from '../core/context.ts';
 import type { Descriptor } from '../core/descriptor.ts';
 import { invalidArgument } from '../core/errors.ts';
 import { Labels } from '../core/labels.ts';
+import type { Logger } from '../core/log.ts';
 import { type Reference, tryParseReference } from '../core/reference.ts';
 import { ensureContent } from '../images/ensure-content.ts';
 import type { PlatformSelector } from '../images/walk.ts';
@@ -25,7 +26,7 @@ export function downloadsOf(config: HoistConfig, opts: RegistryOptions): number 
   return n;
 }
 
-export function resolverFor(config: HoistConfig, opts: RegistryOptions): Resolver {
+export function resolverFor(config: HoistConfig, opts: RegistryOptions, log?: Logger): Resolver {
   const registry = config.registry;
   return createResolver({
     plainHttp: opts.plainHttp ?? registry.plain_http,
@@ -35,6 +36,7 @@ export function resolverFor(config: HoistConfig, opts: RegistryOptions): Resolve
     concurrency: downloadsOf(config, opts),
     timeouts: registryTimeouts(config),
     ...peerOption(config),
+    ...(log ? { log } : {}),
   });
 }
 
@@ -83,6 +85,7 @@ export function fetchMissingFor(
   target: Descriptor,
   platforms: PlatformSelector,
   opts: FetchOptions,
+  log?: Logger,
 ): (ctx: Context) => Promise<void> {
   return async (ctx) => {
     const named = (await backend.images.listByTarget(ctx, target.digest))
@@ -92,7 +95,7 @@ export function fetchMissingFor(
       ...opts,
       plainHttp: opts.plainHttp ?? config.registry.plain_http,
     });
-    await ensureContent(backend, resolverFor(config, remembered), ctx, target, platforms, {
+    await ensureContent(backend, resolverFor(config, remembered, log), ctx, target, platforms, {
       noFetch: opts.fetch === false,
       concurrency: downloadsOf(config, opts),
       ...(opts.onProgress ? { progress: opts.onProgress } : {}),

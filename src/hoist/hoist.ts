@@ -9,6 +9,7 @@ import type { Mount, Snapshotter } from '../api/snapshots.ts';
 import { type HoistConfig, loadConfig, parseDuration, registryTimeouts } from '../config/config.ts';
 import { type Context, isIdentifier } from '../core/context.ts';
 import { invalidArgument } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
 import { hostPlatform, parsePlatform } from '../core/platform.ts';
 import { setUnpackConcurrency } from '../diff/unpack-concurrency.ts';
 import { ALL_PLATFORMS, onePlatform, type PlatformSelector } from '../images/walk.ts';
@@ -59,10 +60,13 @@ function configOf(opts: OpenOptions): HoistConfig {
 export class Hoist extends StoreView {
   /** The settings in force (the config file's, with the open call's root). */
   readonly config: HoistConfig;
+  /** Registry requests, fallbacks, lease and GC decisions (OpenOptions.log); undefined: none. */
+  readonly log: Logger | undefined;
 
-  private constructor(backend: Backend, config: HoistConfig, namespace: string) {
+  private constructor(backend: Backend, config: HoistConfig, namespace: string, log: Logger | undefined) {
     super(backend, namespace);
     this.config = config;
+    this.log = log;
     setUnpackConcurrency(config.max_concurrent_unpacks);
   }
 
@@ -79,7 +83,7 @@ export class Hoist extends StoreView {
       if (address) return Hoist.connect(address, { ...opts, config });
     }
     const { openEmbedded } = await import('../embedded/backend.ts');
-    return new Hoist(await openEmbedded(config.root), config, namespace);
+    return new Hoist(await openEmbedded(config.root), config, namespace, opts.log);
   }
 
   /** Talk to a `hoist serve` or a containerd over its socket. */
@@ -87,7 +91,8 @@ export class Hoist extends StoreView {
     const config = configOf(opts);
     const namespace = namespaceOf(opts, config);
     const { openGrpc } = await import('../client/grpc/backend.ts');
-    return new Hoist(await openGrpc(address), config, namespace);
+    opts.log?.debug('working through a daemon', { address });
+    return new Hoist(await openGrpc(address), config, namespace, opts.log);
   }
 
   /**
@@ -97,7 +102,12 @@ export class Hoist extends StoreView {
   static async login(
     server: string,
     credentials: { username: string; password: string },
-    opts: { plainHttp?: boolean; insecureSkipVerify?: boolean; config?: string | HoistConfig } = {},
+    opts: {
+      plainHttp?: boolean;
+      insecureSkipVerify?: boolean;
+      config?: string | HoistConfig;
+      log?: Logger;
+    } = {},
   ): Promise<void> {
     const { login } = await import('../remotes/credentials.ts');
     const config = configOf(opts);
@@ -106,6 +116,7 @@ export class Hoist extends StoreView {
       insecureSkipVerify: opts.insecureSkipVerify ? true : config.registry.insecure_skip_verify,
       hostsDir: config.registry.config_path,
       timeouts: registryTimeouts(config),
+      ...(opts.log ? { log: opts.log } : {}),
     });
   }
 
@@ -117,7 +128,7 @@ export class Hoist extends StoreView {
 
   /** The same store, seen in another namespace (e.g. `k8s.io`, where the CRI keeps its images). */
   inNamespace(namespace: string): Hoist {
-    return new Hoist(this.backend, this.config, namespaceOf({ namespace }, this.config));
+    return new Hoist(this.backend, this.config, namespaceOf({ namespace }, this.config), this.log);
   }
 
   #unpackChoice(opts: UnpackChoice) {
@@ -140,6 +151,20 @@ export class Hoist extends StoreView {
     return snapshotterFor(this.backend, name ?? this.config.snapshotter);
   }
 
+  /** GC after layers were discarded once unpacked: they lost their last reference with the lease. */
+  async #collectDiscarded(): Promise<void> {
+    this.log?.debug('collecting garbage: compressed layers discarded after unpack');
+    const stats = await this.backend.collectGarbage();
+    if (stats && this.log?.enabled('debug'))
+      this.log.debug('garbage collected', {
+        removed_blobs: stats.removedContent,
+        removed_bytes: stats.removedBytes,
+        removed_leases: stats.removedLeases,
+        removed_snapshots: stats.removedSnapshots,
+        duration_ms: Math.round(stats.durationMs),
+      });
+  }
+
   /** The image a name or ID picks: its target and the name to show for it. */
   async #resolve(ctx: Context, name: string) {
     const { resolveImage } = await import('../images/resolve.ts');
@@ -157,26 +182,33 @@ export class Hoist extends StoreView {
     const unpack = opts.unpack ?? true;
     const { snapshotter, discardLayers } = this.#unpackChoice(opts);
     if (unpack) await this.snapshotter(snapshotter); // a bad name fails before any download
-    const result = await pullImage(this.backend, resolverFor(this.config, opts), this.ctx(opts), reference, {
-      platforms: opts.allPlatforms ? ALL_PLATFORMS : onePlatform(wanted),
-      leaseExpiryMs: parseDuration(this.config.pull_lease_expiry),
-      concurrency: downloadsOf(this.config, opts),
-      ...(Object.keys(labels).length > 0 ? { labels } : {}),
-      ...(opts.onProgress ? { progress: opts.onProgress } : {}),
-      // Every platform may be fetched, but only the wanted one (this host by default) is unpacked.
-      ...(unpack
-        ? {
-            unpack: {
-              snapshotter,
-              platforms: onePlatform(wanted),
-              discardLayers,
-              ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
-            },
-          }
-        : {}),
-    });
+    const result = await pullImage(
+      this.backend,
+      resolverFor(this.config, opts, this.log),
+      this.ctx(opts),
+      reference,
+      {
+        platforms: opts.allPlatforms ? ALL_PLATFORMS : onePlatform(wanted),
+        leaseExpiryMs: parseDuration(this.config.pull_lease_expiry),
+        concurrency: downloadsOf(this.config, opts),
+        ...(Object.keys(labels).length > 0 ? { labels } : {}),
+        ...(this.log ? { log: this.log } : {}),
+        ...(opts.onProgress ? { progress: opts.onProgress } : {}),
+        // Every platform may be fetched, but only the wanted one (this host by default) is unpacked.
+        ...(unpack
+          ? {
+              unpack: {
+                snapshotter,
+                platforms: onePlatform(wanted),
+                discardLayers,
+                ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
+              },
+            }
+          : {}),
+      },
+    );
     // Discarded layers lost their last reference with the pull's lease: collect them now, as rmi does.
-    if (unpack && discardLayers) await this.backend.collectGarbage();
+    if (unpack && discardLayers) await this.#collectDiscarded();
     return result;
   }
 
@@ -191,7 +223,7 @@ export class Hoist extends StoreView {
       ...opts,
       plainHttp: opts.plainHttp ?? this.config.registry.plain_http,
     });
-    return pushImage(this.backend, resolverFor(this.config, registry), ctx, name, destination, {
+    return pushImage(this.backend, resolverFor(this.config, registry, this.log), ctx, name, destination, {
       platforms: selector(opts),
       noFetch: opts.fetch === false,
       concurrency: downloadsOf(this.config, opts),
@@ -224,7 +256,8 @@ export class Hoist extends StoreView {
     return saveImages(this.backend, this.ctx(opts), references, out, {
       platforms,
       noFetch: opts.fetch === false,
-      ensure: (target, ctx) => fetchMissingFor(this.backend, this.config, target, platforms, opts)(ctx),
+      ensure: (target, ctx) =>
+        fetchMissingFor(this.backend, this.config, target, platforms, opts, this.log)(ctx),
     });
   }
 
@@ -266,7 +299,7 @@ export class Hoist extends StoreView {
         : {}),
     });
     // The discarded layers lose their last reference only now; collect them before returning, as pull does.
-    if (unpack && discardLayers) await this.backend.collectGarbage();
+    if (unpack && discardLayers) await this.#collectDiscarded();
     return result;
   }
 
@@ -283,9 +316,9 @@ export class Hoist extends StoreView {
       platforms,
       discardLayers,
       ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
-      fetchMissing: fetchMissingFor(this.backend, this.config, target, platforms, opts),
+      fetchMissing: fetchMissingFor(this.backend, this.config, target, platforms, opts, this.log),
     });
-    if (discardLayers) await this.backend.collectGarbage();
+    if (discardLayers) await this.#collectDiscarded();
     return { name: shown, snapshotter, results };
   }
 
@@ -307,7 +340,7 @@ export class Hoist extends StoreView {
     });
     try {
       const lctx: Context = { ...ctx, lease: lease.id };
-      await fetchMissingFor(this.backend, this.config, target, platforms, opts)(lctx);
+      await fetchMissingFor(this.backend, this.config, target, platforms, opts, this.log)(lctx);
       const r = await extractImage(this.backend, lctx, target, dir, {
         platforms,
         ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
@@ -341,7 +374,7 @@ export class Hoist extends StoreView {
       ...(opts.compression ? { compression: opts.compression } : {}),
       ...(opts.zstdLevel !== undefined ? { zstdLevel: opts.zstdLevel } : {}),
       oci: opts.oci === true,
-      fetchMissing: fetchMissingFor(this.backend, this.config, target, platforms, opts),
+      fetchMissing: fetchMissingFor(this.backend, this.config, target, platforms, opts, this.log),
       ...(opts.rebuildFromSnapshots ? { rebuildLayer: rebuildFromSnapshots(this.backend) } : {}),
     });
     return { name, ...result };
@@ -370,7 +403,7 @@ export class Hoist extends StoreView {
         snapshotter: sn.name,
         platforms,
         ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
-        fetchMissing: fetchMissingFor(this.backend, this.config, target, platforms, opts),
+        fetchMissing: fetchMissingFor(this.backend, this.config, target, platforms, opts, this.log),
       });
       top = u!.chainId || undefined;
       labels[BaseLabels.image] = target.digest;
@@ -405,7 +438,7 @@ export class Hoist extends StoreView {
     const platforms = onePlatform(opts.platform ? parsePlatform(opts.platform) : hostPlatform());
     await mountImage(this.backend, ctx, sn, target, dir, platforms, {
       ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
-      fetchMissing: fetchMissingFor(this.backend, this.config, target, platforms, opts),
+      fetchMissing: fetchMissingFor(this.backend, this.config, target, platforms, opts, this.log),
     });
   }
 

@@ -1,6 +1,7 @@
 // The options of the library's calls (src/hoist/hoist.ts). Every option has the CLI flag's meaning and,
 // where the flag has one, the config file's default; a call that leaves an option out gets that default.
 import type { HoistConfig } from '../config/config.ts';
+import type { Logger } from '../core/log.ts';
 import type { ProgressFn } from '../images/fetch-blob.ts';
 import type { PushProgressFn } from '../images/push.ts';
 
@@ -16,6 +17,12 @@ export interface OpenOptions {
    * processes writing one store's snapshots behind each other's back is what the daemon's ownership rules out.
    */
   viaDaemon?: boolean;
+  /**
+   * Where to log what a user debugging a pull wants to see: each registry request, authentication
+   * challenge and token fetch, fallbacks between hosts and to plain HTTP (debug), retries (warn), lease
+   * and GC decisions (debug). Never a credential. Default: none.
+   */
+  log?: Logger;
 }
 
 /** Every long call stops when this is aborted (with HOIST_CANCELLED); what it wrote stays resumable. */

@@ -9,6 +9,7 @@ import type { Digest } from '../core/digest.ts';
 import { HoistError, isNotFound } from '../core/errors.ts';
 import { Labels } from '../core/labels.ts';
 import { Limiter } from '../core/limiter.ts';
+import type { Logger } from '../core/log.ts';
 import { isIndex, isManifest } from '../core/mediatypes.ts';
 import { formatReference, parseDockerRef, type Reference } from '../core/reference.ts';
 import { dropSupersededLeases, holdLease } from '../leases/keeper.ts';
@@ -40,6 +41,8 @@ export interface PullOptions {
   pinned?: boolean;
   /** Unpack each selected manifest as its layers arrive (pipelined with the downloads). */
   unpack?: PullUnpackOptions;
+  /** The pull's lease decisions, at debug level. */
+  log?: Logger;
 }
 
 export interface PullResult {
@@ -105,6 +108,11 @@ export async function pullImage(
     purpose: 'pull',
     ref: refString,
     expiryMs: opts.leaseExpiryMs,
+  });
+  opts.log?.debug('pull lease held: what is fetched is safe from GC until the image is named', {
+    lease: lease.id,
+    ref: refString,
+    expiry_ms: opts.leaseExpiryMs,
   });
   // Our own abort, so a failed unpack stops the downloads (and the reverse) instead of leaving them running.
   const inner = new AbortController();
@@ -222,7 +230,8 @@ export async function pullImage(
     const unpacked = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     const names = await createNames(backend, ctx, ref, target, configs, opts);
     await lease.release();
-    await dropSupersededLeases(backend.leases, ctx, {
+    opts.log?.debug('pull lease released: the image records hold the content now', { lease: lease.id });
+    const superseded = await dropSupersededLeases(backend.leases, ctx, {
       purpose: 'pull',
       ref: refString,
       keep: lease.id,
@@ -233,11 +242,19 @@ export async function pullImage(
           (err: unknown) => !isNotFound(err),
         ),
     });
+    if (superseded.length > 0)
+      opts.log?.debug('earlier interrupted pulls of this image: their leases dropped', {
+        leases: superseded,
+      });
     const name = names.find((n) => n === formatReference(ref)) ?? names[0]!;
     return { ref, name, target, names, configs, ...counts, unpacked };
   } catch (err) {
     // Keep the lease (and so the partial data) for resume; it expires leaseExpiryMs from now.
     await lease.keep();
+    opts.log?.debug('pull lease kept: the partial data stays for a resumed pull until it expires', {
+      lease: lease.id,
+      expiry_ms: opts.leaseExpiryMs,
+    });
     if (ctx.signal?.aborted) {
       throw new HoistError('HOIST_CANCELLED', `pull of ${refString} interrupted`, {
         cause: err,

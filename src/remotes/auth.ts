@@ -3,6 +3,7 @@
 // identity tokens via the OAuth2 refresh_token POST, or a registry token as-is). Tokens are cached per
 // host + scope until they expire. `verifyCredentials` is what `hoist login` runs before saving anything.
 import { HoistError } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
 import { type Challenge, challengeScopes, parseChallenges } from './challenge.ts';
 import type { RegistryHost } from './hosts.ts';
 import { discard, type HttpResponse, headerValues, readSmallBody, send } from './http.ts';
@@ -16,6 +17,8 @@ export interface AuthOptions {
   attempts: number;
   baseDelayMs: number;
   timeouts?: RegistryTimeouts | undefined;
+  /** Challenges and token fetches at debug level: which realm, service and scopes, never a secret. */
+  log?: Logger | undefined;
 }
 
 interface CachedToken {
@@ -103,7 +106,20 @@ export async function fetchToken(
     attempts: opts.attempts,
     baseDelayMs: opts.baseDelayMs,
     timeouts: opts.timeouts,
+    log: opts.log,
   };
+  if (opts.log?.enabled('debug'))
+    opts.log.debug('fetching a registry token', {
+      host: host.host,
+      realm: `${url.origin}${url.pathname}`,
+      service,
+      scope: scopes.join(' '),
+      with: creds?.identityToken
+        ? 'identity token'
+        : creds?.username !== undefined && creds.password !== undefined
+          ? 'username and password'
+          : 'no credentials',
+    });
   let res: HttpResponse;
   if (creds?.identityToken) {
     const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: creds.identityToken });
@@ -215,6 +231,15 @@ export class Authorizer {
    */
   async onUnauthorized(host: RegistryHost, res: HttpResponse, scopes: string[]): Promise<boolean> {
     const challenge = pickChallenge(parseChallenges(headerValues(res.headers, 'www-authenticate')));
+    const log = this.#opts.log;
+    if (log?.enabled('debug'))
+      log.debug('registry asks for authentication', {
+        host: host.host,
+        scheme: challenge?.scheme ?? 'none hoist speaks',
+        realm: challenge?.params.realm,
+        service: challenge?.params.service,
+        scope: challenge ? challengeScopes(challenge).join(' ') || undefined : undefined,
+      });
     if (!challenge) return false;
     const hostKey = `${host.scheme}://${host.host}`;
     const previous = this.#challenges.get(hostKey);
@@ -246,6 +271,7 @@ export async function verifyCredentials(
     attempts: opts.attempts,
     baseDelayMs: opts.baseDelayMs,
     timeouts: opts.timeouts,
+    log: opts.log,
   };
   // Through sendTo: a loopback registry's switch to plain HTTP, hosts.toml's proxy and dial_timeout.
   const ping = await sendTo(host, { ...base, method: 'GET', url, headers });

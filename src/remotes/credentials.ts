@@ -7,6 +7,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { HoistError } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
 import { verifyCredentials } from './auth.ts';
 import { configureHosts, type HostsOptions } from './hosts.ts';
 import { DEFAULT_USER_AGENT } from './http.ts';
@@ -213,6 +214,8 @@ export interface LoginOptions extends DockerConfigOptions, HostsOptions {
   signal?: AbortSignal;
   /** Skip the check against the registry (tests, offline setups). */
   skipVerify?: boolean;
+  /** The check's requests and challenge (debug), never the credentials. */
+  log?: Logger;
 }
 
 /**
@@ -229,6 +232,7 @@ export async function login(host: string, creds: Credentials, opts: LoginOptions
       baseDelayMs: 200,
       signal: opts.signal,
       timeouts: opts.timeouts,
+      log: opts.log,
     });
   }
   const path = dockerConfigPath(opts);

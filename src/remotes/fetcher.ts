@@ -12,6 +12,7 @@ import { Readable } from 'node:stream';
 import { checkDocumentSize, type Descriptor } from '../core/descriptor.ts';
 import { HoistError, invalidArgument } from '../core/errors.ts';
 import type { Limiter } from '../core/limiter.ts';
+import type { Logger } from '../core/log.ts';
 import { isIndex, isManifest, MANIFEST_ACCEPT } from '../core/mediatypes.ts';
 import { dropReadBuffers } from '../core/read-buffers.ts';
 import { type Reference, repository } from '../core/reference.ts';
@@ -19,6 +20,7 @@ import { sleep } from '../core/sleep.ts';
 import type { RegistryHost } from './hosts.ts';
 import {
   backoffDelay,
+  describeNetworkError,
   discard,
   type HttpResponse,
   header,
@@ -121,6 +123,7 @@ class DownloadStream extends Readable {
   #label: string;
   #host: RegistryHost;
   #signal: AbortSignal | undefined;
+  #log: Logger | undefined;
   #running = false;
 
   constructor(
@@ -136,6 +139,7 @@ class DownloadStream extends Readable {
       open: (host: RegistryHost, position: number) => Promise<Opened>;
       next: RegistryHost[];
       what: string;
+      log: Logger | undefined;
     },
   ) {
     super({ objectMode: true, highWaterMark: CHUNKS_AHEAD });
@@ -150,6 +154,7 @@ class DownloadStream extends Readable {
     this.#open = opts.open;
     this.#next = opts.next;
     this.#what = opts.what;
+    this.#log = opts.log;
   }
 
   override _read(): void {
@@ -189,6 +194,14 @@ class DownloadStream extends Readable {
       } catch (err) {
         if (this.destroyed) throw err;
         if (this.#host.mirror && this.#next.length > 0 && !this.#signal?.aborted) {
+          if (this.#log?.enabled('debug'))
+            this.#log.debug('mirror failed part-way, continuing from the next host', {
+              what: this.#what,
+              host: this.#host.host,
+              at: this.#position,
+              error: err instanceof Error ? err.message : String(err),
+              next: this.#next[0]!.host,
+            });
           this.#opened = await this.#failOver(err);
           continue;
         }
@@ -202,7 +215,18 @@ class DownloadStream extends Readable {
         const stalled = err instanceof RegistryTimeout && this.#position === openedAt;
         if (stalled || !isRetryableNetworkError(err) || failures >= this.#attempts)
           throw networkError(this.#host.host, err, this.#opened.res.url);
-        await sleep(backoffDelay(failures - 1, 200), this.#signal);
+        const delayMs = backoffDelay(failures - 1, 200);
+        if (this.#log?.enabled('warn'))
+          this.#log.warn('download interrupted, resuming', {
+            what: this.#what,
+            host: this.#host.host,
+            at: this.#position,
+            error: describeNetworkError(err),
+            attempt: failures,
+            of: this.#attempts,
+            retry_in_ms: Math.round(delayMs),
+          });
+        await sleep(delayMs, this.#signal);
         if (this.destroyed) return;
         this.#opened = await this.#open(this.#host, this.#position);
         continue;
@@ -222,12 +246,17 @@ class DownloadStream extends Readable {
   async #failOver(cause: unknown): Promise<Opened> {
     this.#opened.res.body.destroy();
     const hosts = this.#next;
-    return tryHosts(hosts, this.#what, async (host) => {
-      const opened = await this.#open(host, this.#position);
-      this.#host = host;
-      this.#next = hosts.slice(hosts.indexOf(host) + 1);
-      return opened;
-    }).catch((err: unknown) => {
+    return tryHosts(
+      hosts,
+      this.#what,
+      async (host) => {
+        const opened = await this.#open(host, this.#position);
+        this.#host = host;
+        this.#next = hosts.slice(hosts.indexOf(host) + 1);
+        return opened;
+      },
+      this.#log,
+    ).catch((err: unknown) => {
       throw err instanceof HoistError ? err : networkError(this.#host.host, cause, this.#opened.res.url);
     });
   }
@@ -324,21 +353,27 @@ export function createFetcher(ctx: FetcherContext, ref: Reference): Fetcher {
         const last = hosts[hosts.length - 1];
         const open = (h: RegistryHost, position: number) =>
           openAt(ctx, h, ref, desc, position, signal, h.mirror && h !== last);
-        return await tryHosts(hosts, what, async (host) => {
-          const opened = await open(host, offset);
-          return new DownloadStream(opened, {
-            offset,
-            size,
-            attempts: ctx.attempts,
-            release,
-            label,
-            host,
-            signal,
-            open,
-            next: hosts.slice(hosts.indexOf(host) + 1),
-            what,
-          });
-        });
+        return await tryHosts(
+          hosts,
+          what,
+          async (host) => {
+            const opened = await open(host, offset);
+            return new DownloadStream(opened, {
+              offset,
+              size,
+              attempts: ctx.attempts,
+              release,
+              label,
+              host,
+              signal,
+              open,
+              next: hosts.slice(hosts.indexOf(host) + 1),
+              what,
+              log: ctx.transport.log,
+            });
+          },
+          ctx.transport.log,
+        );
       } catch (err) {
         release();
         throw err;

@@ -6,7 +6,9 @@
 import type { Agent, IncomingHttpHeaders, IncomingMessage, RequestOptions } from 'node:http';
 import type { Readable } from 'node:stream';
 import { HoistError } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
 import { sleep } from '../core/sleep.ts';
+import { loggableUrl } from './log-url.ts';
 import { proxyAuthorization, proxyFor, tunnelAgent } from './proxy.ts';
 import { DEFAULT_TIMEOUTS, RegistryTimeout, type RegistryTimeouts, watchRequest } from './timeouts.ts';
 
@@ -88,6 +90,8 @@ export interface HttpRequest {
   timeouts?: RegistryTimeouts | undefined;
   /** The proxy for this request (hosts.toml `proxy`), over the environment's. */
   proxy?: URL | undefined;
+  /** Each request (debug: method, URL, status, time) and each retry (warn). */
+  log?: Logger | undefined;
 }
 
 export interface HttpResponse {
@@ -303,24 +307,60 @@ async function sendWithRetries(req: HttpRequest): Promise<HttpResponse> {
     if (req.signal?.aborted) throw cancelled(req.signal.reason);
     const last = attempt + 1 >= attempts;
     let res: HttpResponse;
+    const started = performance.now();
     try {
       res = await sendOnce(req, req.url, req.headers);
     } catch (err) {
       if (req.signal?.aborted || (err as Error).name === 'AbortError') throw cancelled(err);
       // A host that let a whole deadline pass is not asked again: the wait would only multiply.
-      if (last || err instanceof RegistryTimeout || !isRetryableNetworkError(err))
+      if (last || err instanceof RegistryTimeout || !isRetryableNetworkError(err)) {
+        logRequest(req, started, { error: describeNetworkError(err) });
         throw networkError(req.url.host, err, req.url);
-      await wait(backoffDelay(attempt, req.baseDelayMs), req.signal);
+      }
+      const delayMs = backoffDelay(attempt, req.baseDelayMs);
+      logRetry(req, attempt, delayMs, { error: describeNetworkError(err) });
+      await wait(delayMs, req.signal);
       continue;
     }
+    logRequest(req, started, { status: res.status });
     if (!last && (res.status === 429 || res.status >= 500)) {
       const after = retryAfterMs(res.headers);
       await discard(res);
-      await wait(Math.min(after ?? backoffDelay(attempt, req.baseDelayMs), 60_000), req.signal);
+      const delayMs = Math.min(after ?? backoffDelay(attempt, req.baseDelayMs), 60_000);
+      logRetry(req, attempt, delayMs, { status: res.status });
+      await wait(delayMs, req.signal);
       continue;
     }
     return res;
   }
+}
+
+/** The debug line of one request: its answer's status (the headers, before the body) or its error. */
+function logRequest(req: HttpRequest, started: number, outcome: { status?: number; error?: string }): void {
+  if (!req.log?.enabled('debug')) return;
+  req.log.debug('registry request', {
+    method: req.method,
+    url: loggableUrl(req.url),
+    ...outcome,
+    duration_ms: Math.round(performance.now() - started),
+  });
+}
+
+function logRetry(
+  req: HttpRequest,
+  attempt: number,
+  delayMs: number,
+  reason: { status?: number; error?: string },
+): void {
+  if (!req.log?.enabled('warn')) return;
+  req.log.warn('registry request failed, retrying', {
+    method: req.method,
+    url: loggableUrl(req.url),
+    ...reason,
+    attempt: attempt + 1,
+    of: req.attempts,
+    retry_in_ms: Math.round(delayMs),
+  });
 }
 
 async function wait(ms: number, signal: AbortSignal | undefined): Promise<void> {

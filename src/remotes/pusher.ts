@@ -98,6 +98,7 @@ export function createPusher(ctx: PusherContext, ref: Reference): Pusher {
         attempts: t.attempts,
         baseDelayMs: t.baseDelayMs,
         timeouts: t.timeouts,
+        log: t.log,
       });
       if (res.status !== 401 || attempt > 0 || !own || res.url.host !== req.url.host) return res;
       if (!(await t.authorizer.onUnauthorized(host, res, scopes))) {

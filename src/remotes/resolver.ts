@@ -81,8 +81,16 @@ export function createResolver(opts: CreateResolverOptions = {}): Resolver {
     attempts,
     baseDelayMs,
     timeouts,
+    log: opts.log,
   });
-  const transport: TransportOptions = { authorizer, userAgent, attempts, baseDelayMs, timeouts };
+  const transport: TransportOptions = {
+    authorizer,
+    userAgent,
+    attempts,
+    baseDelayMs,
+    timeouts,
+    log: opts.log,
+  };
   const limiter = new Limiter(opts.concurrency ?? 3);
   const hostCache = new Map<string, RegistryHost[]>();
   const peers = opts.peers;
@@ -154,8 +162,11 @@ export function createResolver(opts: CreateResolverOptions = {}): Resolver {
     async resolve(ref: Reference, callOpts: { signal?: AbortSignal } = {}): Promise<Resolved> {
       const signal = callOpts.signal ?? opts.signal;
       const candidates = hosts(ref).filter((h) => h.capabilities.includes('resolve'));
-      const descriptor = await tryHosts(candidates, formatReference(ref), (host) =>
-        resolveOn(host, ref, signal),
+      const descriptor = await tryHosts(
+        candidates,
+        formatReference(ref),
+        (host) => resolveOn(host, ref, signal),
+        opts.log,
       );
       return { ref, descriptor };
     },

@@ -36,6 +36,10 @@ export async function sendTo(host: RegistryHost, request: HttpRequest): Promise<
     }
     host.scheme = 'http';
     host.httpFallback = false;
+    req.log?.debug('loopback registry answers over plain HTTP, not HTTPS: using HTTP for it from now on', {
+      host: host.host,
+      https_error: err.message,
+    });
     return res;
   }
 }

@@ -1,6 +1,7 @@
 // A request to one registry host for one repository: URL building (API path, `?ns=` for mirrors, hosts.toml
 // headers), authorization with one re-scoped retry on 401, and the mapping of HTTP failures to hoist errors.
 import { HoistError } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
 import { type Authorizer, errorDetail, unauthorizedError } from './auth.ts';
 import type { RegistryHost } from './hosts.ts';
 import { discard, type HttpMethod, type HttpResponse } from './http.ts';
@@ -13,6 +14,8 @@ export interface TransportOptions {
   attempts: number;
   baseDelayMs: number;
   timeouts?: RegistryTimeouts | undefined;
+  /** Requests, retries, fallbacks between hosts (debug and warn lines). */
+  log?: Logger | undefined;
 }
 
 export interface RegistryRequest {
@@ -55,6 +58,7 @@ export async function registryRequest(
       attempts: opts.attempts,
       baseDelayMs: opts.baseDelayMs,
       timeouts: opts.timeouts,
+      log: opts.log,
     });
     if (res.status !== 401 || attempt > 0) return res;
     // Only a 401 from the registry itself is a challenge; after a redirect it is someone else's.
@@ -105,6 +109,7 @@ export async function tryHosts<T>(
   hosts: RegistryHost[],
   what: string,
   attempt: (host: RegistryHost) => Promise<T>,
+  log?: Logger,
 ): Promise<T> {
   if (hosts.length === 0)
     throw new HoistError('HOIST_CONFIG', `${what}: no registry host configured with the needed capability`, {
@@ -118,6 +123,15 @@ export async function tryHosts<T>(
       if (!(err instanceof HoistError)) throw err;
       if (err.code === 'HOIST_CANCELLED' || err.code === 'HOIST_DIGEST_MISMATCH') throw err;
       failures.push({ host, err });
+      const next = hosts[failures.length];
+      if (next && log?.enabled('debug'))
+        log.debug('registry host failed, trying the next one', {
+          what,
+          host: host.host,
+          ...(host.mirror ? { mirror: true } : {}),
+          error: err.message,
+          next: next.host,
+        });
     }
   }
   return Promise.reject(combineFailures(failures));

@@ -2,6 +2,7 @@
 // interfaces). The implementation speaks the OCI distribution spec over Node's http client.
 import type { Readable } from 'node:stream';
 import type { Descriptor } from '../core/descriptor.ts';
+import type { Logger } from '../core/log.ts';
 import type { Reference } from '../core/reference.ts';
 import type { RegistryHost } from './hosts.ts';
 import type { RegistryTimeouts } from './timeouts.ts';
@@ -35,6 +36,8 @@ export interface ResolverOptions {
   timeouts?: RegistryTimeouts;
   /** Discovered peers, tried as pull-only mirrors before hosts.toml's hosts (config `[peers]`). */
   peers?: PeerMirrors;
+  /** Each request, challenge, token fetch and fallback (debug); retries (warn). Never a credential. */
+  log?: Logger;
 }
 
 /** Peers' registry endpoints (peers/discovery.ts): where to look for a blob before the configured hosts. */

@@ -55,6 +55,7 @@ export function registerLoginCommands(program: Command): void {
           plainHttp: flags.plainHttp === true,
           insecureSkipVerify: flags.insecureSkipVerify === true,
           config: session(command).config,
+          log: session(command).log,
         },
       );
       process.stdout.write('Login Succeeded\n');

@@ -49,7 +49,9 @@ export function registerServeCommand(program: Command): void {
     .action(async (flags: ServeFlags, command: Command) => {
       const s = session(command);
       const settings = s.config.serve;
-      const level = flags.logLevel ?? settings.log_level;
+      // `hoist serve --log-level X`: commander hands X to the global --log-level (so does HOIST_LOG_LEVEL).
+      const global = command.parent?.opts() as { logLevel?: string; debug?: boolean } | undefined;
+      const level = flags.logLevel ?? global?.logLevel ?? (global?.debug ? 'debug' : settings.log_level);
       if (!isLogLevel(level))
         throw invalidArgument(`unknown log level ${JSON.stringify(level)}: use ${LOG_LEVELS.join(', ')}`);
       const format = flags.logFormat ?? settings.log_format;

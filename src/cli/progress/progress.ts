@@ -3,6 +3,7 @@
 // (downloads at 25% steps); or nothing.
 import { HoistError } from '../../core/errors.ts';
 import { binarySize } from '../output/units.ts';
+import { divertStderrLines } from '../stderr-lines.ts';
 import { shortKey } from './layout.ts';
 import type { ProgressReporter, ProgressState } from './progress-state.ts';
 import { createTtyProgress, type TerminalStream } from './tty-progress.ts';
@@ -71,5 +72,16 @@ export function progressFromFlags(flags: { quiet?: boolean; progress?: string })
       'HOIST_INVALID_ARGUMENT',
       `invalid --progress ${JSON.stringify(p)}: use auto, tty, plain or quiet`,
     );
-  return createProgress({ stream: process.stderr, mode });
+  const progress = createProgress({ stream: process.stderr, mode });
+  if (mode !== 'tty') return progress;
+  // Log lines (--log-level) go above the live region instead of into it.
+  const restore = divertStderrLines((line) => progress.log(line.replace(/\n$/, '')));
+  return {
+    update: (key, state) => progress.update(key, state),
+    log: (line) => progress.log(line),
+    done(summary) {
+      progress.done(summary);
+      restore();
+    },
+  };
 }
