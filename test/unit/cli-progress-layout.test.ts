@@ -1,6 +1,6 @@
 // Terminal progress that fits the screen: the live region's lines fit the rows and columns it is given
 // (with a summary of the blobs left out), and the reporter, drawn on a small model of a terminal, leaves
-// only final lines in the scrollback however many blobs there are.
+// only final lines in the scrollback however many blobs there are, log lines included.
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { mock, test } from 'node:test';
@@ -8,6 +8,7 @@ import { displayWidth } from '../../src/cli/output/tabwriter.ts';
 import { fitWidth, type LiveEntry, liveLine, liveRegion, shortKey } from '../../src/cli/progress/layout.ts';
 import type { ProgressStatus } from '../../src/cli/progress/progress-state.ts';
 import { createTtyProgress, type TerminalStream } from '../../src/cli/progress/tty-progress.ts';
+import { divertStderrLines, writeStderrLine } from '../../src/cli/stderr-lines.ts';
 
 const digest = (i: number) => `sha256:${i.toString(16).padStart(2, '0').repeat(32)}`;
 const key = (i: number) => `layer-${digest(i)}`;
@@ -204,4 +205,30 @@ test('a blob that finishes and starts again (downloaded, then unpacked) keeps a 
   } finally {
     mock.timers.reset();
   }
+});
+
+test('log lines written while the region is drawn go above it, not into it', () => {
+  mock.timers.enable({ apis: ['setInterval', 'Date'] });
+  const term = new ScreenModel(12, 80);
+  const progress = createTtyProgress(term as unknown as TerminalStream);
+  const restore = divertStderrLines((line) => progress.log(line.replace(/\n$/, '')));
+  try {
+    for (let i = 0; i < 3; i++)
+      progress.update(key(i), { status: 'downloading', current: MiB, total: 4 * MiB });
+    mock.timers.tick(100);
+    writeStderrLine('level=warn msg="registry request failed, retrying"\n');
+    for (let i = 0; i < 3; i++) progress.update(key(i), { status: 'done', current: 4 * MiB, total: 4 * MiB });
+    mock.timers.tick(100);
+    progress.done();
+  } finally {
+    restore();
+    mock.timers.reset();
+  }
+  const lines = term.all();
+  assert.equal(lines[0], 'level=warn msg="registry request failed, retrying"');
+  assert.equal(lines.length, 4);
+  assert.deepEqual(
+    lines.filter((l) => /downloading/.test(l)),
+    [],
+  );
 });
