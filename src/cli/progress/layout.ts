@@ -68,8 +68,11 @@ function sizeText(state: ProgressState): string {
   return total > 0 ? ` ${binarySize(total)}` : '';
 }
 
-/** The line a blob keeps once it has finished (or where it stopped, when the operation ended early). */
-export function finishedLine(key: string, state: ProgressState, columns: number): string {
+/**
+ * A blob's line without a bar: state, size and detail. What a finished blob keeps for good (or where it
+ * stopped, when the operation ended early), and a waiting or verifying blob's live line.
+ */
+export function stateLine(key: string, state: ProgressState, columns: number): string {
   const head = `${shortKey(key).padEnd(32)} ${state.status.padEnd(11)}`;
   const moving = state.status === 'downloading' || state.status === 'uploading';
   const size = moving
@@ -82,7 +85,7 @@ export function finishedLine(key: string, state: ProgressState, columns: number)
 export function liveLine(entry: LiveEntry, columns: number): string {
   const { key, state, speed } = entry;
   const moving = state.status === 'downloading' || state.status === 'uploading';
-  if (!moving) return finishedLine(key, state, columns);
+  if (!moving) return stateLine(key, state, columns);
   const head = `${shortKey(key).padEnd(32)} ${state.status.padEnd(11)} `;
   const total = state.total ?? 0;
   const current = state.current ?? 0;

@@ -4,7 +4,7 @@
 // the screen has rows, nor a line wider than its columns: the cursor can only move back up over lines
 // still on screen, so a region that scrolled or wrapped would leave stale copies of itself behind.
 import type { Writable } from 'node:stream';
-import { finishedLine, isFinished, type LiveEntry, liveRegion, type TerminalSize } from './layout.ts';
+import { isFinished, type LiveEntry, liveRegion, stateLine, type TerminalSize } from './layout.ts';
 import type { ProgressReporter, ProgressState } from './progress-state.ts';
 
 /** stderr, or any stream told to draw like one (`--progress tty`). */
@@ -61,7 +61,7 @@ export function createTtyProgress(stream: TerminalStream): ProgressReporter {
     // Back to the region's first line; what follows overwrites it, each line cleared first.
     let out = drawn > 0 ? `\r\x1b[${drawn}A` : '';
     for (const s of settled) {
-      out += `\x1b[2K${'text' in s ? s.text : finishedLine(s.key, s.state, columns)}\n`;
+      out += `\x1b[2K${'text' in s ? s.text : stateLine(s.key, s.state, columns)}\n`;
     }
     settled = [];
     const entries: LiveEntry[] = [...live].map(([key, t]) => ({ key, state: t.state, speed: speedOf(t) }));
