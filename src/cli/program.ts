@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { humanMessage, toHoistError } from '../core/errors.ts';
-import { logLevelOption } from './log-flags.ts';
+import { cliLogFormat, logFormatOption, logLevelOption } from './log-flags.ts';
 import { closeSession } from './session.ts';
 import { normalizeBooleanFlags } from './unpack-flags.ts';
 
@@ -69,7 +69,15 @@ const STANDALONE: Record<string, Register> = {
 };
 
 /** Global options that take a value (the word after them is not the command). */
-const VALUE_OPTIONS = new Set(['--root', '--config', '-n', '--namespace', '--address', '--log-level']);
+const VALUE_OPTIONS = new Set([
+  '--root',
+  '--config',
+  '-n',
+  '--namespace',
+  '--address',
+  '--log-level',
+  '--log-format',
+]);
 
 /**
  * The version in hoist's package.json (one place; bin/hoist.js prints it for a bare --version), found by
@@ -132,6 +140,7 @@ function newProgram(): Command {
     )
     .option('--debug', 'print stack traces for errors, and log at debug level')
     .addOption(logLevelOption())
+    .addOption(logFormatOption())
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ outputError: (str, write) => write(str) })
     .exitOverride();
@@ -173,6 +182,15 @@ export async function buildProgram(): Promise<Command> {
   return program;
 }
 
+/** Was `--log-format json` (or HOIST_LOG_FORMAT=json) given? A bad value is not json. */
+function jsonErrors(program: Command): boolean {
+  try {
+    return cliLogFormat(program.opts()) === 'json';
+  } catch {
+    return false;
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   // The completion scripts' call: its words are a command line being typed, not options for commander
   // (a `--help` or `--root` among them is for completing).
@@ -186,10 +204,18 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     const e = toHoistError(err);
+    const exit = e.code === 'HOIST_CANCELLED' ? 130 : 1;
+    const stack = program.opts().debug && err instanceof Error ? err.stack : undefined;
+    if (jsonErrors(program)) {
+      // One JSON line a script can read: the stable code beside the message (docs/cli.md).
+      const line = { time: new Date().toISOString(), level: 'error', msg: humanMessage(e), code: e.code };
+      process.stderr.write(`${JSON.stringify({ ...line, hint: e.hint, exit, stack })}\n`);
+      return exit;
+    }
     process.stderr.write(`hoist: ${humanMessage(e)}\n`);
     if (e.hint) process.stderr.write(`hint: ${e.hint}\n`);
-    if (program.opts().debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
-    return e.code === 'HOIST_CANCELLED' ? 130 : 1;
+    if (stack) process.stderr.write(`${stack}\n`);
+    return exit;
   } finally {
     await closeSession();
   }

@@ -33,6 +33,7 @@ export function session(cmd: Command): Session {
     address?: string;
     debug?: boolean;
     logLevel?: string;
+    logFormat?: string;
   };
   const log = cliLogger(g);
   const config = loadConfig({ path: g.config, env: process.env, isRoot: process.getuid?.() === 0 });

@@ -180,3 +180,38 @@ test('an unknown level is an error naming the levels, from the flag or the envir
     await h.cleanup();
   }
 });
+
+test("--log-format json (or HOIST_LOG_FORMAT): log lines and a failing command's error as JSON, with its stable code", async () => {
+  const h = await loggedInStore();
+  try {
+    const pulled = await h.run('--log-format', 'json', '--log-level', 'debug', 'pull', '-q', name);
+    assert.equal(pulled.code, 0, pulled.stderr);
+    const lines = pulled.stderr
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.ok(lines.some((l) => l.msg === 'registry request' && l.level === 'debug' && l.method === 'GET'));
+    assert.ok(!pulled.stderr.includes(BASIC) && !pulled.stderr.includes(PASSWORD));
+
+    const missing = await runWithEnv(h, { HOIST_LOG_FORMAT: 'json' }, 'rmi', 'nothing:here');
+    assert.equal(missing.code, 1);
+    assert.equal(missing.stdout, '');
+    const [err, ...rest] = missing.stderr.trim().split('\n');
+    assert.deepEqual(rest, [], 'one line');
+    const e = JSON.parse(err!) as Record<string, unknown>;
+    assert.equal(e.level, 'error');
+    assert.equal(e.code, 'HOIST_NOT_FOUND');
+    assert.equal(e.exit, 1);
+    assert.match(String(e.msg), /nothing:here.*not found/);
+    assert.match(String(e.hint), /hoist images/);
+
+    // The default stays the human form.
+    const human = await h.run('rmi', 'nothing:here');
+    assert.match(human.stderr, /^hoist: image "nothing:here": not found\nhint: /);
+    const bad = await h.run('--log-format', 'xml', 'images');
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /json, logfmt/);
+  } finally {
+    await h.cleanup();
+  }
+});

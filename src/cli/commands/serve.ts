@@ -50,11 +50,14 @@ export function registerServeCommand(program: Command): void {
       const s = session(command);
       const settings = s.config.serve;
       // `hoist serve --log-level X`: commander hands X to the global --log-level (so does HOIST_LOG_LEVEL).
-      const global = command.parent?.opts() as { logLevel?: string; debug?: boolean } | undefined;
+      const global = command.parent?.opts() as
+        | { logLevel?: string; logFormat?: string; debug?: boolean }
+        | undefined;
       const level = flags.logLevel ?? global?.logLevel ?? (global?.debug ? 'debug' : settings.log_level);
       if (!isLogLevel(level))
         throw invalidArgument(`unknown log level ${JSON.stringify(level)}: use ${LOG_LEVELS.join(', ')}`);
-      const format = flags.logFormat ?? settings.log_format;
+      // Likewise `--log-format` (and HOIST_LOG_FORMAT) reach the global option.
+      const format = flags.logFormat ?? global?.logFormat ?? settings.log_format;
       if (!isLogFormat(format))
         throw invalidArgument(
           `unknown log format ${JSON.stringify(format)}: use ${LOG_FORMATS.join(' or ')}`,
