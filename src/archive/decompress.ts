@@ -1,7 +1,7 @@
 // Archives arrive plain, gzip- or zstd-compressed (`docker save | gzip`, `*.tar.zst`); the first bytes
 // say which. The stream is peeked, not buffered: the bytes read to sniff are put back in front.
 import { Readable } from 'node:stream';
-import { createGunzip, createZstdDecompress } from 'node:zlib';
+import { zlib } from '../core/builtins.ts';
 import { HoistError } from '../core/errors.ts';
 
 export type ArchiveCompression = 'gzip' | 'zstd' | 'none';
@@ -64,7 +64,9 @@ export async function decompressArchive(
     });
   if (kind === 'none') return { stream, compression: 'none' };
   const inflate =
-    kind === 'gzip' ? createGunzip({ chunkSize: CHUNK }) : createZstdDecompress({ chunkSize: CHUNK });
+    kind === 'gzip'
+      ? zlib().createGunzip({ chunkSize: CHUNK })
+      : zlib().createZstdDecompress({ chunkSize: CHUNK });
   stream.on('error', (err) => inflate.destroy(err));
   return { stream: stream.pipe(inflate), compression: kind };
 }

@@ -4,8 +4,8 @@
 // thread pool, so several layers converting at once use several cores.
 import { PassThrough, type Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { constants, createGzip, createZstdCompress } from 'node:zlib';
 import type { ContentStore } from '../api/content.ts';
+import { zlib } from '../core/builtins.ts';
 import type { Context } from '../core/context.ts';
 import type { Descriptor } from '../core/descriptor.ts';
 import { type Digest, DigestVerifier, hashingStage } from '../core/digest.ts';
@@ -34,11 +34,14 @@ export interface ConvertedLayer {
 function compressorFor(c: Compression, t: LayerTarget): Transform | null {
   switch (c) {
     case 'gzip':
-      return createGzip({ level: t.gzipLevel ?? constants.Z_DEFAULT_COMPRESSION, chunkSize: 512 * 1024 });
-    case 'zstd':
-      return createZstdCompress({
+      return zlib().createGzip({
+        level: t.gzipLevel ?? zlib().constants.Z_DEFAULT_COMPRESSION,
         chunkSize: 512 * 1024,
-        params: { [constants.ZSTD_c_compressionLevel]: t.zstdLevel ?? 3 },
+      });
+    case 'zstd':
+      return zlib().createZstdCompress({
+        chunkSize: 512 * 1024,
+        params: { [zlib().constants.ZSTD_c_compressionLevel]: t.zstdLevel ?? 3 },
       });
     default:
       return null;

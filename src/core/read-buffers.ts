@@ -5,8 +5,7 @@
 // (64 MiB), then a full mark-compact of the whole heap. Measured on the 160 MB bench pull: ~100 MiB of
 // dead buffers at the peak and a dozen mark-compacts (~180 ms of GC). A young-generation collection (a
 // scavenge, ~1 ms: the heap's old objects are not visited) every 4 MiB frees them while they are few.
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { v8, vm } from './builtins.ts';
 
 /** Downloaded bytes between two scavenges: bounds the dead read buffers to about this much. */
 export const SCAVENGE_EVERY_BYTES = 4 << 20;
@@ -25,13 +24,13 @@ function loadScavenge(): () => void {
   const exposed = (globalThis as { gc?: GcFunction }).gc;
   if (exposed) return () => exposed({ type: 'minor', execution: 'sync' });
   try {
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as GcFunction | undefined;
+    v8().setFlagsFromString('--expose-gc');
+    const gc = vm().runInNewContext('gc') as GcFunction | undefined;
     return gc ? () => gc({ type: 'minor', execution: 'sync' }) : () => undefined;
   } catch {
     return () => undefined;
   } finally {
-    setFlagsFromString('--no-expose-gc');
+    v8().setFlagsFromString('--no-expose-gc');
   }
 }
 

@@ -8,7 +8,8 @@
 // workers let layers apply at once (parallel unpack); `max_concurrent_unpacks` bounds them.
 import { ReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { workerThreads } from '../core/builtins.ts';
 import type { Digest } from '../core/digest.ts';
 import { type ErrorCode, HoistError } from '../core/errors.ts';
 import { Limiter } from '../core/limiter.ts';
@@ -64,7 +65,7 @@ class WorkerPool {
     const release = await this.#slots.acquire(signal);
     const kept = this.#idle.pop();
     if (kept) clearTimeout(kept.timer);
-    const worker = kept?.worker ?? new Worker(WORKER_URL);
+    const worker = kept?.worker ?? new (workerThreads().Worker)(WORKER_URL);
     worker.ref();
     let healthy = false;
     try {

@@ -1,7 +1,7 @@
 // The decompressor for a layer, chosen by its media type (never by sniffing bytes: the media type is
 // what the manifest, and so the digest, vouches for).
 import type { Transform } from 'node:stream';
-import { createGunzip, createZstdDecompress } from 'node:zlib';
+import { zlib } from '../core/builtins.ts';
 import { HoistError } from '../core/errors.ts';
 import { type Compression, MediaType } from '../core/mediatypes.ts';
 
@@ -38,9 +38,9 @@ export function decompressorFor(mediaType: string, chunkSize = 64 * 1024): Trans
   switch (layerCompressionOf(mediaType)) {
     case 'gzip':
       // Layers may be several gzip members concatenated (pigz, some builders); gunzip reads them all.
-      return createGunzip({ chunkSize });
+      return zlib().createGunzip({ chunkSize });
     case 'zstd':
-      return createZstdDecompress({ chunkSize });
+      return zlib().createZstdDecompress({ chunkSize });
     default:
       return null;
   }

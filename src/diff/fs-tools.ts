@@ -2,7 +2,8 @@
 // `setfattr` from the Debian package `attr`) and keep the number of processes small: device nodes are
 // rare, and all xattrs of a layer go to one `setfattr --restore` run. The applier runs in a worker thread
 // with synchronous calls, so it uses the synchronous forms; the differ (main thread) reads asynchronously.
-import { spawn, spawnSync } from 'node:child_process';
+
+import { childProcess } from '../core/builtins.ts';
 import { HoistError } from '../core/errors.ts';
 
 interface RunResult {
@@ -15,7 +16,7 @@ const PACKAGE_OF: Record<string, string> = { mknod: 'coreutils', setfattr: 'attr
 
 function run(cmd: string, args: string[], input?: string, signal?: AbortSignal): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {
+    const child = childProcess().spawn(cmd, args, {
       stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       signal,
     });
@@ -49,7 +50,7 @@ function notInstalled(cmd: string): HoistError {
 }
 
 function runSync(cmd: string, args: string[], input?: string): RunResult {
-  const r = spawnSync(cmd, args, {
+  const r = childProcess().spawnSync(cmd, args, {
     input: input === undefined ? undefined : Buffer.from(input, 'latin1'),
     stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     maxBuffer: 256 * 1024 * 1024,

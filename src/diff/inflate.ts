@@ -12,7 +12,7 @@
 // The handle is not a public API. When a Node version does not offer it, syncInflater() answers null
 // and the caller uses the stream.
 import type { Transform } from 'node:stream';
-import { constants } from 'node:zlib';
+import { zlib } from '../core/builtins.ts';
 import { decompressorFor } from './decompress.ts';
 
 interface NativeHandle {
@@ -78,8 +78,8 @@ export function syncInflater(mediaType: string): SyncInflater | null {
       if (availOut !== 0) return;
     }
   };
-  const more = stream._defaultFlushFlag ?? constants.Z_NO_FLUSH;
-  const end = stream._finishFlushFlag ?? constants.Z_FINISH;
+  const more = stream._defaultFlushFlag ?? zlib().constants.Z_NO_FLUSH;
+  const end = stream._finishFlushFlag ?? zlib().constants.Z_FINISH;
   return {
     push: (chunk, sink) => run(more, chunk, sink),
     finish: (sink) => run(end, Buffer.alloc(0), sink),

@@ -4,10 +4,10 @@
 import { randomBytes } from 'node:crypto';
 import { PassThrough, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGzip, createZstdCompress } from 'node:zlib';
 import type { ContentStore } from '../api/content.ts';
 import type { DiffService } from '../api/diff.ts';
 import type { LayerDirs, Mount } from '../api/snapshots.ts';
+import { zlib } from '../core/builtins.ts';
 import type { Digest } from '../core/digest.ts';
 import { DigestVerifier, hashingStage } from '../core/digest.ts';
 import { HoistError, invalidArgument } from '../core/errors.ts';
@@ -88,8 +88,8 @@ export function localDiffService(content: ContentStore): DiffService {
       const compression = layerCompressionOf(opts.mediaType);
       const tarHash = new DigestVerifier();
       const stages: Transform[] = [hashingStage(tarHash)];
-      if (compression === 'gzip') stages.push(createGzip({ chunkSize: 512 * 1024 }));
-      if (compression === 'zstd') stages.push(createZstdCompress({ chunkSize: 512 * 1024 }));
+      if (compression === 'gzip') stages.push(zlib().createGzip({ chunkSize: 512 * 1024 }));
+      if (compression === 'zstd') stages.push(zlib().createZstdCompress({ chunkSize: 512 * 1024 }));
       const out = new PassThrough({ highWaterMark: 1 << 20 });
       const piping = pipeline(diffDirs(dirs), stages[0]!, ...stages.slice(1), out);
       const ref = opts.ref || `diff-${randomBytes(8).toString('hex')}`;

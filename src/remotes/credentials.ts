@@ -2,10 +2,10 @@
 // (base64 `auth`, username/password, identitytoken), `credHelpers` per host and the `credsStore` default,
 // both through `docker-credential-<name> get|store|erase`. `login` checks credentials against the
 // registry before writing anything; the file is rewritten atomically with mode 0600, keeping other keys.
-import { spawn } from 'node:child_process';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { childProcess } from '../core/builtins.ts';
 import { HoistError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { verifyCredentials } from './auth.ts';
@@ -112,7 +112,7 @@ async function runHelper(
 ): Promise<string | undefined> {
   const program = `docker-credential-${helper}`;
   return await new Promise((resolve, reject) => {
-    const child = spawn(program, [action], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = childProcess().spawn(program, [action], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     let errText = '';
     child.stdout.on('data', (d: Buffer) => {

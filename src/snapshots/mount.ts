@@ -1,10 +1,10 @@
 // Mounting snapshot mounts with mount(8)/umount(8). Only `hoist image mount` and tests mount anything:
 // unpack writes directories directly, so snapshots work where mounting is not allowed.
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
 import type { Mount } from '../api/snapshots.ts';
+import { childProcess } from '../core/builtins.ts';
 import { HoistError } from '../core/errors.ts';
 import { removeTree } from './storage.ts';
 
@@ -24,7 +24,7 @@ interface RunResult {
 
 function run(cmd: string, args: string[], cwd?: string): Promise<RunResult> {
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = childProcess().spawn(cmd, args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (d: string) => {

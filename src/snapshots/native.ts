@@ -5,8 +5,8 @@
 // so there the child's files are hardlinks to the parent's (`cp -al`): directories are copied, file data
 // is shared, and a chain of N layers no longer copies its base N-1 times. Views are full copies, as in
 // containerd.
-import { spawn } from 'node:child_process';
 import type { Mount } from '../api/snapshots.ts';
+import { childProcess } from '../core/builtins.ts';
 import { HoistError } from '../core/errors.ts';
 import type { SnapshotDirs, SnapshotDriver } from './driver.ts';
 
@@ -19,7 +19,7 @@ export function copyTree(
   const signal = opts.signal;
   const how = opts.link ? '--link' : '--reflink=auto';
   return new Promise((resolve, reject) => {
-    const child = spawn('cp', ['-a', how, `${from}/.`, `${to}/`], {
+    const child = childProcess().spawn('cp', ['-a', how, `${from}/.`, `${to}/`], {
       stdio: ['ignore', 'ignore', 'pipe'],
       ...(signal ? { signal } : {}),
     });

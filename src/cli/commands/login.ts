@@ -1,6 +1,6 @@
 // `hoist login` / `hoist logout`: credentials in Docker's config.json, checked against the registry first.
-import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
+import { readlinePromises } from '../../core/builtins.ts';
 import { invalidArgument } from '../../core/errors.ts';
 import { Hoist } from '../../hoist/hoist.ts';
 import { session } from '../session.ts';
@@ -43,7 +43,7 @@ export function registerLoginCommands(program: Command): void {
       if (!username || password === undefined) {
         if (!process.stdin.isTTY)
           throw invalidArgument('give --username and --password-stdin when not on a terminal');
-        const rl = createInterface({ input: process.stdin, output: process.stderr });
+        const rl = readlinePromises().createInterface({ input: process.stdin, output: process.stderr });
         username ??= await rl.question('Username: ');
         password ??= await rl.question('Password: ');
         rl.close();
