@@ -5,6 +5,7 @@ import type { Context } from '../core/context.ts';
 import type { Digest } from '../core/digest.ts';
 import { invalidArgument } from '../core/errors.ts';
 import { Labels } from '../core/labels.ts';
+import { layerSize } from './layer-size.ts';
 import { resolveImage } from './resolve.ts';
 import { chainIds } from './rootfs.ts';
 import { type PlatformSummary, summarize } from './summary.ts';
@@ -64,8 +65,8 @@ export async function imageHistory(backend: Backend, ctx: Context, input: string
 }
 
 /**
- * Each layer's uncompressed size, from the label its committed snapshot carries (unpack sets it), in the
- * snapshotter the image's config says it is unpacked in; none when the image is not unpacked here.
+ * Each layer's size (layer-size.ts), in the snapshotter the image's config says it is unpacked in; none
+ * when the image is not unpacked here.
  */
 async function layerTarSizes(
   backend: Backend,
@@ -78,11 +79,6 @@ async function layerTarSizes(
   const key = Object.keys(labels).find((k) => k.startsWith(Labels.gcRefSnapshot));
   const sn = key === undefined ? undefined : backend.snapshotters.get(key.slice(Labels.gcRefSnapshot.length));
   if (!sn) return [];
-  return Promise.all(
-    chainIds(diffIds).map(async (chain) => {
-      const v = (await sn.stat(ctx, chain).catch(() => undefined))?.labels[Labels.snapshotTarSize];
-      const n = v === undefined ? Number.NaN : Number(v);
-      return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
-    }),
-  );
+  // Read-only: a layer without the recorded size is measured, not labelled (unpack records it).
+  return Promise.all(chainIds(diffIds).map((chain) => layerSize(sn, ctx, chain).catch(() => undefined)));
 }

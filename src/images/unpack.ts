@@ -18,6 +18,7 @@ import { HoistError, isNotFound } from '../core/errors.ts';
 import { Labels } from '../core/labels.ts';
 import { holdLease } from '../leases/keeper.ts';
 import { applyRefLabels, manifestRefLabels } from './gc-labels.ts';
+import { layerSize } from './layer-size.ts';
 import { chainIds } from './rootfs.ts';
 import { applyAhead, applyOnParent, type LayerOutcome } from './unpack-layer.ts';
 import { MAX_MANIFEST_BYTES, type PlatformSelector, walkImage } from './walk.ts';
@@ -68,27 +69,13 @@ export function snapshotterFor(backend: Backend, name: string): Snapshotter {
 }
 
 async function committed(sn: Snapshotter, ctx: Context, key: string): Promise<boolean> {
-  return (await committedInfo(sn, ctx, key)) !== undefined;
-}
-
-async function committedInfo(sn: Snapshotter, ctx: Context, key: string) {
   try {
     const info = await sn.stat(ctx, key);
-    return info.kind === 'committed' ? info : undefined;
+    return info.kind === 'committed';
   } catch (err) {
-    if (isNotFound(err)) return undefined;
+    if (isNotFound(err)) return false;
     throw err;
   }
-}
-
-/**
- * The bytes of a committed layer's uncompressed tar, from its snapshot's label; undefined for a chain
- * committed before hoist kept it, or by another tool.
- */
-async function tarSizeOf(sn: Snapshotter, ctx: Context, chain: Digest): Promise<number | undefined> {
-  const v = (await committedInfo(sn, ctx, chain))?.labels[Labels.snapshotTarSize];
-  const n = v === undefined ? Number.NaN : Number(v);
-  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }
 
 /**
@@ -137,7 +124,7 @@ export async function unpackManifest(
   if (chains.length > 0) {
     const key = `${Labels.gcRefSnapshot}${sn.name}`;
     const labels: Record<string, string> = { [key]: result.chainId };
-    const sizes = await Promise.all(chains.map((c) => tarSizeOf(sn, ctx, c)));
+    const sizes = await Promise.all(chains.map((c) => layerSize(sn, ctx, c, { record: true })));
     if (sizes.every((n) => n !== undefined))
       labels[Labels.unpackedSize] = String(sizes.reduce((a, n) => a + n, 0));
     await backend.content.update(

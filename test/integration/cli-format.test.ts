@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { humanSize } from '../../src/cli/output/units.ts';
+import type { Digest } from '../../src/core/digest.ts';
 import { type BuiltEntry, pushLayout, writeOciLayout } from '../helpers/image-builder.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { type HoistStore, jsonLines, tempStore } from '../helpers/run-hoist.ts';
@@ -313,6 +314,51 @@ test("docker's other spellings: image pull, image push, inspect, system info", a
     assert.ok(reg.stats().requests.some((r) => r.method === 'PUT' && r.path.endsWith('/manifests/pushed')));
     assert.equal((await s.ok('system', 'info', '--format', '{{.Images}}')).trim(), '1');
     assert.equal(await s.ok('system', 'info', '--format', 'json'), await s.ok('info', '--format', 'json'));
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test('layers unpacked before hoist recorded their size: measured (snapshot usage) and recorded by the next unpack', async () => {
+  const s = await tempStore();
+  try {
+    await s.ok('pull', '-q', '--plain-http', `${repo}:1`);
+    // Make the store look like one an earlier hoist wrote: no size on the layer snapshots or the config.
+    const { Hoist } = await import('../../src/index.ts');
+    const hoist = await Hoist.open({ root: s.root });
+    try {
+      const ctx = { namespace: 'default' };
+      const sn = hoist.backend.snapshotters.get('overlayfs')!;
+      const key = 'hoist.io/uncompressed-size';
+      for (const info of await sn.list(ctx))
+        await sn.update(ctx, { name: info.name, labels: { [key]: '' } }, [`labels.${key}`]);
+      const config = built[0]!.images[0]!.config.digest as Digest;
+      await hoist.backend.content.update(ctx, { digest: config, labels: { 'hoist.io/unpacked-size': '' } }, [
+        'labels.hoist.io/unpacked-size',
+      ]);
+      assert.ok(
+        (await sn.list(ctx)).every((i) => i.labels[key] === undefined),
+        'labels removed',
+      );
+    } finally {
+      await hoist.close();
+    }
+    const [before] = jsonLines(await s.ok('images', '--format', 'json'));
+    assert.equal(before!.Size, 'N/A', 'nothing recorded: not a guess');
+    // history measures the snapshots instead (read-only: it records nothing).
+    const steps = jsonLines(await s.ok('history', '--format', 'json', `${repo}:1`));
+    assert.ok(
+      (steps[0]!.SizeBytes as number) >= 200_000,
+      `the random layer measured: ${steps[0]!.SizeBytes}`,
+    );
+
+    await s.ok('pull', '-q', '--plain-http', `${repo}:1`);
+    const [after] = jsonLines(await s.ok('images', '--format', 'json'));
+    assert.ok(
+      (after!.SizeBytes as number) >= 200_000,
+      `measured and recorded by the pull: ${after!.SizeBytes}`,
+    );
+    assert.notEqual(after!.Size, 'N/A');
   } finally {
     await s.cleanup();
   }
