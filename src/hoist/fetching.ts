@@ -35,14 +35,14 @@ export function resolverFor(config: HoistConfig, opts: RegistryOptions, log?: Lo
     credentials: dockerCredentials(),
     concurrency: downloadsOf(config, opts),
     timeouts: registryTimeouts(config),
-    ...peerOption(config),
+    ...peerOption(config, log),
     ...(log ? { log } : {}),
   });
 }
 
 /** The resolver option for the config's discovered peers, when it has any. */
-function peerOption(config: HoistConfig): { peers?: PeerDiscovery } {
-  const peers = peersFor(config);
+function peerOption(config: HoistConfig, log: Logger | undefined): { peers?: PeerDiscovery } {
+  const peers = peersFor(config, log);
   return peers ? { peers } : {};
 }
 

@@ -10,6 +10,7 @@ import {
   parseTcpAddress,
   peersEnabled,
 } from '../config/config.ts';
+import type { Logger } from '../core/log.ts';
 import { splitHostPort } from '../remotes/peers/address.ts';
 import { PeerDiscovery } from '../remotes/peers/discovery.ts';
 import { dnsPeers } from '../remotes/peers/dns.ts';
@@ -111,12 +112,16 @@ export function createPeerDiscovery(
 
 const perConfig = new WeakMap<HoistConfig, PeerDiscovery | undefined>();
 
-/** The process's discovery for this config (the library's and CLI's pulls); warnings go to stderr. */
-export function peersFor(config: HoistConfig): PeerDiscovery | undefined {
-  if (!perConfig.has(config))
-    perConfig.set(
-      config,
-      createPeerDiscovery(config, { onWarning: (m) => process.stderr.write(`warning: ${m}\n`) }),
-    );
+/**
+ * The process's discovery for this config (the library's and CLI's pulls). Warnings go to the log the
+ * first caller has (the CLI's: above the progress display, in --log-format), else to stderr.
+ */
+export function peersFor(config: HoistConfig, log?: Logger): PeerDiscovery | undefined {
+  if (!perConfig.has(config)) {
+    const onWarning = log
+      ? (m: string) => log.warn(m)
+      : (m: string) => process.stderr.write(`warning: ${m}\n`);
+    perConfig.set(config, createPeerDiscovery(config, { onWarning }));
+  }
   return perConfig.get(config);
 }

@@ -118,5 +118,8 @@ test('a wrong token: the API refuses, a warning, and the pull from the upstream'
   );
   const pulled = await site.pull(join(site.work, 'c'), cfg);
   assert.equal(pulled.code, 0, pulled.stderr);
-  assert.match(pulled.stderr, /warning: peer discovery: kubernetes service kube-system\/hoist-peers: .*401/);
+  assert.match(
+    pulled.stderr,
+    /level=warn msg="peer discovery: kubernetes service kube-system\/hoist-peers: .*401/,
+  );
 });

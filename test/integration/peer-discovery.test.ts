@@ -107,7 +107,7 @@ test('a name that does not resolve: a warning, and the pull from the upstream', 
   site.reg.resetStats();
   const pe = await site.pull(join(site.work, 'e'), cfg);
   assert.equal(pe.code, 0, pe.stderr);
-  assert.match(pe.stderr, /warning: peer discovery: dns nowhere\.test: .*no peers from it for now/);
+  assert.match(pe.stderr, /level=warn msg="peer discovery: dns nowhere\.test: .*no peers from it for now/);
   assert.ok(blobBytes(site.reg.stats().requests) >= site.layerBytes, 'the layers came from the upstream');
 });
 

@@ -8,8 +8,6 @@ import { readFile } from 'node:fs/promises';
 import { joinHostPort } from './address.ts';
 import type { PeerSource } from './source.ts';
 
-export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
-
 export interface EndpointSlicePeersOptions {
   namespace: string;
   service: string;
