@@ -76,6 +76,18 @@ async function errorDetail(res: HttpResponse): Promise<string> {
   }
 }
 
+/** What every request of the token dance and of a login check shares: TLS, retries, deadlines, log. */
+function requestBase(host: RegistryHost, opts: AuthOptions & { signal?: AbortSignal | undefined }) {
+  return {
+    tls: host.tls,
+    signal: opts.signal,
+    attempts: opts.attempts,
+    baseDelayMs: opts.baseDelayMs,
+    timeouts: opts.timeouts,
+    log: opts.log,
+  };
+}
+
 /**
  * Fetch a bearer token for the challenge's realm. `scopes` are the resource scopes wanted
  * (`repository:team/app:pull`); `account` is sent when logging in, as docker does.
@@ -100,14 +112,7 @@ export async function fetchToken(
     throw new HoistError('HOIST_REGISTRY', `${host.host}: invalid token realm ${JSON.stringify(realm)}`);
   const service = challenge.params.service;
   const headers: Record<string, string> = { 'user-agent': opts.userAgent, accept: 'application/json' };
-  const base = {
-    tls: host.tls,
-    signal: opts.signal,
-    attempts: opts.attempts,
-    baseDelayMs: opts.baseDelayMs,
-    timeouts: opts.timeouts,
-    log: opts.log,
-  };
+  const base = requestBase(host, opts);
   if (opts.log?.enabled('debug'))
     opts.log.debug('fetching a registry token', {
       host: host.host,
@@ -265,14 +270,7 @@ export async function verifyCredentials(
 ): Promise<void> {
   const url = new URL(`${host.scheme}://${host.host}${host.path}/`);
   const headers = { 'user-agent': opts.userAgent, ...host.headers };
-  const base = {
-    tls: host.tls,
-    signal: opts.signal,
-    attempts: opts.attempts,
-    baseDelayMs: opts.baseDelayMs,
-    timeouts: opts.timeouts,
-    log: opts.log,
-  };
+  const base = requestBase(host, opts);
   // Through sendTo: a loopback registry's switch to plain HTTP, hosts.toml's proxy and dial_timeout.
   const ping = await sendTo(host, { ...base, method: 'GET', url, headers });
   if (ping.status === 200) {
